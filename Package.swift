@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+// tincd-swift: a tinc 1.0 compatible mesh VPN daemon with an embedded BGP-4 speaker.
+// Layout follows the design card: protocol logic lives in libraries that tests import,
+// the executable only parses the command line and hands over to TincDaemon / BGPLite.
+import PackageDescription
+
+let swift5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+
+let package = Package(
+    name: "tincd-swift",
+    products: [
+        .executable(name: "tincd-swift", targets: ["tincd-swift"]),
+    ],
+    targets: [
+        // C shims: thin wrappers over libcrypto, zlib/LZO and Linux socket/tun ioctls that Swift cannot import directly.
+        .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("crypto")]),
+        .target(name: "CCompression", linkerSettings: [.linkedLibrary("z"), .linkedLibrary("lzo2")]),
+        .target(name: "CNetShim"),
+
+        .target(name: "MeshCrypto", dependencies: ["COpenSSL", "CCompression"], swiftSettings: swift5),
+        .target(name: "MeshRouting", swiftSettings: swift5),
+        .target(name: "TincConfig", swiftSettings: swift5),
+        .target(name: "MeshIO", dependencies: ["CNetShim"], swiftSettings: swift5),
+        .target(name: "TunTap", dependencies: ["CNetShim", "MeshIO"], swiftSettings: swift5),
+        .target(name: "TincProtocol", dependencies: ["MeshCrypto", "MeshRouting"], swiftSettings: swift5),
+        .target(name: "TincDaemon",
+                dependencies: ["MeshCrypto", "MeshRouting", "TincConfig", "TincProtocol", "MeshIO", "TunTap"],
+                swiftSettings: swift5),
+        .target(name: "BGPLite", dependencies: ["MeshIO"], swiftSettings: swift5),
+        .executableTarget(name: "tincd-swift", dependencies: ["TincDaemon", "BGPLite", "TincConfig"], swiftSettings: swift5),
+
+        .testTarget(name: "MeshCryptoTests", dependencies: ["MeshCrypto"], swiftSettings: swift5),
+        .testTarget(name: "MeshRoutingTests", dependencies: ["MeshRouting"], swiftSettings: swift5),
+        .testTarget(name: "TincConfigTests", dependencies: ["TincConfig"], swiftSettings: swift5),
+        .testTarget(name: "TincProtocolTests", dependencies: ["TincProtocol", "MeshCrypto"], swiftSettings: swift5),
+        .testTarget(name: "InteropTests", dependencies: ["MeshCrypto"], swiftSettings: swift5),
+    ]
+)

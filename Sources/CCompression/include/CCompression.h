@@ -1,0 +1,4 @@
+#ifndef CCOMPRESSION_H
+#define CCOMPRESSION_H
+#include <zlib.h>
+#endif

@@ -1,0 +1,4 @@
+#ifndef CNETSHIM_H
+#define CNETSHIM_H
+int cns_placeholder(void);
+#endif

@@ -1,0 +1,2 @@
+#include "CNetShim.h"
+int cns_placeholder(void) { return 0; }

@@ -1,0 +1,4 @@
+#ifndef COPENSSL_H
+#define COPENSSL_H
+#include <openssl/evp.h>
+#endif
