@@ -1,4 +1,42 @@
 #ifndef CNETSHIM_H
 #define CNETSHIM_H
-int cns_placeholder(void);
+// Linux-only helpers whose macros, unions or GNU-only declarations Swift cannot import cleanly.
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+// TUN/TAP: open /dev/net/tun (or `path`) and attach to interface `name` (may be empty).
+// `tap` selects IFF_TAP, else IFF_TUN. IFF_NO_PI always. On success returns the fd and writes the
+// kernel-chosen name into `outName` (IFNAMSIZ bytes); on failure returns -errno.
+int cns_tun_open(const char *path, const char *name, int tap, int oneQueue, char *outName);
+
+// signalfd for the given signals (blocked in the calling thread first). Returns fd or -errno.
+int cns_signalfd(const int *signals, int count);
+// Reads one signal number from a signalfd, or -errno.
+int cns_signalfd_read(int fd);
+// Unblocks all signals in the calling thread (for child processes before exec).
+void cns_unblock_all_signals(void);
+
+// Batched UDP I/O. `bufs` are `count` buffers of `bufSize` bytes each (one contiguous region).
+// recv: fills lens[i] and addrs[i] (sockaddr_storage, addrLens[i]); returns packets or -errno.
+int cns_recvmmsg(int fd, uint8_t *bufs, int bufSize, int count, int *lens,
+                 struct sockaddr_storage *addrs, socklen_t *addrLens);
+// send: each packet i = bufs + offsets[i], length lens[i], to addrs[i]; returns packets sent or -errno.
+int cns_sendmmsg(int fd, const uint8_t *base, const int *offsets, const int *lens, int count,
+                 const struct sockaddr_storage *addrs, const socklen_t *addrLens);
+
+// TCP MD5 signature (RFC 2385) for a peer address; key length 0 removes it. Returns 0 or -errno.
+int cns_tcp_md5(int fd, const struct sockaddr_storage *peer, socklen_t peerLen, const uint8_t *key, int keyLen);
+
+// Sets IP(V6)_MTU_DISCOVER to DO (set != 0) so oversized UDP fails with EMSGSIZE, as tinc's PMTU needs.
+int cns_set_pmtudisc(int fd, int family, int doDiscover);
+
+// accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC (GNU-only declaration).
+int cns_accept(int fd, struct sockaddr *addr, socklen_t *len);
+
 #endif

@@ -1,0 +1,150 @@
+import Glibc
+import Foundation
+import MeshIO
+import TincConfig
+
+/// The `tincd`-compatible command line: option handling, -K, --kill, detaching, pidfile, logging.
+public enum DaemonCommand {
+    public static let version = "tincd-swift 0.1.0 (tinc 1.0 protocol 17)"
+
+    public static func main(_ arguments: [String]) -> Int32 {
+        let options: CommandLineOptions
+        do { options = try CommandLineOptions.parse(arguments) } catch {
+            fputs("tincd-swift: \(error)\nTry `tincd-swift --help' for more information.\n", stderr)
+            return 1
+        }
+        if options.showHelp { print(CommandLineOptions.usage); return 0 }
+        if options.showVersion { print(version); return 0 }
+        let paths: Paths
+        do { paths = try Paths(options: options) } catch {
+            fputs("tincd-swift: \(error)\n", stderr)
+            return 1
+        }
+        if let sig = options.killSignal { return kill(paths: paths, signal: sig) }
+        if let bits = options.generateKeys {
+            let name = ConfigLoader.readName(confdir: paths.confdir, options: options)
+            do {
+                let (priv, pub) = try KeyGenerator.generate(bits: bits, confDir: paths.confdir, name: name)
+                fputs("Private key written to \(priv)\nPublic key written to \(pub)\n", stderr)
+                return 0
+            } catch {
+                fputs("\(error)\n", stderr)
+                return 1
+            }
+        }
+        return runDaemon(options: options, paths: paths)
+    }
+
+    static func kill(paths: Paths, signal: Int32) -> Int32 {
+        guard let text = try? String(contentsOfFile: paths.pidfile, encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            fputs("No other tincd is running for this netname (no pidfile \(paths.pidfile)).\n", stderr)
+            return 1
+        }
+        if Glibc.kill(pid, signal) != 0 {
+            fputs("The tincd is no longer running: \(String(cString: strerror(errno))).\n", stderr)
+            if errno == ESRCH { unlink(paths.pidfile) }
+            return 1
+        }
+        return 0
+    }
+
+    static func runDaemon(options: CommandLineOptions, paths: Paths) -> Int32 {
+        Log.level = options.debugLevel
+        let ident = paths.identName
+        if options.useLogfile || options.logfile != nil {
+            Log.configure(sink: .file(options.logfile ?? paths.logfile), ident: ident)
+        } else if options.noDetach {
+            Log.configure(sink: .stderr, ident: ident)
+        } else {
+            Log.configure(sink: .syslog(ident: ident), ident: ident)
+        }
+
+        let load = { () throws -> DaemonSettings in
+            let (s, warnings) = try SettingsLoader.load(paths: paths, options: options)
+            for w in warnings { Log.warning(w) }
+            return s
+        }
+        let settings: DaemonSettings
+        do { settings = try load() } catch {
+            Log.error("\(error)")
+            if case .syslog = logSinkFallback(options) { fputs("\(error)\n", stderr) }
+            return 1
+        }
+
+        if let text = try? String(contentsOfFile: paths.pidfile, encoding: .utf8),
+           let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0, Glibc.kill(pid, 0) == 0, pid != getpid() {
+            Log.error("A tincd is already running with pid \(pid) (pidfile \(paths.pidfile)).")
+            return 1
+        }
+        if !options.noDetach {
+            if !detach() { return 1 }
+        }
+        writePidfile(paths.pidfile)
+        defer { unlink(paths.pidfile) }
+        if options.mlock && mlockall(MCL_CURRENT | MCL_FUTURE) != 0 {
+            Log.error("System call `mlockall' failed: \(String(cString: strerror(errno)))")
+            return 1
+        }
+        Log.notice("\(version) starting, debug level \(Log.level)")
+
+        let daemon: MeshDaemon
+        do {
+            daemon = try MeshDaemon(settings: settings) { name in
+                try SettingsLoader.peer(name: name, confdir: paths.confdir, options: options)
+            }
+            daemon.reloadSettings = load
+            try daemon.start()
+        } catch {
+            Log.error("\(error)")
+            return 1
+        }
+        if options.chroot || options.user != nil {
+            if let err = dropPrivileges(chrootDir: options.chroot ? paths.confdir : nil, user: options.user) {
+                Log.error(err)
+                return 1
+            }
+        }
+        daemon.run()
+        return 0
+    }
+
+    static func logSinkFallback(_ o: CommandLineOptions) -> Log.Sink {
+        (o.useLogfile || o.logfile != nil) ? .file("") : o.noDetach ? .stderr : .syslog(ident: "")
+    }
+
+    /// Classic double-fork-free daemonize (like tinc's daemon(0, 0)): the parent exits once the child is set up.
+    static func detach() -> Bool {
+        let pid = fork()
+        if pid < 0 { Log.error("Couldn't detach from terminal: \(String(cString: strerror(errno)))"); return false }
+        if pid > 0 { exit(0) }
+        setsid()
+        let null = open("/dev/null", O_RDWR)
+        if null >= 0 { dup2(null, 0); dup2(null, 1); dup2(null, 2); if null > 2 { close(null) } }
+        return true
+    }
+
+    static func writePidfile(_ path: String) {
+        let text = "\(getpid())\n"
+        if (try? text.write(toFile: path, atomically: true, encoding: .utf8)) == nil {
+            Log.error("Could not write pid file \(path)")
+        }
+    }
+
+    static func dropPrivileges(chrootDir: String?, user: String?) -> String? {
+        var uid: uid_t = 0, gid: gid_t = 0
+        if let u = user {
+            guard let pw = getpwnam(u) else { return "unknown user `\(u)'" }
+            uid = pw.pointee.pw_uid
+            gid = pw.pointee.pw_gid
+            if initgroups(u, gid) != 0 { return "System call `initgroups' failed: \(String(cString: strerror(errno)))" }
+        }
+        if let dir = chrootDir {
+            if chroot(dir) != 0 || chdir("/") != 0 { return "System call `chroot' failed: \(String(cString: strerror(errno)))" }
+        }
+        if user != nil {
+            if setgid(gid) != 0 || setuid(uid) != 0 { return "System call `setuid' failed: \(String(cString: strerror(errno)))" }
+        }
+        return nil
+    }
+}

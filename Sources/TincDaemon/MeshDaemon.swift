@@ -1,0 +1,244 @@
+import Glibc
+import MeshCrypto
+import MeshIO
+import MeshRouting
+import TincProtocol
+import TunTap
+
+/// The running node: owns the event loop, the device, the listeners, the meta connections and the
+/// mesh graph, and wires them together. Protocol handling lives in the extensions by concern:
+/// connections (+Connections), gossip about nodes/edges/subnets (+Gossip), packet keys (+Keys),
+/// frames (+Packets), operator dumps (+Dumps).
+public final class MeshDaemon {
+    public var settings: DaemonSettings
+    public let loop: EventLoop
+    public let graph: MeshGraph
+    var device: NetworkDevice!
+    var scripts: ScriptRunner!
+    let loadPeer: (String) throws -> PeerSettings
+
+    var listeners: [(tcp: Int32, udp: Int32, address: SocketAddress)] = []
+    var connections: [Int: MetaConnection] = [:]
+    var connectionByFD: [Int32: MetaConnection] = [:]
+    /// The active connection per peer name.
+    var activeByName: [String: MetaConnection] = [:]
+    var outgoings: [String: Outgoing] = [:]
+    var nextConnectionID = 1
+    var seen = SeenRequests()
+    var tarpit = Tarpit()
+    var acceptsThisSecond = (second: 0, count: 0)
+    var peerCache: [String: PeerSettings] = [:]
+    var keys: [String: NodeKeys] = [:]
+    var lastKeyExpiry: Double = 0
+    var housekeepingTimer: EventLoop.TimerID?
+    var contradictions = (add: 0, del: 0)
+    var sleepTime: Double = 10
+    var myPort: String = "655"
+    public internal(set) var stats = DaemonStats()
+    var stopping = false
+    var learnedMACs: [[UInt8]: (subnet: Subnet, expires: Double)] = [:]
+
+    /// - Parameter loadPeer: reads hosts/NAME (throws with a file:line reason).
+    public init(settings: DaemonSettings, loadPeer: @escaping (String) throws -> PeerSettings) throws {
+        self.settings = settings
+        self.loop = try EventLoop()
+        self.graph = MeshGraph(myName: settings.name)
+        self.loadPeer = loadPeer
+    }
+
+    var myself: Node { graph.myself }
+
+    /// Opens the device, runs tinc-up, binds the sockets, announces our subnets and starts connecting.
+    public func start() throws {
+        let s = settings
+        lastKeyExpiry = loop.now
+        switch s.deviceType {
+        case .dummy: device = DummyDevice()
+        case .tun, .tap:
+            device = try TunTapDevice(type: s.deviceType, path: s.devicePath, interface: s.interface ?? s.netName,
+                                      oneQueue: s.iffOneQueue)
+        }
+        Log.notice("\(device.type == .tap ? "Tap" : device.type == .tun ? "Tun" : "Dummy") device (\(device.path)) is a \(device.type.rawValue) device, interface \(device.interface)")
+        scripts = ScriptRunner(confDir: s.confDir, interpreter: s.scriptsInterpreter, baseEnvironment: [
+            "NETNAME": s.netName ?? "", "DEVICE": device.path, "INTERFACE": device.interface, "NAME": s.name,
+        ])
+        scripts.run("tinc-up")
+
+        for subnet in s.subnets { graph.addSubnet(subnet, owner: myself) }
+        try openListeners()
+        for subnet in s.subnets { runSubnetScript(up: true, owner: myself, subnet: subnet) }
+        if device.fd >= 0 {
+            loop.register(device.fd, events: .readable) { [unowned self] _ in self.handleDeviceReadable() }
+        }
+        try loop.handleSignals([SIGHUP, SIGTERM, SIGQUIT, SIGINT, SIGALRM, SIGUSR1, SIGUSR2, SIGWINCH]) { [unowned self] sig in
+            self.handleSignal(sig)
+        }
+        signal(SIGPIPE, SIG_IGN)
+        Log.notice("Ready")
+        for name in s.connectTo { setupOutgoing(name) }
+        scheduleHousekeeping()
+    }
+
+    public func run() {
+        loop.run()
+        shutdown()
+    }
+
+    func openListeners() throws {
+        let s = settings
+        var addrs: [SocketAddress] = []
+        if s.bindAddresses.isEmpty {
+            addrs = SocketAddress.resolve(host: nil, port: s.port, family: s.addressFamily, passive: true)
+        } else {
+            for b in s.bindAddresses {
+                addrs += SocketAddress.resolve(host: b.host == "*" ? nil : b.host, port: b.port ?? s.port,
+                                               family: s.addressFamily, passive: true)
+            }
+        }
+        for a in addrs {
+            do {
+                let tcp = try Sockets.listenTCP(on: a, bindToDevice: s.bindToInterface)
+                var udpAddr = a
+                if let bound = Sockets.localAddress(tcp) { udpAddr = bound }
+                let udp = try Sockets.bindUDP(on: udpAddr, pmtuDiscovery: s.pmtuDiscovery && !s.tcpOnly,
+                                              bindToDevice: s.bindToInterface,
+                                              receiveBuffer: s.udpRcvBuf, sendBuffer: s.udpSndBuf)
+                listeners.append((tcp, udp, udpAddr))
+                if listeners.count == 1 { myPort = String(udpAddr.port) }
+                loop.register(tcp, events: .readable) { [unowned self] _ in self.acceptConnections(on: tcp) }
+                loop.register(udp, events: .readable) { [unowned self] _ in self.handleUDPReadable(udp) }
+                Log.notice("Listening on \(udpAddr)")
+            } catch {
+                Log.error("Could not listen on \(a): \(error)")
+            }
+        }
+        guard !listeners.isEmpty else { throw SystemError("Unable to create any listening socket", errno: EADDRNOTAVAIL) }
+    }
+
+    func scheduleHousekeeping() {
+        housekeepingTimer = loop.schedule(after: settings.pingTimeout) { [unowned self] in
+            self.housekeeping()
+            self.scheduleHousekeeping()
+        }
+    }
+
+    /// tinc's main-loop tick: dead connections, PINGs, past-request and MAC ageing, key expiry.
+    func housekeeping() {
+        let now = loop.now
+        checkDeadConnections(now: now)
+        seen.age(olderThan: now - settings.pingInterval)
+        if settings.mode == .switch { ageLearnedMACs(now: now) }
+        if now - lastKeyExpiry >= settings.keyExpire { regenerateKeys() }
+        if contradictions.add > 100 && contradictions.del > 100 {
+            Log.warning("Possible node with same Name as us! Sleeping \(Int(sleepTime)) seconds.")
+            sleepTime = min(sleepTime * 2, 3600)
+        } else {
+            sleepTime = max(10, sleepTime / 2)
+        }
+        contradictions = (0, 0)
+    }
+
+    func handleSignal(_ sig: Int32) {
+        switch sig {
+        case SIGTERM, SIGQUIT:
+            Log.notice("Got \(sig == SIGTERM ? "TERM" : "QUIT") signal")
+            loop.stop()
+        case SIGINT:
+            if Log.level == 5 { Log.level = savedDebugLevel } else { savedDebugLevel = Log.level; Log.level = 5 }
+            Log.notice("Got INT signal, debug level now \(Log.level)")
+        case SIGHUP:
+            Log.notice("Got HUP signal")
+            Log.reopen()
+            reload()
+        case SIGALRM:
+            Log.notice("Got ALRM signal: flushing event queue")
+            retryNow()
+        case SIGUSR1:
+            dumpConnections()
+        case SIGUSR2:
+            dumpDeviceStats(); dumpNodes(); dumpEdges(); dumpSubnets()
+        case SIGWINCH:
+            purge()
+        default:
+            break
+        }
+    }
+
+    /// SIGALRM: reconnect now and PING every active connection.
+    public func retryNow() {
+        for o in outgoings.values where o.connection == nil {
+            loop.cancel(o.timer)
+            o.timer = nil
+            o.timeout = 0
+            attemptOutgoing(o)
+        }
+        for c in connections.values where c.isActive {
+            c.send(.ping)
+            c.pinged = true
+            c.lastPingTime = loop.now
+            flush(c)
+        }
+        loop.fireAllTimers()
+    }
+
+    /// SIGHUP: re-read ConnectTo and host files; close connections whose host file changed or vanished.
+    func reload() {
+        do {
+            if let reread = reloadSettings { settings = try reread() }
+        } catch {
+            Log.error("Unable to reread configuration file, exiting: \(error)")
+            loop.stop()
+            return
+        }
+        peerCache.removeAll()
+        for c in connections.values where c.isActive {
+            guard let name = c.name else { continue }
+            let old = c.peerSettings?.fileModified ?? 0
+            let new = (try? loadPeer(name))
+            if new == nil || new!.fileModified != old {
+                Log.info(Log.connections, "Host config file of \(name) has been changed")
+                terminate(c, report: true)
+            }
+        }
+        let wanted = Set(settings.connectTo)
+        for (name, o) in outgoings where !wanted.contains(name) {
+            o.cancelled = true
+            loop.cancel(o.timer)
+            if let c = o.connection { terminate(c, report: true) }
+            outgoings[name] = nil
+        }
+        for name in settings.connectTo where outgoings[name] == nil { setupOutgoing(name) }
+    }
+
+    /// Set by the front end so SIGHUP can re-read the config files.
+    public var reloadSettings: (() throws -> DaemonSettings)?
+    var savedDebugLevel = 0
+
+    /// Clean shutdown as tinc does it: close connections without DEL_EDGE, subnet-down for own subnets, tinc-down.
+    func shutdown() {
+        stopping = true
+        for c in Array(connections.values) { terminate(c, report: false) }
+        for l in listeners { close(l.tcp); close(l.udp) }
+        listeners.removeAll()
+        tarpit.closeAll()
+        for subnet in graph.myself.subnets { runSubnetScript(up: false, owner: myself, subnet: subnet) }
+        scripts?.run("tinc-down")
+        device?.close()
+        Log.notice("Terminating")
+    }
+
+    func peer(_ name: String) throws -> PeerSettings {
+        if let p = peerCache[name] { return p }
+        let p = try loadPeer(name)
+        peerCache[name] = p
+        return p
+    }
+}
+
+/// Counters the dumps, the control socket and the metrics exporter read.
+public struct DaemonStats {
+    public var deviceInPackets: UInt64 = 0, deviceInBytes: UInt64 = 0
+    public var deviceOutPackets: UInt64 = 0, deviceOutBytes: UInt64 = 0
+    public var udpDroppedBadMAC: UInt64 = 0, udpDroppedReplay: UInt64 = 0, udpDroppedShort: UInt64 = 0
+    public var udpDroppedUnknownSource: UInt64 = 0, udpDroppedNoKey: UInt64 = 0
+}
