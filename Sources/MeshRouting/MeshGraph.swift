@@ -156,8 +156,8 @@ public final class MeshGraph {
     /// Returns the nodes whose reachability changed, in node-name order.
     @discardableResult
     public func run() -> [ReachabilityChange] {
-        subnetTable.flushCache()
         let changes = computeShortestPaths()
+        subnetTable.refreshReachability()
         computeBroadcastTree()
         return changes
     }
@@ -206,11 +206,24 @@ public final class MeshGraph {
     // Lookups follow tinc: candidates in subnet order (longest prefix, then address, weight, owner
     // name); the first with a reachable owner wins; if no owner is reachable the last candidate is
     // returned so the caller can report "unreachable". nil means no subnet matches at all.
-    // The pointer forms read the address straight from a packet buffer (6, 4 or 16 bytes).
+    // The pointer forms read the address straight from a packet buffer (6, 4 or 16 bytes, any
+    // alignment). `lookupOwner` is the same lookup returning only the owner, which is all routing
+    // needs, and avoids copying the Subnet.
 
     @inline(__always)
+    private func result(_ slot: Int32) -> (Subnet, Node)? {
+        guard slot >= 0 else { return nil }
+        let e = subnetTable.entry(slot)
+        return (e.subnet, e.owner)
+    }
+
+    @inline(__always)
+    private func owner(_ slot: Int32) -> Node? {
+        slot >= 0 ? subnetTable.owner(slot) : nil
+    }
+
     public func lookup(mac: UnsafeRawPointer) -> (Subnet, Node)? {
-        subnetTable.lookupMAC(SubnetKey.mac(mac)).map { ($0.subnet, $0.owner) }
+        result(subnetTable.lookupMAC(SubnetKey.mac(mac)))
     }
 
     public func lookup(mac: [UInt8]) -> (Subnet, Node)? {
@@ -218,9 +231,13 @@ public final class MeshGraph {
         return mac.withUnsafeBytes { lookup(mac: $0.baseAddress!) }
     }
 
+    public func lookupOwner(mac: UnsafeRawPointer) -> Node? {
+        owner(subnetTable.lookupMAC(SubnetKey.mac(mac)))
+    }
+
     /// tinc lookup_subnet_mac(owner, mac): only `owner`'s subnets (switch-mode MAC learning).
     public func lookup(mac: UnsafeRawPointer, owner: Node) -> (Subnet, Node)? {
-        subnetTable.lookupMAC(SubnetKey.mac(mac), owner: owner).map { ($0.subnet, $0.owner) }
+        result(subnetTable.lookupMAC(SubnetKey.mac(mac), owner: owner))
     }
 
     public func lookup(mac: [UInt8], owner: Node) -> (Subnet, Node)? {
@@ -228,14 +245,13 @@ public final class MeshGraph {
         return mac.withUnsafeBytes { lookup(mac: $0.baseAddress!, owner: owner) }
     }
 
-    @inline(__always)
     public func lookup(ipv4: UnsafeRawPointer) -> (Subnet, Node)? {
-        subnetTable.lookupIPv4(SubnetKey.ipv4(ipv4)).map { ($0.subnet, $0.owner) }
+        result(subnetTable.lookupIPv4(SubnetKey.ipv4(ipv4)))
     }
 
     /// `ipv4` is the address as a host-order integer, e.g. 0x0A000001 for 10.0.0.1.
     public func lookup(ipv4: UInt32) -> (Subnet, Node)? {
-        subnetTable.lookupIPv4(ipv4).map { ($0.subnet, $0.owner) }
+        result(subnetTable.lookupIPv4(ipv4))
     }
 
     public func lookup(ipv4: [UInt8]) -> (Subnet, Node)? {
@@ -243,14 +259,21 @@ public final class MeshGraph {
         return ipv4.withUnsafeBytes { lookup(ipv4: $0.baseAddress!) }
     }
 
-    @inline(__always)
+    public func lookupOwner(ipv4: UnsafeRawPointer) -> Node? {
+        owner(subnetTable.lookupIPv4(SubnetKey.ipv4(ipv4)))
+    }
+
     public func lookup(ipv6: UnsafeRawPointer) -> (Subnet, Node)? {
-        subnetTable.lookupIPv6(SubnetKey.ipv6(ipv6)).map { ($0.subnet, $0.owner) }
+        result(subnetTable.lookupIPv6(SubnetKey.ipv6(ipv6)))
     }
 
     public func lookup(ipv6: [UInt8]) -> (Subnet, Node)? {
         guard ipv6.count == 16 else { return nil }
         return ipv6.withUnsafeBytes { lookup(ipv6: $0.baseAddress!) }
+    }
+
+    public func lookupOwner(ipv6: UnsafeRawPointer) -> Node? {
+        owner(subnetTable.lookupIPv6(SubnetKey.ipv6(ipv6)))
     }
 }
 

@@ -192,14 +192,16 @@ extension MeshDaemon {
         for c in connections.values { c.inMST = c.isActive && c.name.map { mst.contains($0) } == true }
         for ch in changes {
             let n = ch.node
-            let remote = n.udpAddress.map { "\($0.host) port \($0.port)" } ?? "unknown"
+            let addr = ch.udpAddress ?? n.udpAddress
+            let remote = addr.map { "\($0.host) port \($0.port)" } ?? "unknown"
             if ch.becameReachable {
                 Log.info(Log.traffic, "Node \(n.name) (\(remote)) became reachable")
             } else {
                 Log.info(Log.traffic, "Node \(n.name) became unreachable")
             }
             nodeReachabilityChanged(n, reachable: ch.becameReachable)
-            let env = hostEnvironment(n, remoteOverride: ch.becameReachable ? nil : remote)
+            var env = hostEnvironment(n)
+            if let a = addr { env["REMOTEADDRESS"] = a.host; env["REMOTEPORT"] = a.port }
             scripts.run(ch.becameReachable ? "host-up" : "host-down", extra: env)
             scripts.run("hosts/\(n.name)-\(ch.becameReachable ? "up" : "down")", extra: env)
             for s in n.subnets { runSubnetScript(up: ch.becameReachable, owner: n, subnet: s) }
@@ -207,7 +209,7 @@ extension MeshDaemon {
         }
     }
 
-    func hostEnvironment(_ n: Node, remoteOverride: String? = nil) -> [String: String] {
+    func hostEnvironment(_ n: Node) -> [String: String] {
         var env = ["NODE": n.name]
         if let a = n.udpAddress {
             env["REMOTEADDRESS"] = a.host

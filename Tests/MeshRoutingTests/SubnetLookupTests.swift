@@ -17,6 +17,22 @@ final class SubnetLookupTests: XCTestCase {
 
     private func owner4(_ g: MeshGraph, _ a: [UInt8]) -> String? { g.lookup(ipv4: a)?.1.name }
 
+    func testLookupBeforeAnyRun() {
+        // Myself is reachable from the start; other nodes are not until run() says so.
+        let g = MeshGraph(myName: "m")
+        let b = g.lookupOrCreateNode(named: "b")
+        add(g, "10.0.0.0/8", g.myself)
+        add(g, "10.1.0.0/16", b)
+        XCTAssertEqual(owner4(g, [10, 1, 0, 1]), "m")
+        g.link(g.myself, b)
+        XCTAssertEqual(owner4(g, [10, 1, 0, 1]), "m", "edges alone change nothing before run()")
+        g.run()
+        XCTAssertEqual(owner4(g, [10, 1, 0, 1]), "b")
+        var header = [UInt8](repeating: 0, count: 20)
+        header.replaceSubrange(16..<20, with: [10, 1, 0, 1])
+        header.withUnsafeBytes { XCTAssertTrue(g.lookupOwner(ipv4: $0.baseAddress! + 16) === b) }
+    }
+
     func testLongestPrefixWins() {
         let (g, a, b, c, _) = makeGraph()
         add(g, "10.0.0.0/8", a)
@@ -112,7 +128,10 @@ final class SubnetLookupTests: XCTestCase {
         // Straight from an IPv6 header: destination at offset 24, deliberately unaligned buffer.
         var packet = [UInt8](repeating: 0, count: 41)
         packet.replaceSubrange(25..<41, with: addr("fd00:1::5"))
-        packet.withUnsafeBytes { XCTAssertEqual(g.lookup(ipv6: $0.baseAddress! + 25)?.1.name, "c") }
+        packet.withUnsafeBytes {
+            XCTAssertEqual(g.lookup(ipv6: $0.baseAddress! + 25)?.1.name, "c")
+            XCTAssertTrue(g.lookupOwner(ipv6: $0.baseAddress! + 25) === c)
+        }
     }
 
     func testMACLookup() {
@@ -129,6 +148,7 @@ final class SubnetLookupTests: XCTestCase {
         frame.withUnsafeBytes { raw in
             XCTAssertEqual(g.lookup(mac: raw.baseAddress!)?.1.name, "a")
             XCTAssertEqual(g.lookup(mac: raw.baseAddress! + 6)?.1.name, "c")
+            XCTAssertTrue(g.lookupOwner(mac: raw.baseAddress! + 6) === c)
         }
         g.removeEdge(g.edge(from: c, to: a)!)
         g.run()

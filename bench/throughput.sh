@@ -1,0 +1,328 @@
+#!/usr/bin/env bash
+# Throughput benchmark: two network namespaces joined by a veth pair, one tinc daemon in each
+# (switch mode, TAP), iperf3 through the tunnel.
+#
+# Scenarios, all in one run with the same keys, configs, Cipher and Digest:
+#   swift   tincd-swift <-> tincd-swift
+#   c       C tincd     <-> C tincd
+#   mixed   tincd-swift (A, iperf3 client/sender) <-> C tincd (B, iperf3 server/receiver)
+#   veth    the bare veth, no daemon (ceiling of the namespace set-up)
+# For each: iperf3 TCP, iperf3 UDP with 1300-byte datagrams, iperf3 UDP with 64-byte datagrams
+# (both unthrottled by default); UDP figures are what the server RECEIVED (delivered), plus loss.
+# Also the CPU seconds each daemon used during each iperf3 run (/proc/PID/stat utime+stime).
+#
+# Environment:
+#   CIPHER, DIGEST      tinc Cipher/Digest for both nodes (default aes-256-cbc / sha256)
+#   DURATION            seconds per iperf3 run (default 10; 3 with QUICK=1)
+#   QUICK=1             CI smoke: 3 s runs, shorter PMTU wait
+#   UDP_RATE            iperf3 -b for the UDP 1300-byte run (default 0 = unlimited)
+#   TAP_MTU             MTU of the TAP interfaces (default 1500, tinc's default)
+#   SCENARIOS           subset/order, default "swift c mixed veth"
+#   TINCD_SWIFT_BIN     default <repo>/.build/release/tincd-swift
+#   TINCD_C_BIN         default /usr/sbin/tincd
+#   KEEP=1              keep the work directory (configs, logs, iperf3 JSON); it is always kept
+#                       when a scenario failed
+# Needs root, iproute2, iperf3, jq, ping.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then DURATION=${DURATION:-3}; PMTU_WAIT=${PMTU_WAIT:-10}; else DURATION=${DURATION:-10}; PMTU_WAIT=${PMTU_WAIT:-15}; fi
+CIPHER=${CIPHER:-aes-256-cbc}
+DIGEST=${DIGEST:-sha256}
+UDP_RATE=${UDP_RATE:-0}
+TAP_MTU=${TAP_MTU:-1500}
+SCENARIOS=${SCENARIOS:-swift c mixed veth}
+SWIFT_BIN=${TINCD_SWIFT_BIN:-$ROOT/.build/release/tincd-swift}
+C_BIN=${TINCD_C_BIN:-/usr/sbin/tincd}
+KEEP=${KEEP:-0}
+
+die() { echo "throughput.sh: $*" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
+for t in ip iperf3 jq ping timeout; do command -v "$t" >/dev/null || die "missing tool: $t"; done
+case " $SCENARIOS " in *" swift "*|*" mixed "*) [ -x "$SWIFT_BIN" ] || die "no tincd-swift at $SWIFT_BIN (run: swift build -c release)";; esac
+case " $SCENARIOS " in *" c "*|*" mixed "*) [ -x "$C_BIN" ] || die "no C tincd at $C_BIN";; esac
+
+TAG="tswb$$"
+NS_A="${TAG}a"
+NS_B="${TAG}b"
+UNDER_A=10.201.0.1 UNDER_B=10.201.0.2   # veth (underlay)
+OVER_A=10.202.0.1 OVER_B=10.202.0.2     # TAP (overlay)
+WORK=$(mktemp -d "/tmp/${TAG}.XXXXXX")
+CLK_TCK=$(getconf CLK_TCK)
+STARTED_PIDS=()        # every pid this script started (daemons, iperf3 servers)
+CREATED_NS=()          # every namespace this script created
+FAILED=0
+
+# ---------------------------------------------------------------- cleanup
+
+stop_pid() {   # stop_pid PID: TERM, wait up to 5 s, then KILL; only if it is still one of ours
+    local pid=$1 i
+    [ -n "$pid" ] || return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    # Guard against pid reuse: our processes run tincd, tincd-swift or iperf3.
+    case "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" in
+        *tincd*|*iperf3*) ;;
+        *) return 0 ;;
+    esac
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$? pid ns
+    trap - EXIT INT TERM
+    for pid in "${STARTED_PIDS[@]+"${STARTED_PIDS[@]}"}"; do stop_pid "$pid"; done
+    for ns in "${CREATED_NS[@]+"${CREATED_NS[@]}"}"; do ip netns del "$ns" 2>/dev/null || true; done
+    if [ "$KEEP" = 1 ] || [ "$FAILED" != 0 ] || [ "$rc" != 0 ]; then
+        echo "work directory kept: $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- namespaces
+
+ip netns add "$NS_A"; CREATED_NS+=("$NS_A")
+ip netns add "$NS_B"; CREATED_NS+=("$NS_B")
+ip -n "$NS_A" link add eth0 type veth peer name eth0 netns "$NS_B"
+ip -n "$NS_A" addr add "$UNDER_A/24" dev eth0
+ip -n "$NS_B" addr add "$UNDER_B/24" dev eth0
+for ns in "$NS_A" "$NS_B"; do
+    ip -n "$ns" link set lo up
+    ip -n "$ns" link set eth0 up
+done
+
+# ---------------------------------------------------------------- configs and keys (once per run)
+
+write_node() {   # write_node DIR NAME OVERLAY_IP UNDERLAY_IP [CONNECTTO]
+    local dir=$1 name=$2 over=$3 under=$4 connect=${5:-}
+    mkdir -p "$dir/hosts"
+    {
+        echo "Name = $name"
+        echo "Mode = switch"
+        echo "Interface = tswb0"
+        echo "AddressFamily = ipv4"
+        [ -z "$connect" ] || echo "ConnectTo = $connect"
+    } >"$dir/tinc.conf"
+    {
+        echo "Address = $under"
+        echo "Port = 655"
+        echo "Cipher = $CIPHER"
+        echo "Digest = $DIGEST"
+    } >"$dir/hosts/$name"
+    cat >"$dir/tinc-up" <<EOF
+#!/bin/sh
+ip link set dev "\$INTERFACE" mtu $TAP_MTU up
+ip addr add $over/24 dev "\$INTERFACE"
+EOF
+    chmod 755 "$dir/tinc-up"
+    # Keys with the C tincd (the same files are used by both implementations).
+    "$C_BIN" -c "$dir" -K2048 </dev/null >"$WORK/keygen-$name.txt" 2>&1 \
+        || { cat "$WORK/keygen-$name.txt" >&2; die "key generation for $name failed"; }
+}
+
+DIR_A="$WORK/alpha" DIR_B="$WORK/beta"
+if [ "$SCENARIOS" != veth ]; then
+    [ -x "$C_BIN" ] || die "key generation needs the C tincd at $C_BIN"
+    write_node "$DIR_A" alpha "$OVER_A" "$UNDER_A" beta
+    write_node "$DIR_B" beta "$OVER_B" "$UNDER_B"
+    cp "$DIR_A/hosts/alpha" "$DIR_B/hosts/alpha"
+    cp "$DIR_B/hosts/beta" "$DIR_A/hosts/beta"
+fi
+
+# ---------------------------------------------------------------- helpers
+
+cpu_ticks() {   # utime+stime of PID in clock ticks (0 if gone)
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    stat=${stat##*) }   # fields after "(comm) "; utime/stime are fields 14/15 = 12/13 here
+    awk '{print $12 + $13}' <<<"$stat"
+}
+
+ticks_to_s() { awk -v t="$1" -v h="$CLK_TCK" 'BEGIN{printf "%.2f", t / h}'; }
+
+start_daemon() {   # start_daemon NS BIN DIR LABEL -> sets DAEMON_PID
+    local ns=$1 bin=$2 dir=$3 label=$4
+    # `ip netns exec` execs the program, so $! is the daemon's own pid.
+    ip netns exec "$ns" "$bin" -c "$dir" -D -d2 --logfile="$WORK/$label.log" --pidfile="$WORK/$label.pid" \
+        >"$WORK/$label.out" 2>&1 &
+    DAEMON_PID=$!
+    STARTED_PIDS+=("$DAEMON_PID")
+}
+
+# last SIGUSR2 node dump line about PEER in LOG: "... PEER at ... pmtu N (min N max N)"
+pmtu_fixed() {   # pmtu_fixed LOG PEER -> 0 when min == max > 0
+    local line min max
+    line=$(grep -a " $2 at .* pmtu " "$1" 2>/dev/null | tail -n 1) || true
+    [ -n "$line" ] || return 1
+    min=$(sed -n 's/.*(min \([0-9]*\) max \([0-9]*\)).*/\1/p' <<<"$line")
+    max=$(sed -n 's/.*(min \([0-9]*\) max \([0-9]*\)).*/\2/p' <<<"$line")
+    [ -n "$min" ] && [ "$min" -gt 0 ] && [ "$min" = "$max" ]
+}
+
+pmtu_of() {   # pmtu_of LOG PEER -> "pmtu N (min N max N)" or "?"
+    local line
+    line=$(grep -a " $2 at .* pmtu " "$1" 2>/dev/null | tail -n 1) || true
+    if [ -n "$line" ]; then sed -n 's/.*\(pmtu [0-9]* (min [0-9]* max [0-9]*)\).*/\1/p' <<<"$line"; else echo "?"; fi
+}
+
+# Waits until A pings B through the tunnel, then until both daemons report a fixed PMTU for
+# each other (SIGUSR2 node dumps; "Fixing MTU" itself is only logged at debug level 5, which
+# would also log every packet), at most PMTU_WAIT s. Prints a one-line note (or the failure).
+wait_tunnel() {   # wait_tunnel PID_A PID_B LABEL_A LABEL_B
+    local pa=$1 pb=$2 la=$3 lb=$4 i ok=0
+    for i in $(seq 30); do
+        kill -0 "$pa" 2>/dev/null && kill -0 "$pb" 2>/dev/null || { echo "a daemon exited"; return 1; }
+        if ip netns exec "$NS_A" ping -c 1 -W 1 -q "$OVER_B" >/dev/null 2>&1; then ok=1; break; fi
+        sleep 0.5
+    done
+    [ "$ok" = 1 ] || { echo "no ping through the tunnel after 30 s"; return 1; }
+    for i in $(seq "$PMTU_WAIT"); do
+        sleep 1
+        kill -USR2 "$pa" "$pb" 2>/dev/null || true
+        ip netns exec "$NS_A" ping -c 1 -W 1 -q "$OVER_B" >/dev/null 2>&1 || true
+        sleep 0.2   # let the dump reach the log
+        if pmtu_fixed "$WORK/$la.log" beta && pmtu_fixed "$WORK/$lb.log" alpha; then
+            echo "PMTU fixed after ${i}s: A->B $(pmtu_of "$WORK/$la.log" beta), B->A $(pmtu_of "$WORK/$lb.log" alpha)"
+            return 0
+        fi
+    done
+    kill -USR2 "$pa" "$pb" 2>/dev/null || true; sleep 0.3
+    echo "PMTU NOT fixed after ${PMTU_WAIT}s: A->B $(pmtu_of "$WORK/$la.log" beta), B->A $(pmtu_of "$WORK/$lb.log" alpha)"
+    return 0
+}
+
+# run_iperf NAME DEST ARGS... : iperf3 client in A -> server in B, JSON to $WORK/NAME.json;
+# sets CPU_A / CPU_B (seconds used by DAEMON_A/DAEMON_B during the run).
+run_iperf() {
+    local name=$1 dest=$2; shift 2
+    local a0 b0 a1 b1 rc=0
+    a0=$(cpu_ticks "${DAEMON_A:-0}"); b0=$(cpu_ticks "${DAEMON_B:-0}")
+    timeout $((DURATION + 25)) ip netns exec "$NS_A" iperf3 -c "$dest" -t "$DURATION" --connect-timeout 5000 -J "$@" \
+        >"$WORK/$name.json" 2>"$WORK/$name.err" || rc=$?
+    a1=$(cpu_ticks "${DAEMON_A:-0}"); b1=$(cpu_ticks "${DAEMON_B:-0}")
+    CPU_A=$(ticks_to_s $((a1 - a0))); CPU_B=$(ticks_to_s $((b1 - b0)))
+    if [ "$rc" != 0 ] || ! jq -e '.end.sum_received' "$WORK/$name.json" >/dev/null 2>&1; then
+        local err
+        err=$(jq -r '.error // empty' "$WORK/$name.json" 2>/dev/null || true)
+        echo "    iperf3 $name failed (rc $rc${err:+: $err})" >&2
+        return 1
+    fi
+}
+
+jqf() { jq -r "$1" "$2" 2>/dev/null || echo "n/a"; }
+
+# ---------------------------------------------------------------- scenarios
+
+declare -A TCP UDP UDPLOSS PPS CPUTCP CPUU13 CPUU64 HOSTCPU NOTE
+LABELS=()
+
+run_scenario() {   # run_scenario KEY LABEL BIN_A BIN_B (BIN empty = bare veth)
+    local key=$1 label=$2 bin_a=$3 bin_b=$4 dest srv la lb
+    LABELS+=("$key")
+    NOTE[$key]=$label
+    TCP[$key]=FAIL UDP[$key]=FAIL UDPLOSS[$key]="" PPS[$key]=FAIL
+    CPUTCP[$key]="-" CPUU13[$key]="-" CPUU64[$key]="-" HOSTCPU[$key]="-"
+    DAEMON_A="" DAEMON_B=""
+    echo "== $label" >&2
+    if [ -n "$bin_a" ]; then
+        la="$key-alpha" lb="$key-beta"
+        start_daemon "$NS_B" "$bin_b" "$DIR_B" "$lb"; DAEMON_B=$DAEMON_PID
+        start_daemon "$NS_A" "$bin_a" "$DIR_A" "$la"; DAEMON_A=$DAEMON_PID
+        local why
+        if ! why=$(wait_tunnel "$DAEMON_A" "$DAEMON_B" "$la" "$lb"); then
+            echo "    FAILED: $why" >&2
+            echo "    --- last lines of $la.log:" >&2; tail -n 15 "$WORK/$la.log" >&2 2>/dev/null || true
+            echo "    --- last lines of $lb.log:" >&2; tail -n 15 "$WORK/$lb.log" >&2 2>/dev/null || true
+            FAILED=1
+            stop_pid "$DAEMON_A"; stop_pid "$DAEMON_B"
+            return 0
+        fi
+        echo "    $why" >&2
+        dest=$OVER_B
+    else
+        dest=$UNDER_B
+    fi
+    ip netns exec "$NS_B" iperf3 -s -1 >/dev/null 2>&1 & srv=$!; STARTED_PIDS+=("$srv")
+    # A fresh one-off server per test keeps a stuck test from poisoning the next one.
+    local t
+    for t in tcp udp1300 udp64; do
+        if [ "$t" != tcp ]; then
+            stop_pid "$srv"
+            ip netns exec "$NS_B" iperf3 -s -1 >/dev/null 2>&1 & srv=$!; STARTED_PIDS+=("$srv")
+        fi
+        sleep 0.3
+        case $t in
+        tcp)
+            if run_iperf "$key-tcp" "$dest"; then
+                TCP[$key]=$(jqf '.end.sum_received.bits_per_second / 1e6 | . * 10 | round / 10' "$WORK/$key-tcp.json")
+                HOSTCPU[$key]=$(jqf '.end.cpu_utilization_percent | "\(.host_total|round)%/\(.remote_total|round)%"' "$WORK/$key-tcp.json")
+            fi
+            CPUTCP[$key]="$CPU_A/$CPU_B" ;;
+        udp1300)
+            if run_iperf "$key-udp1300" "$dest" -u -l 1300 -b "$UDP_RATE"; then
+                UDP[$key]=$(jqf '.end.sum_received.bits_per_second / 1e6 | . * 10 | round / 10' "$WORK/$key-udp1300.json")
+                UDPLOSS[$key]=$(jqf '.end.sum_received.lost_percent | . * 10 | round / 10' "$WORK/$key-udp1300.json")
+            fi
+            CPUU13[$key]="$CPU_A/$CPU_B" ;;
+        udp64)
+            if run_iperf "$key-udp64" "$dest" -u -l 64 -b 0; then
+                PPS[$key]=$(jqf '(.end.sum_received.packets - .end.sum_received.lost_packets) / .end.sum_received.seconds / 1000 | . * 10 | round / 10' "$WORK/$key-udp64.json")
+            fi
+            CPUU64[$key]="$CPU_A/$CPU_B" ;;
+        esac
+    done
+    stop_pid "$srv"
+    if [ -n "$bin_a" ]; then
+        # Did the daemons survive the load?
+        kill -0 "$DAEMON_A" 2>/dev/null || { echo "    daemon A (pid $DAEMON_A) died during the run" >&2; FAILED=1; }
+        kill -0 "$DAEMON_B" 2>/dev/null || { echo "    daemon B (pid $DAEMON_B) died during the run" >&2; FAILED=1; }
+        stop_pid "$DAEMON_A"; stop_pid "$DAEMON_B"
+    fi
+    if [ "${TCP[$key]}" = FAIL ] || [ "${UDP[$key]}" = FAIL ] || [ "${PPS[$key]}" = FAIL ]; then FAILED=1; fi
+}
+
+START=$(date +%s)
+for s in $SCENARIOS; do
+    case $s in
+        swift) run_scenario swift "swift<->swift" "$SWIFT_BIN" "$SWIFT_BIN" ;;
+        c)     run_scenario c "C<->C" "$C_BIN" "$C_BIN" ;;
+        mixed) run_scenario mixed "swift->C" "$SWIFT_BIN" "$C_BIN" ;;
+        veth)  run_scenario veth "bare veth" "" "" ;;
+        *) die "unknown scenario $s" ;;
+    esac
+done
+ELAPSED=$(( $(date +%s) - START ))
+
+# ---------------------------------------------------------------- report
+
+echo
+echo "tinc throughput: Cipher=$CIPHER Digest=$DIGEST Mode=switch TAP MTU $TAP_MTU, iperf3 ${DURATION}s per test, UDP1300 -b $UDP_RATE, UDP64 -b 0"
+echo "$(uname -r), $(nproc) CPUs, $("$C_BIN" --version 2>/dev/null | head -n 1 || echo 'C tincd ?'), $("$SWIFT_BIN" --version 2>/dev/null | head -n 1 || echo 'tincd-swift ?')"
+echo "(A = iperf3 client/sender, B = server/receiver; UDP columns are what B received)"
+echo
+printf '%-16s %11s %23s %11s   %-22s %-13s %-13s %-13s\n' \
+    scenario "TCP Mbit/s" "UDP1300 Mbit/s (loss)" "UDP64 kpps" "daemon CPU s A/B: TCP" "UDP1300" "UDP64" "iperf3 CPU snd/rcv (TCP)"
+for k in "${LABELS[@]}"; do
+    loss=""
+    [ -z "${UDPLOSS[$k]}" ] || loss=" (${UDPLOSS[$k]}%)"
+    printf '%-16s %11s %23s %11s   %-22s %-13s %-13s %-13s\n' \
+        "${NOTE[$k]}" "${TCP[$k]}" "${UDP[$k]}$loss" "${PPS[$k]}" "${CPUTCP[$k]}" "${CPUU13[$k]}" "${CPUU64[$k]}" "${HOSTCPU[$k]}"
+done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else printf "n/a" }'; }
+if [ -n "${TCP[swift]:-}" ] && [ -n "${TCP[c]:-}" ]; then
+    echo
+    echo "ratio swift/C:   TCP $(ratio "${TCP[swift]}" "${TCP[c]}")   UDP1300 $(ratio "${UDP[swift]}" "${UDP[c]}")   UDP64 $(ratio "${PPS[swift]}" "${PPS[c]}")"
+fi
+echo "daemon CPU s = utime+stime consumed during the ${DURATION}s iperf3 run; ~${DURATION}.0 means that daemon was CPU bound (single-threaded)."
+echo "total wall time ${ELAPSED}s; work dir $WORK$([ "$KEEP" = 1 ] || [ "$FAILED" != 0 ] || echo ' (removed)')"
+[ "$FAILED" = 0 ] || { echo "some scenario FAILED (see above; logs kept in $WORK)"; exit 1; }
