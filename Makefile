@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN_DEBUG := .build/debug/tincd-swift
 BIN_RELEASE := .build/release/tincd-swift
 
-.PHONY: all build release test unit-test deps lab lab-down validate bench clean
+.PHONY: all build release test unit-test deps lab lab-down validate bench bench-quick clean
 
 all: build
 
@@ -27,6 +27,16 @@ test: deps build
 
 unit-test: build
 	$(SWIFT) test --skip-build --filter 'MeshCryptoTests|MeshRoutingTests|TincConfigTests|TincProtocolTests|BGPLiteTests'
+
+## bench: iperf3 through swift<->swift, C<->C, mixed and the bare veth (root); then crypto vs openssl speed
+bench: release
+	bench/throughput.sh
+	bench/crypto.sh
+
+## bench-quick: the same with 3 s runs (CI smoke)
+bench-quick: release
+	QUICK=1 bench/throughput.sh
+	QUICK=1 bench/crypto.sh
 
 clean:
 	rm -rf .build

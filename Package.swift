@@ -26,14 +26,15 @@ let package = Package(
         .target(name: "TincDaemon",
                 dependencies: ["MeshCrypto", "MeshRouting", "TincConfig", "TincProtocol", "MeshIO", "TunTap"],
                 swiftSettings: swift5),
-        // Wire/ and Config/ are being written in parallel; they join the build once they compile.
-        .target(name: "BGPLite", dependencies: ["MeshIO"], exclude: ["Wire", "Config"], swiftSettings: swift5),
+        .target(name: "BGPLite", dependencies: ["MeshIO"], swiftSettings: swift5),
         .executableTarget(name: "tincd-swift", dependencies: ["TincDaemon", "TincConfig"], swiftSettings: swift5),
 
         .testTarget(name: "MeshCryptoTests", dependencies: ["MeshCrypto"], swiftSettings: swift5),
         .testTarget(name: "MeshRoutingTests", dependencies: ["MeshRouting"], swiftSettings: swift5),
         .testTarget(name: "TincConfigTests", dependencies: ["TincConfig"], swiftSettings: swift5),
         .testTarget(name: "TincProtocolTests", dependencies: ["TincProtocol", "MeshCrypto"], swiftSettings: swift5),
+        .testTarget(name: "TincDaemonTests", dependencies: ["TincDaemon", "MeshRouting", "MeshIO"], swiftSettings: swift5),
+        .testTarget(name: "BGPLiteTests", dependencies: ["BGPLite"], swiftSettings: swift5),
         .testTarget(name: "InteropTests", swiftSettings: swift5),
     ]
 )

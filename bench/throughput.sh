@@ -20,6 +20,10 @@
 #   SCENARIOS           subset/order, default "swift c mixed veth"
 #   TINCD_SWIFT_BIN     default <repo>/.build/release/tincd-swift
 #   TINCD_C_BIN         default /usr/sbin/tincd
+#   PMTU_DETECT         usr2 (default): after the first ping, SIGUSR2 both daemons once a second
+#                       and read "pmtu N (min N max N)" from the node dump until min == max for
+#                       both directions (at most PMTU_WAIT s, default 15; 10 with QUICK=1);
+#                       sleep: just wait PMTU_WAIT s while pinging (no signals sent)
 #   KEEP=1              keep the work directory (configs, logs, iperf3 JSON); it is always kept
 #                       when a scenario failed
 # Needs root, iproute2, iperf3, jq, ping.
@@ -38,10 +42,11 @@ SCENARIOS=${SCENARIOS:-swift c mixed veth}
 SWIFT_BIN=${TINCD_SWIFT_BIN:-$ROOT/.build/release/tincd-swift}
 C_BIN=${TINCD_C_BIN:-/usr/sbin/tincd}
 KEEP=${KEEP:-0}
+PMTU_DETECT=${PMTU_DETECT:-usr2}
 
 die() { echo "throughput.sh: $*" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
-for t in ip iperf3 jq ping timeout; do command -v "$t" >/dev/null || die "missing tool: $t"; done
+for t in ip ss iperf3 jq ping timeout sha256sum; do command -v "$t" >/dev/null || die "missing tool: $t"; done
 case " $SCENARIOS " in *" swift "*|*" mixed "*) [ -x "$SWIFT_BIN" ] || die "no tincd-swift at $SWIFT_BIN (run: swift build -c release)";; esac
 case " $SCENARIOS " in *" c "*|*" mixed "*) [ -x "$C_BIN" ] || die "no C tincd at $C_BIN";; esac
 
@@ -88,6 +93,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# The lead may rebuild .build/release while this runs: test a private copy of the binary.
+if [ -x "$SWIFT_BIN" ]; then
+    cp "$SWIFT_BIN" "$WORK/tincd-swift"
+    SWIFT_ID="$(sha256sum "$SWIFT_BIN" | cut -c1-12), built $(date -r "$SWIFT_BIN" '+%F %T')"
+    SWIFT_BIN="$WORK/tincd-swift"
+fi
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 
 # ---------------------------------------------------------------- namespaces
 
@@ -148,6 +161,13 @@ cpu_ticks() {   # utime+stime of PID in clock ticks (0 if gone)
     awk '{print $12 + $13}' <<<"$stat"
 }
 
+# Bytes sent (acked) so far by the tinc meta (TCP port 655) connections in namespace NS. Frames
+# larger than the node's PMTU (or sent before a UDP key exists) travel there as PACKET requests.
+meta_bytes() {   # meta_bytes NS
+    ip netns exec "$1" ss -tinH state established '( sport = :655 or dport = :655 )' 2>/dev/null \
+        | grep -o 'bytes_acked:[0-9]*' | awk -F: '{s += $2} END {print s + 0}'
+}
+
 ticks_to_s() { awk -v t="$1" -v h="$CLK_TCK" 'BEGIN{printf "%.2f", t / h}'; }
 
 start_daemon() {   # start_daemon NS BIN DIR LABEL -> sets DAEMON_PID
@@ -157,6 +177,17 @@ start_daemon() {   # start_daemon NS BIN DIR LABEL -> sets DAEMON_PID
         >"$WORK/$label.out" 2>&1 &
     DAEMON_PID=$!
     STARTED_PIDS+=("$DAEMON_PID")
+}
+
+report_exit() {   # report_exit PID WHAT: if PID (our child) has exited, say how
+    local st=0
+    kill -0 "$1" 2>/dev/null && return 0
+    wait "$1" 2>/dev/null || st=$?
+    if [ "$st" -gt 128 ]; then
+        echo "    daemon $2, pid $1, was killed by SIG$(kill -l $((st - 128)) 2>/dev/null || echo $((st - 128)))" >&2
+    else
+        echo "    daemon $2, pid $1, exited with status $st" >&2
+    fi
 }
 
 # last SIGUSR2 node dump line about PEER in LOG: "... PEER at ... pmtu N (min N max N)"
@@ -186,8 +217,18 @@ wait_tunnel() {   # wait_tunnel PID_A PID_B LABEL_A LABEL_B
         sleep 0.5
     done
     [ "$ok" = 1 ] || { echo "no ping through the tunnel after 30 s"; return 1; }
+    if [ "$PMTU_DETECT" = sleep ]; then
+        for i in $(seq "$PMTU_WAIT"); do
+            sleep 1
+            ip netns exec "$NS_A" ping -c 1 -W 1 -q "$OVER_B" >/dev/null 2>&1 || true
+        done
+        echo "waited ${PMTU_WAIT}s for PMTU discovery (PMTU_DETECT=sleep, not checked)"
+        return 0
+    fi
     for i in $(seq "$PMTU_WAIT"); do
         sleep 1
+        kill -0 "$pa" 2>/dev/null && kill -0 "$pb" 2>/dev/null \
+            || { echo "a daemon exited while waiting for PMTU discovery (after SIGUSR2 node dumps; PMTU_DETECT=sleep avoids signals)"; return 1; }
         kill -USR2 "$pa" "$pb" 2>/dev/null || true
         ip netns exec "$NS_A" ping -c 1 -W 1 -q "$OVER_B" >/dev/null 2>&1 || true
         sleep 0.2   # let the dump reach the log
@@ -197,6 +238,7 @@ wait_tunnel() {   # wait_tunnel PID_A PID_B LABEL_A LABEL_B
         fi
     done
     kill -USR2 "$pa" "$pb" 2>/dev/null || true; sleep 0.3
+    kill -0 "$pa" 2>/dev/null && kill -0 "$pb" 2>/dev/null || { echo "a daemon exited after SIGUSR2"; return 1; }
     echo "PMTU NOT fixed after ${PMTU_WAIT}s: A->B $(pmtu_of "$WORK/$la.log" beta), B->A $(pmtu_of "$WORK/$lb.log" alpha)"
     return 0
 }
@@ -205,12 +247,12 @@ wait_tunnel() {   # wait_tunnel PID_A PID_B LABEL_A LABEL_B
 # sets CPU_A / CPU_B (seconds used by DAEMON_A/DAEMON_B during the run).
 run_iperf() {
     local name=$1 dest=$2; shift 2
-    local a0 b0 a1 b1 rc=0
-    a0=$(cpu_ticks "${DAEMON_A:-0}"); b0=$(cpu_ticks "${DAEMON_B:-0}")
+    local a0 b0 a1 b1 m0 m1 rc=0
+    a0=$(cpu_ticks "${DAEMON_A:-0}"); b0=$(cpu_ticks "${DAEMON_B:-0}"); m0=$(meta_bytes "$NS_A")
     timeout $((DURATION + 25)) ip netns exec "$NS_A" iperf3 -c "$dest" -t "$DURATION" --connect-timeout 5000 -J "$@" \
         >"$WORK/$name.json" 2>"$WORK/$name.err" || rc=$?
-    a1=$(cpu_ticks "${DAEMON_A:-0}"); b1=$(cpu_ticks "${DAEMON_B:-0}")
-    CPU_A=$(ticks_to_s $((a1 - a0))); CPU_B=$(ticks_to_s $((b1 - b0)))
+    a1=$(cpu_ticks "${DAEMON_A:-0}"); b1=$(cpu_ticks "${DAEMON_B:-0}"); m1=$(meta_bytes "$NS_A")
+    CPU_A=$(ticks_to_s $((a1 - a0))); CPU_B=$(ticks_to_s $((b1 - b0))); META_MB=$(( (m1 - m0) / 1000000 ))
     if [ "$rc" != 0 ] || ! jq -e '.end.sum_received' "$WORK/$name.json" >/dev/null 2>&1; then
         local err
         err=$(jq -r '.error // empty' "$WORK/$name.json" 2>/dev/null || true)
@@ -223,7 +265,7 @@ jqf() { jq -r "$1" "$2" 2>/dev/null || echo "n/a"; }
 
 # ---------------------------------------------------------------- scenarios
 
-declare -A TCP UDP UDPLOSS PPS CPUTCP CPUU13 CPUU64 HOSTCPU NOTE
+declare -A TCP UDP UDPLOSS PPS CPUTCP CPUU13 CPUU64 HOSTCPU NOTE META
 LABELS=()
 
 run_scenario() {   # run_scenario KEY LABEL BIN_A BIN_B (BIN empty = bare veth)
@@ -231,16 +273,24 @@ run_scenario() {   # run_scenario KEY LABEL BIN_A BIN_B (BIN empty = bare veth)
     LABELS+=("$key")
     NOTE[$key]=$label
     TCP[$key]=FAIL UDP[$key]=FAIL UDPLOSS[$key]="" PPS[$key]=FAIL
-    CPUTCP[$key]="-" CPUU13[$key]="-" CPUU64[$key]="-" HOSTCPU[$key]="-"
+    CPUTCP[$key]="-" CPUU13[$key]="-" CPUU64[$key]="-" HOSTCPU[$key]="-" META[$key]="-"
     DAEMON_A="" DAEMON_B=""
     echo "== $label" >&2
     if [ -n "$bin_a" ]; then
         la="$key-alpha" lb="$key-beta"
         start_daemon "$NS_B" "$bin_b" "$DIR_B" "$lb"; DAEMON_B=$DAEMON_PID
+        # Start A once B listens, or A's first connect is refused and it retries only after 5 s.
+        local i
+        for i in $(seq 50); do
+            ip netns exec "$NS_B" ss -Hltn 'sport = :655' 2>/dev/null | grep -q 655 && break
+            kill -0 "$DAEMON_B" 2>/dev/null || break
+            sleep 0.1
+        done
         start_daemon "$NS_A" "$bin_a" "$DIR_A" "$la"; DAEMON_A=$DAEMON_PID
         local why
         if ! why=$(wait_tunnel "$DAEMON_A" "$DAEMON_B" "$la" "$lb"); then
             echo "    FAILED: $why" >&2
+            report_exit "$DAEMON_A" "A ($la)"; report_exit "$DAEMON_B" "B ($lb)"
             echo "    --- last lines of $la.log:" >&2; tail -n 15 "$WORK/$la.log" >&2 2>/dev/null || true
             echo "    --- last lines of $lb.log:" >&2; tail -n 15 "$WORK/$lb.log" >&2 2>/dev/null || true
             FAILED=1
@@ -265,6 +315,9 @@ run_scenario() {   # run_scenario KEY LABEL BIN_A BIN_B (BIN empty = bare veth)
         tcp)
             if run_iperf "$key-tcp" "$dest"; then
                 TCP[$key]=$(jqf '.end.sum_received.bits_per_second / 1e6 | . * 10 | round / 10' "$WORK/$key-tcp.json")
+                local tb
+                tb=$(jqf '.end.sum_received.bytes / 1e6 | round' "$WORK/$key-tcp.json")
+                [ -z "$bin_a" ] || META[$key]=$(awk -v m="$META_MB" -v t="$tb" 'BEGIN{ if (t > 0) printf "%d%%", 100 * m / t; else print "?" }')
                 HOSTCPU[$key]=$(jqf '.end.cpu_utilization_percent | "\(.host_total|round)%/\(.remote_total|round)%"' "$WORK/$key-tcp.json")
             fi
             CPUTCP[$key]="$CPU_A/$CPU_B" ;;
@@ -284,8 +337,8 @@ run_scenario() {   # run_scenario KEY LABEL BIN_A BIN_B (BIN empty = bare veth)
     stop_pid "$srv"
     if [ -n "$bin_a" ]; then
         # Did the daemons survive the load?
-        kill -0 "$DAEMON_A" 2>/dev/null || { echo "    daemon A (pid $DAEMON_A) died during the run" >&2; FAILED=1; }
-        kill -0 "$DAEMON_B" 2>/dev/null || { echo "    daemon B (pid $DAEMON_B) died during the run" >&2; FAILED=1; }
+        kill -0 "$DAEMON_A" 2>/dev/null || { report_exit "$DAEMON_A" "A ($la)"; FAILED=1; }
+        kill -0 "$DAEMON_B" 2>/dev/null || { report_exit "$DAEMON_B" "B ($lb)"; FAILED=1; }
         stop_pid "$DAEMON_A"; stop_pid "$DAEMON_B"
     fi
     if [ "${TCP[$key]}" = FAIL ] || [ "${UDP[$key]}" = FAIL ] || [ "${PPS[$key]}" = FAIL ]; then FAILED=1; fi
@@ -308,21 +361,26 @@ ELAPSED=$(( $(date +%s) - START ))
 echo
 echo "tinc throughput: Cipher=$CIPHER Digest=$DIGEST Mode=switch TAP MTU $TAP_MTU, iperf3 ${DURATION}s per test, UDP1300 -b $UDP_RATE, UDP64 -b 0"
 echo "$(uname -r), $(nproc) CPUs, $("$C_BIN" --version 2>/dev/null | head -n 1 || echo 'C tincd ?'), $("$SWIFT_BIN" --version 2>/dev/null | head -n 1 || echo 'tincd-swift ?')"
+echo "tincd-swift under test: sha256 ${SWIFT_ID:-?}; load average at start $LOAD_START, at end $(cut -d' ' -f1 /proc/loadavg) ($(nproc) CPUs)"
+awk -v l="$LOAD_START" 'BEGIN{ if (l + 0 > 0.5) print "WARNING: the machine was not idle when the run started (load " l "); numbers are noisy" }'
 echo "(A = iperf3 client/sender, B = server/receiver; UDP columns are what B received)"
 echo
-printf '%-16s %11s %23s %11s   %-22s %-13s %-13s %-13s\n' \
-    scenario "TCP Mbit/s" "UDP1300 Mbit/s (loss)" "UDP64 kpps" "daemon CPU s A/B: TCP" "UDP1300" "UDP64" "iperf3 CPU snd/rcv (TCP)"
+printf '%-14s %10s %22s %10s  |  %-20s %-11s %-11s | %-9s %s\n' \
+    scenario "TCP Mbit/s" "UDP1300 Mbit/s (loss)" "UDP64 kpps" "daemon CPU s A/B: TCP" "UDP1300" "UDP64" "TCP->meta" "iperf3 CPU% snd/rcv (TCP)"
 for k in "${LABELS[@]}"; do
     loss=""
     [ -z "${UDPLOSS[$k]}" ] || loss=" (${UDPLOSS[$k]}%)"
-    printf '%-16s %11s %23s %11s   %-22s %-13s %-13s %-13s\n' \
-        "${NOTE[$k]}" "${TCP[$k]}" "${UDP[$k]}$loss" "${PPS[$k]}" "${CPUTCP[$k]}" "${CPUU13[$k]}" "${CPUU64[$k]}" "${HOSTCPU[$k]}"
+    printf '%-14s %10s %22s %10s  |  %-20s %-11s %-11s | %-9s %s\n' \
+        "${NOTE[$k]}" "${TCP[$k]}" "${UDP[$k]}$loss" "${PPS[$k]}" "${CPUTCP[$k]}" "${CPUU13[$k]}" "${CPUU64[$k]}" "${META[$k]}" "${HOSTCPU[$k]}"
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 if [ -n "${TCP[swift]:-}" ] && [ -n "${TCP[c]:-}" ]; then
     echo
     echo "ratio swift/C:   TCP $(ratio "${TCP[swift]}" "${TCP[c]}")   UDP1300 $(ratio "${UDP[swift]}" "${UDP[c]}")   UDP64 $(ratio "${PPS[swift]}" "${PPS[c]}")"
 fi
-echo "daemon CPU s = utime+stime consumed during the ${DURATION}s iperf3 run; ~${DURATION}.0 means that daemon was CPU bound (single-threaded)."
+echo "TCP->meta = share of the TCP test's payload that A sent over the tinc meta TCP connection (frames > PMTU go there"
+echo "  as PACKET requests when the inner TCP MSS is not clamped); ~0% = the UDP data path carried it."
+echo "daemon CPU s = utime+stime of the whole daemon process (all threads) during the ${DURATION}s iperf3 run: ~${DURATION} = one core"
+echo "  busy (CPU bound if single-threaded); the 2 daemons + iperf3 client + server share $(nproc) CPUs, so a sum near $(( $(nproc) * DURATION )) = machine saturated."
 echo "total wall time ${ELAPSED}s; work dir $WORK$([ "$KEEP" = 1 ] || [ "$FAILED" != 0 ] || echo ' (removed)')"
 [ "$FAILED" = 0 ] || { echo "some scenario FAILED (see above; logs kept in $WORK)"; exit 1; }

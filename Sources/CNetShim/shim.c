@@ -44,6 +44,12 @@ int cns_signalfd_read(int fd) {
     return (int)si.ssi_signo;
 }
 
+void cns_block_all_signals(void) {
+    sigset_t set;
+    sigfillset(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 void cns_unblock_all_signals(void) {
     sigset_t set;
     sigemptyset(&set);

@@ -80,6 +80,7 @@ extension MeshDaemon {
             return true
         }
         graph.addSubnet(subnet, owner: owner)
+        scheduleTablePublish()
         if owner.reachable { runSubnetScript(up: true, owner: owner, subnet: subnet) }
         forward(line, type: .addSubnet, from: c)
         if case .mac = subnet.address { expireLearnedMAC(subnet) }
@@ -109,6 +110,7 @@ extension MeshDaemon {
         if settings.strictSubnets { return true }
         if owner.reachable { runSubnetScript(up: false, owner: owner, subnet: subnet) }
         _ = graph.removeSubnet(subnet, owner: owner)
+        scheduleTablePublish()
         return true
     }
 
@@ -187,6 +189,7 @@ extension MeshDaemon {
 
     /// tinc's graph(): recompute paths and the broadcast tree, then act on reachability changes in name order.
     func runGraph() {
+        defer { scheduleTablePublish() }
         let changes = graph.run()
         let mst = graph.mstNeighbors()
         for c in connections.values { c.inMST = c.isActive && c.name.map { mst.contains($0) } == true }

@@ -7,7 +7,7 @@ import TincProtocol
 extension MeshDaemon {
     func keys(for n: Node) -> NodeKeys {
         if let k = keys[n.name] { return k }
-        let k = NodeKeys(replayWindow: settings.replayWindow)
+        let k = NodeKeys()
         keys[n.name] = k
         return k
     }
@@ -15,9 +15,9 @@ extension MeshDaemon {
     func nodeReachabilityChanged(_ n: Node, reachable: Bool) {
         let k = keys(for: n)
         k.resetPath()
-        if !reachable {
-            k.outbound = nil
-        }
+        loop.cancel(k.probeTimer)
+        k.probeTimer = nil
+        if !reachable { dataPlane?.setOutboundKey(n.id, nil, compression: 0) }
     }
 
     /// Chooses a fresh inbound key for `n` and tells it (tinc's send_ans_key); always a new key.
@@ -26,15 +26,14 @@ extension MeshDaemon {
         let material = s.cipher.isNone ? SecureRandom.bytes(1) : SecureRandom.bytes(s.cipher.keyLength + s.cipher.ivLength)
         let k = keys(for: n)
         do {
-            k.inbound = try PacketCipher(cipher: s.cipher, digest: s.digest, macLength: s.macLength, keyMaterial: material)
+            let cipher = try PacketCipher(cipher: s.cipher, digest: s.digest, macLength: s.macLength, keyMaterial: material)
+            // A fresh key also resets the replay window (the data plane builds a new one with it).
+            dataPlane?.setInboundKey(n.id, cipher, compression: s.compression)
+            k.hasInboundKey = true
         } catch {
             Log.error("Could not set up packet key for \(n.name): \(error)")
             return
         }
-        k.inCompression = s.compression
-        k.receivedSeqno = 0
-        for i in k.lateBitmap.indices { k.lateBitmap[i] = 0 }
-        k.farFutureDrops = 0
         sendTowards(n, .ansKey(from: myself.name, to: n.name, key: Hex.encode(material), cipher: s.cipher.nid,
                                digest: s.digest.nid, macLength: s.macLength, compression: s.compression,
                                address: nil, port: nil))
@@ -65,6 +64,7 @@ extension MeshDaemon {
         let k = keys(for: n)
         k.validKey = false
         k.lastReqKey = 0
+        dataPlane?.setOutboundKey(n.id, nil, compression: 0)
         if !settings.tunnelServer { forward(line, type: .keyChanged, from: c) }
         return true
     }
@@ -151,8 +151,10 @@ extension MeshDaemon {
             Log.warning("Node \(fromName) asks us to send \(cipher.isNone ? "unencrypted" : "unauthenticated") packets")
         }
         do {
-            k.outbound = try PacketCipher(cipher: cipher, digest: digest, macLength: digest.isNone ? 0 : macLength,
-                                          keyMaterial: material)
+            let pc = try PacketCipher(cipher: cipher, digest: digest, macLength: digest.isNone ? 0 : macLength,
+                                      keyMaterial: material)
+            // The data plane restarts our sequence numbers with the new key.
+            dataPlane?.setOutboundKey(from.id, pc, compression: compression)
         } catch {
             Log.error("Could not use key from \(fromName): \(error)")
             return true
@@ -162,10 +164,10 @@ extension MeshDaemon {
         k.outDigestNID = digestNID
         k.outMACLength = macLength
         k.validKey = true
-        k.sentSeqno = 0
         if let a = address, let p = port {
             Log.info(Log.traffic, "Using reflexive UDP address from \(fromName): \(a) port \(p)")
             from.udpAddress = (a, p)
+            scheduleTablePublish()
         }
         keyBecameValid(for: from)
         return true
@@ -175,7 +177,10 @@ extension MeshDaemon {
     func regenerateKeys() {
         lastKeyExpiry = loop.now
         Log.info(Log.status, "Expiring symmetric keys")
-        for k in keys.values { k.inbound = nil }
+        for n in graph.nodesByName where n !== myself {
+            dataPlane?.setInboundKey(n.id, nil, compression: 0)
+            keys[n.name]?.hasInboundKey = false
+        }
         broadcast(.keyChanged(nonce: nonce(), origin: myself.name), except: nil)
         for n in graph.nodesByName where n.reachable && activeByName[n.name] != nil { sendAnsKey(to: n) }
     }

@@ -34,7 +34,9 @@ public final class MeshDaemon {
     var contradictions = (add: 0, del: 0)
     var sleepTime: Double = 10
     var myPort: String = "655"
-    public internal(set) var stats = DaemonStats()
+    public internal(set) var stats = DataPlaneStats()
+    var dataPlane: DataPlane?
+    var tablePublishPending = false
     var stopping = false
     var learnedMACs: [[UInt8]: (subnet: Subnet, expires: Double)] = [:]
 
@@ -52,6 +54,11 @@ public final class MeshDaemon {
     public func start() throws {
         let s = settings
         lastKeyExpiry = loop.now
+        // Before any thread exists: signals are blocked process-wide and read through signalfd.
+        try loop.handleSignals([SIGHUP, SIGTERM, SIGQUIT, SIGINT, SIGALRM, SIGUSR1, SIGUSR2, SIGWINCH]) { [unowned self] sig in
+            self.handleSignal(sig)
+        }
+
         switch s.deviceType {
         case .dummy: device = DummyDevice()
         case .tun, .tap:
@@ -67,12 +74,7 @@ public final class MeshDaemon {
         for subnet in s.subnets { graph.addSubnet(subnet, owner: myself) }
         try openListeners()
         for subnet in s.subnets { runSubnetScript(up: true, owner: myself, subnet: subnet) }
-        if device.fd >= 0 {
-            loop.register(device.fd, events: .readable) { [unowned self] _ in self.handleDeviceReadable() }
-        }
-        try loop.handleSignals([SIGHUP, SIGTERM, SIGQUIT, SIGINT, SIGALRM, SIGUSR1, SIGUSR2, SIGWINCH]) { [unowned self] sig in
-            self.handleSignal(sig)
-        }
+        startDataPlane()
         signal(SIGPIPE, SIG_IGN)
         Log.notice("Ready")
         for name in s.connectTo { setupOutgoing(name) }
@@ -106,7 +108,6 @@ public final class MeshDaemon {
                 listeners.append((tcp, udp, udpAddr))
                 if listeners.count == 1 { myPort = String(udpAddr.port) }
                 loop.register(tcp, events: .readable) { [unowned self] _ in self.acceptConnections(on: tcp) }
-                loop.register(udp, events: .readable) { [unowned self] _ in self.handleUDPReadable(udp) }
                 Log.notice("Listening on \(udpAddr)")
             } catch {
                 Log.error("Could not listen on \(a): \(error)")
@@ -218,6 +219,7 @@ public final class MeshDaemon {
     func shutdown() {
         stopping = true
         for c in Array(connections.values) { terminate(c, report: false) }
+        dataPlane?.stop()
         for l in listeners { close(l.tcp); close(l.udp) }
         listeners.removeAll()
         tarpit.closeAll()
@@ -235,10 +237,3 @@ public final class MeshDaemon {
     }
 }
 
-/// Counters the dumps, the control socket and the metrics exporter read.
-public struct DaemonStats {
-    public var deviceInPackets: UInt64 = 0, deviceInBytes: UInt64 = 0
-    public var deviceOutPackets: UInt64 = 0, deviceOutBytes: UInt64 = 0
-    public var udpDroppedBadMAC: UInt64 = 0, udpDroppedReplay: UInt64 = 0, udpDroppedShort: UInt64 = 0
-    public var udpDroppedUnknownSource: UInt64 = 0, udpDroppedNoKey: UInt64 = 0
-}

@@ -19,6 +19,8 @@ int cns_tun_open(const char *path, const char *name, int tap, int oneQueue, char
 int cns_signalfd(const int *signals, int count);
 // Reads one signal number from a signalfd, or -errno.
 int cns_signalfd_read(int fd);
+// Blocks all signals in the calling thread (worker threads: signals belong to the control loop).
+void cns_block_all_signals(void);
 // Unblocks all signals in the calling thread (for child processes before exec).
 void cns_unblock_all_signals(void);
 

@@ -1,0 +1,306 @@
+import Glibc
+import CNetShim
+import MeshCrypto
+import MeshIO
+import TunTap
+
+/// The sending half of the frame path, on its own thread: reads frames from the device in batches,
+/// routes them with the published forwarding snapshot, seals them with the outbound keys it alone
+/// owns, and sends each batch with sendmmsg. Frames that need TCP go back to the control thread.
+final class TxWorker {
+    static let batch = 64
+    static let slotSize = 2048          // a frame (≤ 1518) plus room for the 4-byte seqno in front
+    static let outSlots = 256
+    static let outSlotSize = 2048 + 128 // sealed packet: seqno + frame + padding + MAC
+
+    final class Peer {
+        let cipher: PacketCipher
+        let compression: Int
+        var seqno: UInt32 = 0
+        init(cipher: PacketCipher, compression: Int) { self.cipher = cipher; self.compression = compression }
+    }
+
+    let device: NetworkDevice
+    let sockets: [(family: Int32, fd: Int32)]
+    let table: Published<ForwardingTable>
+    let mailbox = Mailbox<TxCommand>()
+    let emit: ([DataPlaneEvent]) -> Void
+    let macRefresh: Double
+
+    private var peers: [Peer?] = []
+    private var events: [DataPlaneEvent] = []
+    private var stats = DataPlaneStats()
+    private var t: ForwardingTable
+    private var running = true
+    private var reportedMACs: [UInt64: Double] = [:]
+
+    // Preallocated buffers: no allocation per frame in steady state.
+    private let inBuf: UnsafeMutableRawPointer
+    private let scratch: UnsafeMutableRawPointer
+    private let outBuf: UnsafeMutableRawPointer
+    private var outCount = 0
+    private var outFD = [Int32](repeating: -1, count: TxWorker.outSlots)
+    private var outOffsets = [Int32](repeating: 0, count: TxWorker.outSlots)
+    private var outLens = [Int32](repeating: 0, count: TxWorker.outSlots)
+    private var outNode = [Int32](repeating: -1, count: TxWorker.outSlots)
+    private var outFrameLen = [Int](repeating: 0, count: TxWorker.outSlots)
+    private var outAddrs = [sockaddr_storage](repeating: sockaddr_storage(), count: TxWorker.outSlots)
+    private var outAddrLens = [socklen_t](repeating: 0, count: TxWorker.outSlots)
+
+    init(device: NetworkDevice, sockets: [(family: Int32, fd: Int32)], table: Published<ForwardingTable>,
+         macRefresh: Double, emit: @escaping ([DataPlaneEvent]) -> Void) {
+        self.device = device
+        self.sockets = sockets
+        self.table = table
+        self.macRefresh = macRefresh
+        self.emit = emit
+        self.t = table.load()
+        inBuf = .allocate(byteCount: TxWorker.batch * TxWorker.slotSize, alignment: 64)
+        scratch = .allocate(byteCount: 2 * TxWorker.slotSize + 256, alignment: 64)
+        outBuf = .allocate(byteCount: TxWorker.outSlots * TxWorker.outSlotSize, alignment: 64)
+        for i in 0..<TxWorker.outSlots { outOffsets[i] = Int32(i * TxWorker.outSlotSize) }
+    }
+
+    deinit {
+        inBuf.deallocate(); scratch.deallocate(); outBuf.deallocate()
+    }
+
+    func run() {
+        let ep = epoll_create1(Int32(EPOLL_CLOEXEC))
+        defer { close(ep) }
+        var ev = epoll_event()
+        ev.events = EPOLLIN.rawValue
+        ev.data.fd = mailbox.fd
+        epoll_ctl(ep, EPOLL_CTL_ADD, mailbox.fd, &ev)
+        if device.fd >= 0 {
+            ev.data.fd = device.fd
+            epoll_ctl(ep, EPOLL_CTL_ADD, device.fd, &ev)
+        }
+        var ready = [epoll_event](repeating: epoll_event(), count: 4)
+        while running {
+            let n = epoll_wait(ep, &ready, 4, 1000)
+            if n < 0 && errno != EINTR { break }
+            t = table.load()
+            handleMailbox()
+            if device.fd >= 0 { readDevice() }
+            flush()
+            report()
+        }
+    }
+
+    private func report() {
+        if !stats.isZero { events.append(.stats(stats)); stats = DataPlaneStats() }
+        if !events.isEmpty { emit(events); events.removeAll(keepingCapacity: true) }
+    }
+
+    private func handleMailbox() {
+        for cmd in mailbox.drain() {
+            switch cmd {
+            case let .setKey(id, cipher, compression):
+                let i = Int(id)
+                if i >= peers.count { peers += [Peer?](repeating: nil, count: i - peers.count + 1) }
+                peers[i] = cipher.map { Peer(cipher: $0, compression: compression) }
+            case let .sendProbe(frame, to):
+                guard frame.count <= TxWorker.slotSize - 4 else { continue }
+                let slot = inBuf
+                frame.withUnsafeBytes { (slot + 4).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                sendUDP(slot, frame.count, to: to, probe: true)
+            case let .route(frame, from, viaTCP, deliverLocally):
+                guard frame.count <= TxWorker.slotSize - 4 else { continue }
+                let slot = inBuf
+                frame.withUnsafeBytes { (slot + 4).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                routeFrame(slot, frame.count, from: from, viaTCP: viaTCP, deliverLocally: deliverLocally)
+            case .stop:
+                running = false
+            }
+            if outCount >= TxWorker.outSlots - 16 { flush() }
+        }
+    }
+
+    /// Reads up to one batch of frames from the device, each at offset 4 of its slot so the seqno
+    /// can be written in front without copying.
+    private func readDevice() {
+        for i in 0..<TxWorker.batch {
+            let slot = inBuf + i * TxWorker.slotSize
+            let n = device.read(into: UnsafeMutableRawBufferPointer(start: slot + 4, count: TxWorker.slotSize - 4))
+            if n <= 0 { break }
+            stats.deviceInPackets &+= 1
+            stats.deviceInBytes &+= UInt64(n)
+            localFrame(slot, n)
+            if outCount >= TxWorker.outSlots - 16 { flush() }
+        }
+    }
+
+    private func localFrame(_ slot: UnsafeMutableRawPointer, _ len: Int) {
+        let f = UnsafeRawPointer(slot + 4)
+        guard len >= 14 else { return }
+        if t.mode == .switch { learn(f) }
+        else if t.mode == .router {
+            let type = UInt16(f.load(fromByteOffset: 12, as: UInt8.self)) << 8 | UInt16(f.load(fromByteOffset: 13, as: UInt8.self))
+            // ARP, and ICMPv6 neighbor solicitations (next header 58, type 135), are answered by the control thread.
+            if type == 0x0806 || (type == 0x86DD && len >= 55 && f.load(fromByteOffset: 20, as: UInt8.self) == 58 && f.load(fromByteOffset: 54, as: UInt8.self) == 135) {
+                events.append(.localControlFrame(Array(UnsafeRawBufferPointer(start: f, count: len))))
+                return
+            }
+        }
+        routeFrame(slot, len, from: t.myID, viaTCP: false, deliverLocally: false)
+    }
+
+    /// Switch mode: tell the control thread about new source MACs, and refresh known ones now and then.
+    private func learn(_ f: UnsafeRawPointer) {
+        if f.load(fromByteOffset: 6, as: UInt8.self) & 1 != 0 { return }
+        let k = ForwardingTable.macKey(UnsafeRawBufferPointer(start: f + 6, count: 6))
+        let now = EventLoop.now()
+        if let last = reportedMACs[k], now - last < macRefresh, t.lookupMAC(f + 6) == t.myID { return }
+        reportedMACs[k] = now
+        if reportedMACs.count > 65536 { reportedMACs.removeAll() }
+        events.append(.learnedMAC(Array(UnsafeRawBufferPointer(start: f + 6, count: 6))))
+    }
+
+    private func routeFrame(_ slot: UnsafeMutableRawPointer, _ len: Int, from source: Int32, viaTCP: Bool, deliverLocally: Bool) {
+        sourceMTU = source >= 0 && Int(source) < t.routes.count ? t.routes[Int(source)].mtu : 1518
+        switch t.decide(slot + 4, length: len, source: source) {
+        case .drop:
+            stats.droppedNoRoute &+= 1
+        case .device:
+            if t.myClampMSS { MSSClamp.clamp(slot + 4, length: len, mtu: min(sourceMTU, t.myMTU)) }
+            writeDevice(slot + 4, len)
+        case .node(let id):
+            sendTo(id, slot, len, viaTCP: viaTCP)
+        case .broadcast:
+            if deliverLocally && source != t.myID { writeDevice(slot + 4, len) }
+            if t.tunnelServer { return }
+            switch t.broadcastMode {
+            case .no:
+                return
+            case .mst:
+                let towards = source == t.myID ? -1 : t.routes[Int(source)].nexthop
+                for id in t.mstTargets where id != towards { sendTo(id, slot, len, viaTCP: viaTCP) }
+            case .direct:
+                guard source == t.myID else { return }
+                for (i, r) in t.routes.enumerated() where r.directUDP { sendTo(Int32(i), slot, len, viaTCP: viaTCP) }
+            }
+        }
+    }
+
+    private func writeDevice(_ f: UnsafeRawPointer, _ len: Int) {
+        if device.write(UnsafeRawBufferPointer(start: f, count: len)) {
+            stats.deviceOutPackets &+= 1
+            stats.deviceOutBytes &+= UInt64(len)
+        }
+    }
+
+    private func copyFrame(_ slot: UnsafeMutableRawPointer, _ len: Int) -> [UInt8] {
+        Array(UnsafeRawBufferPointer(start: slot + 4, count: len))
+    }
+
+    /// tinc's send_packet: pick `via`, and TCP when the frame came over TCP or TCPOnly applies.
+    /// The path MTU of the node the frame being routed came from (tinc clamps to the smaller of both).
+    private var sourceMTU = 1518
+
+    private func sendTo(_ id: Int32, _ slot: UnsafeMutableRawPointer, _ len: Int, viaTCP: Bool) {
+        guard id >= 0, Int(id) < t.routes.count else { return }
+        let r = t.routes[Int(id)]
+        guard r.reachable else { stats.droppedNoRoute &+= 1; return }
+        let via = (viaTCP || r.via == t.myID) ? r.nexthop : r.via
+        guard via >= 0 else { return }
+        let viaRoute = t.routes[Int(via)]
+        if viaRoute.options & 0x8 != 0 {
+            MSSClamp.clamp(slot + 4, length: len, mtu: min(viaRoute.mtu, sourceMTU))
+        }
+        if viaTCP || t.myTCPOnly || t.routes[Int(via)].options & 0x2 != 0 {
+            stats.tcpFallbackFrames &+= 1
+            events.append(.sendTCP(copyFrame(slot, len), to: via))
+            return
+        }
+        sendUDP(slot, len, to: via, probe: false)
+    }
+
+    /// tinc's send_udppacket: compress, number, seal, queue for sendmmsg.
+    private func sendUDP(_ slot: UnsafeMutableRawPointer, _ len: Int, to id: Int32, probe: Bool) {
+        let i = Int(id)
+        guard i >= 0, i < t.routes.count else { return }
+        let r = t.routes[i]
+        guard let p = i < peers.count ? peers[i] : nil else {
+            events.append(.needKey(id))
+            if !probe && r.nexthop >= 0 {
+                stats.tcpFallbackFrames &+= 1
+                events.append(.sendTCP(copyFrame(slot, len), to: r.nexthop))
+            }
+            return
+        }
+        if !probe && r.options & 0x4 != 0 && len > r.minMTU {
+            if r.nexthop >= 0 && r.nexthop != id {
+                sendTo(r.nexthop, slot, len, viaTCP: false)
+            } else {
+                stats.tcpFallbackFrames &+= 1
+                events.append(.sendTCP(copyFrame(slot, len), to: id))
+            }
+            return
+        }
+        guard let addr = r.udp, let fd = sockets.first(where: { $0.family == addr.family })?.fd else {
+            if r.nexthop >= 0 && !probe { events.append(.sendTCP(copyFrame(slot, len), to: r.nexthop)) }
+            return
+        }
+        var plain = slot
+        var plainLen = 4 + len
+        if p.compression != 0 {
+            let n = PacketCompression.compress(level: p.compression, UnsafeRawBufferPointer(start: slot + 4, count: len),
+                                               into: UnsafeMutableRawBufferPointer(start: scratch + 4, count: TxWorker.slotSize * 2 - 4))
+            guard let n = n else { stats.droppedCompression &+= 1; return }
+            plain = scratch
+            plainLen = 4 + n
+        }
+        p.seqno &+= 1
+        plain.storeBytes(of: p.seqno.bigEndian, as: UInt32.self)
+        if outCount == TxWorker.outSlots { flush() }
+        let o = outCount
+        let dst = outBuf + o * TxWorker.outSlotSize
+        let sealed = p.cipher.seal(UnsafeRawBufferPointer(start: plain, count: plainLen),
+                                   into: UnsafeMutableRawBufferPointer(start: dst, count: TxWorker.outSlotSize))
+        guard sealed > 0 else { return }
+        outFD[o] = fd
+        outLens[o] = Int32(sealed)
+        outNode[o] = id
+        outFrameLen[o] = len
+        outAddrs[o] = addr.storage
+        outAddrLens[o] = addr.length
+        outCount += 1
+    }
+
+    /// Sends everything queued, one sendmmsg per run of packets on the same socket.
+    private func flush() {
+        var i = 0
+        while i < outCount {
+            let fd = outFD[i]
+            var end = i
+            while end < outCount && outFD[end] == fd { end += 1 }
+            while i < end {
+                let n = outOffsets.withUnsafeBufferPointer { offs in
+                    outLens.withUnsafeBufferPointer { lens in
+                        outAddrs.withUnsafeBufferPointer { addrs in
+                            outAddrLens.withUnsafeBufferPointer { alens in
+                                cns_sendmmsg(fd, outBuf, offs.baseAddress! + i, lens.baseAddress! + i, Int32(end - i),
+                                             addrs.baseAddress! + i, alens.baseAddress! + i)
+                            }
+                        }
+                    }
+                }
+                if n > 0 {
+                    for k in i ..< i + Int(n) { stats.udpOutPackets &+= 1; stats.udpOutBytes &+= UInt64(outLens[k]) }
+                    i += Int(n)
+                    continue
+                }
+                if -n == EMSGSIZE { events.append(.tooBig(outNode[i], outFrameLen[i])) }
+                else if -n == EAGAIN || -n == ENOBUFS {
+                    // Socket buffer full: wait briefly for room rather than dropping the whole batch.
+                    var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                    if poll(&pfd, 1, 5) > 0 { continue }
+                }
+                stats.droppedSendError &+= 1
+                i += 1
+            }
+        }
+        outCount = 0
+    }
+}
