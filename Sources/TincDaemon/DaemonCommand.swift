@@ -8,6 +8,7 @@ public enum DaemonCommand {
     public static let version = "tincd-swift 0.1.0 (tinc 1.0 protocol 17)"
 
     public static func main(_ arguments: [String]) -> Int32 {
+        if arguments.first == "bench-crypto" { return CryptoBenchmark.main(Array(arguments.dropFirst())) }
         let options: CommandLineOptions
         do { options = try CommandLineOptions.parse(arguments) } catch {
             fputs("tincd-swift: \(error)\nTry `tincd-swift --help' for more information.\n", stderr)

@@ -69,7 +69,7 @@ extension MeshDaemon {
                     scheduleTablePublish()
                 }
             case .localControlFrame(let frame):
-                answerARP(frame)
+                if frame.count >= 14 && frame[12] == 0x86 { answerNeighborSolicitation(frame) } else { answerARP(frame) }
             case .stats(let s):
                 stats.add(s)
             }
@@ -210,6 +210,28 @@ extension MeshDaemon {
         reply.replaceSubrange(38..<42, with: frame[28..<32])   // target ip = requester ip
         reply.replaceSubrange(22..<28, with: fake)             // sender hw = fake
         reply.replaceSubrange(28..<32, with: target)           // sender ip = asked address
+        reply.withUnsafeBytes { _ = device.write($0) }
+    }
+
+    /// Router mode answers IPv6 neighbor solicitations for addresses owned by other nodes, like ARP.
+    func answerNeighborSolicitation(_ frame: [UInt8]) {
+        guard frame.count >= 78, frame[20] == 58, frame[54] == 135 else { return }
+        let target = Array(frame[62..<78])
+        guard let (_, owner) = graph.lookup(ipv6: target), owner !== myself else { return }
+        let requesterMAC = Array(frame[6..<12])
+        var fake = requesterMAC
+        fake[5] ^= 0xFF
+        // Neighbor advertisement: solicited + override, with our fake MAC as target link-layer address.
+        var icmp: [UInt8] = [136, 0, 0, 0, 0x60, 0, 0, 0] + target + [2, 1] + fake
+        var ip = [UInt8](repeating: 0, count: 40)
+        ip[0] = 0x60
+        ip[4] = UInt8(icmp.count >> 8); ip[5] = UInt8(icmp.count & 0xFF)
+        ip[6] = 58; ip[7] = 255
+        ip.replaceSubrange(8..<24, with: target)
+        ip.replaceSubrange(24..<40, with: frame[22..<38])
+        let c = ICMPReply.icmpv6Checksum(src: ip[8..<24], dst: ip[24..<40], payload: icmp)
+        icmp[2] = UInt8(c >> 8); icmp[3] = UInt8(c & 0xFF)
+        let reply = requesterMAC + fake + [0x86, 0xDD] + ip + icmp
         reply.withUnsafeBytes { _ = device.write($0) }
     }
 }

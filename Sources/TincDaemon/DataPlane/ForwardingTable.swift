@@ -20,6 +20,9 @@ final class ForwardingTable {
 
     enum Decision: Equatable {
         case drop
+        /// Router mode: no subnet matches (ICMP net unknown) or its owner is unreachable.
+        case unknownDestination
+        case unreachableDestination
         case device
         case node(Int32)
         case broadcast
@@ -206,7 +209,8 @@ final class ForwardingTable {
             } else {
                 return .drop   // ARP/NDP are answered by the control thread; other types are not routable
             }
-            guard let o = owner else { return .drop }
+            guard let o = owner else { return .unknownDestination }
+            if o == ForwardingTable.unreachable { return .unreachableDestination }
             return unicast(o, source: source, fromMe: fromMe)
         }
     }

@@ -174,7 +174,7 @@ final class RxWorker {
             return
         }
         switch t.decide(frame, length: flen, source: id) {
-        case .drop:
+        case .drop, .unknownDestination, .unreachableDestination:
             stats.droppedNoRoute &+= 1
         case .device:
             if t.myClampMSS, Int(id) < t.routes.count {

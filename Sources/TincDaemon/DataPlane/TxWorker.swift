@@ -159,9 +159,13 @@ final class TxWorker {
 
     private func routeFrame(_ slot: UnsafeMutableRawPointer, _ len: Int, from source: Int32, viaTCP: Bool, deliverLocally: Bool) {
         sourceMTU = source >= 0 && Int(source) < t.routes.count ? t.routes[Int(source)].mtu : 1518
-        switch t.decide(slot + 4, length: len, source: source) {
+        let decision = t.decide(slot + 4, length: len, source: source)
+        switch decision {
         case .drop:
             stats.droppedNoRoute &+= 1
+        case .unknownDestination, .unreachableDestination:
+            stats.droppedNoRoute &+= 1
+            if source == t.myID { answerUnreachable(slot + 4, len, known: decision == .unreachableDestination) }
         case .device:
             if t.myClampMSS { MSSClamp.clamp(slot + 4, length: len, mtu: min(sourceMTU, t.myMTU)) }
             writeDevice(slot + 4, len)
@@ -181,6 +185,18 @@ final class TxWorker {
                 for (i, r) in t.routes.enumerated() where r.directUDP { sendTo(Int32(i), slot, len, viaTCP: viaTCP) }
             }
         }
+    }
+
+    private var icmpLimit = ICMPRateLimit()
+
+    /// Router mode: tell the local sender that nobody in the mesh owns (or can reach) that address.
+    private func answerUnreachable(_ f: UnsafeRawPointer, _ len: Int, known: Bool) {
+        guard icmpLimit.allow(now: Int(time(nil))) else { return }
+        let frame = Array(UnsafeRawBufferPointer(start: f, count: len))
+        let reply = frame[12] == 0x86
+            ? ICMPReply.ipv6(frame, code: known ? ICMPReply.v6AddressUnreachable : ICMPReply.v6NoRoute)
+            : ICMPReply.ipv4(frame, code: known ? ICMPReply.v4HostUnreachable : ICMPReply.v4NetUnknown)
+        if let r = reply { r.withUnsafeBytes { writeDevice($0.baseAddress!, $0.count) } }
     }
 
     private func writeDevice(_ f: UnsafeRawPointer, _ len: Int) {
