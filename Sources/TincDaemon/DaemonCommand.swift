@@ -9,6 +9,11 @@ public enum DaemonCommand {
 
     public static func main(_ arguments: [String]) -> Int32 {
         if arguments.first == "bench-crypto" { return CryptoBenchmark.main(Array(arguments.dropFirst())) }
+        if arguments.first == "ctl" {
+            return ControlClient.main(Array(arguments.dropFirst())) { confDir, net, pidfile in
+                controlSocketPath(configured: nil, pidfile: pidfile, paths: try? Paths(netname: net, configDirectory: confDir))
+            }
+        }
         let options: CommandLineOptions
         do { options = try CommandLineOptions.parse(arguments) } catch {
             fputs("tincd-swift: \(error)\nTry `tincd-swift --help' for more information.\n", stderr)
@@ -95,6 +100,7 @@ public enum DaemonCommand {
                 try SettingsLoader.peer(name: name, confdir: paths.confdir, options: options)
             }
             daemon.reloadSettings = load
+            daemon.controlSocketPath = controlSocketPath(configured: settings.controlSocket, pidfile: options.pidfile, paths: paths)
             try daemon.start()
         } catch {
             Log.error("\(error)")
@@ -108,6 +114,15 @@ public enum DaemonCommand {
         }
         daemon.run()
         return 0
+    }
+
+    /// ControlSocket from tinc.conf, else next to an explicit --pidfile (tinc 1.1's convention),
+    /// else /run/tinc[.NETNAME].sock. With only -c DIR the socket lives in DIR.
+    static func controlSocketPath(configured: String?, pidfile: String?, paths: Paths?) -> String {
+        if let c = configured { return c }
+        if let p = pidfile { return (p.hasSuffix(".pid") ? String(p.dropLast(4)) : p) + ".socket" }
+        if let paths = paths, paths.netname == nil, paths.confdir != Paths.defaultConfigBase { return paths.confdir + "/control.socket" }
+        return paths?.controlSocket ?? "/run/tinc.sock"
     }
 
     static func logSinkFallback(_ o: CommandLineOptions) -> Log.Sink {

@@ -41,6 +41,7 @@ public struct DaemonSettings {
     public var udpSndBuf: Int32?
     public var graphDumpFile: String?
     public var metricsAddress: String?
+    public var controlSocket: String?
     public var bypassSecurity = false
 
     // Our own host settings (hosts/NAME merged with tinc.conf).

@@ -76,6 +76,10 @@ public final class MeshDaemon {
         for subnet in s.subnets { runSubnetScript(up: true, owner: myself, subnet: subnet) }
         startDataPlane()
         signal(SIGPIPE, SIG_IGN)
+        if let path = controlSocketPath {
+            let server = ControlServer(path: path, loop: loop) { [unowned self] line in self.controlCommand(line) }
+            do { try server.start(); control = server } catch { Log.error("Could not open control socket: \(error)") }
+        }
         Log.notice("Ready")
         for name in s.connectTo { setupOutgoing(name) }
         scheduleHousekeeping()
@@ -211,6 +215,12 @@ public final class MeshDaemon {
         for name in settings.connectTo where outgoings[name] == nil { setupOutgoing(name) }
     }
 
+    /// The control socket path (nil: none) and its server.
+    public var controlSocketPath: String?
+    var control: ControlServer?
+    /// Answers `show ...` commands when BGP runs in this process: (arguments, json) -> text.
+    public var bgpControl: (([String], Bool) -> String)?
+
     /// Set by the front end so SIGHUP can re-read the config files.
     public var reloadSettings: (() throws -> DaemonSettings)?
     var savedDebugLevel = 0
@@ -220,6 +230,7 @@ public final class MeshDaemon {
         stopping = true
         for c in Array(connections.values) { terminate(c, report: false) }
         dataPlane?.stop()
+        control?.stop()
         for l in listeners { close(l.tcp); close(l.udp) }
         listeners.removeAll()
         tarpit.closeAll()

@@ -57,6 +57,7 @@ public enum SettingsLoader {
         s.udpSndBuf = server.udpSndBuf.map { Int32(clamping: $0) }
         s.graphDumpFile = server.graphDumpFile
         s.metricsAddress = server.metricsAddress?.description
+        s.controlSocket = server.controlSocket
         s.bypassSecurity = options.bypassSecurity
 
         let me = server.myself
