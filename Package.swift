@@ -33,7 +33,7 @@ let package = Package(
         .testTarget(name: "MeshRoutingTests", dependencies: ["MeshRouting"], swiftSettings: swift5),
         .testTarget(name: "TincConfigTests", dependencies: ["TincConfig"], swiftSettings: swift5),
         .testTarget(name: "TincProtocolTests", dependencies: ["TincProtocol", "MeshCrypto"], swiftSettings: swift5),
-        .testTarget(name: "TincDaemonTests", dependencies: ["TincDaemon", "MeshRouting", "MeshIO"], swiftSettings: swift5),
+        .testTarget(name: "TincDaemonTests", dependencies: ["TincDaemon", "MeshRouting", "MeshIO", "TunTap"], swiftSettings: swift5),
         .testTarget(name: "BGPLiteTests", dependencies: ["BGPLite"], swiftSettings: swift5),
         .testTarget(name: "InteropTests", swiftSettings: swift5),
     ]

@@ -13,6 +13,22 @@
 #include <sys/signalfd.h>
 
 int cns_tun_open(const char *path, const char *name, int tap, int oneQueue, char *outName) {
+    return cns_tun_open_vnet(path, name, tap, oneQueue, 0, outName);
+}
+
+int cns_tun_enable_tso(int fd) {
+    int sz = 10;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) return -errno;
+    unsigned int f = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+    return ioctl(fd, TUNSETOFFLOAD, f) < 0 ? -errno : 0;
+}
+
+long cns_writev2(int fd, const void *a, size_t alen, const void *b, size_t blen) {
+    struct iovec iov[2] = { { (void *)a, alen }, { (void *)b, blen } };
+    return writev(fd, iov, 2);
+}
+
+int cns_tun_open_vnet(const char *path, const char *name, int tap, int oneQueue, int vnetHdr, char *outName) {
     int fd = open(path && *path ? path : "/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return -errno;
     struct ifreq ifr;
@@ -21,6 +37,7 @@ int cns_tun_open(const char *path, const char *name, int tap, int oneQueue, char
 #ifdef IFF_ONE_QUEUE
     if (oneQueue) ifr.ifr_flags |= IFF_ONE_QUEUE;
 #endif
+    if (vnetHdr) ifr.ifr_flags |= IFF_VNET_HDR;
     if (name && *name) strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) { int e = errno; close(fd); return -e; }
     memcpy(outName, ifr.ifr_name, IFNAMSIZ);

@@ -70,6 +70,8 @@ public struct ServerConfig: Equatable, Sendable {
     public var metricsAddress: MetricsAddress?
     /// Control socket path; nil = the default computed by `Paths`.
     public var controlSocket: String?
+    /// tincd-swift extension: TSO super-frames from the TAP device, segmented in userspace (default yes).
+    public var deviceOffload: Bool = true
 
     /// A config with every default, for a node called `name`.
     public init(name: String, confdir: String = Paths.defaultConfigBase) {
@@ -197,6 +199,7 @@ public struct ServerConfig: Equatable, Sendable {
             }
         }
         controlSocket = tree.string("ControlSocket")
+        if let b = try tree.bool("DeviceOffload") { deviceOffload = b }
     }
 
     // MARK: Name

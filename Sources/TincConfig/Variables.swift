@@ -75,6 +75,7 @@ public enum Variables {
         // our extensions
         VariableInfo("MetricsAddress", .server, .extensionVariable),
         VariableInfo("ControlSocket", .server, .extensionVariable),
+        VariableInfo("DeviceOffload", .server, .extensionVariable),
         // host variables
         VariableInfo("Address", .host, multiple: true),
         VariableInfo("Cipher", .host),

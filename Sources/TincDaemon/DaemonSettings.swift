@@ -42,6 +42,7 @@ public struct DaemonSettings {
     public var graphDumpFile: String?
     public var metricsAddress: String?
     public var controlSocket: String?
+    public var deviceOffload = true
     public var bypassSecurity = false
 
     // Our own host settings (hosts/NAME merged with tinc.conf).

@@ -63,9 +63,10 @@ public final class MeshDaemon {
         case .dummy: device = DummyDevice()
         case .tun, .tap:
             device = try TunTapDevice(type: s.deviceType, path: s.devicePath, interface: s.interface ?? s.netName,
-                                      oneQueue: s.iffOneQueue)
+                                      oneQueue: s.iffOneQueue, offload: s.deviceOffload)
         }
-        Log.notice("\(device.type == .tap ? "Tap" : device.type == .tun ? "Tun" : "Dummy") device (\(device.path)) is a \(device.type.rawValue) device, interface \(device.interface)")
+        let offloadNote = (device as? TunTapDevice)?.offload == true ? ", TSO offload on" : ""
+        Log.notice("\(device.type == .tap ? "Tap" : device.type == .tun ? "Tun" : "Dummy") device (\(device.path)) is a \(device.type.rawValue) device, interface \(device.interface)\(offloadNote)")
         scripts = ScriptRunner(confDir: s.confDir, interpreter: s.scriptsInterpreter, baseEnvironment: [
             "NETNAME": s.netName ?? "", "DEVICE": device.path, "INTERFACE": device.interface, "NAME": s.name,
         ])

@@ -58,6 +58,7 @@ public enum SettingsLoader {
         s.graphDumpFile = server.graphDumpFile
         s.metricsAddress = server.metricsAddress?.description
         s.controlSocket = server.controlSocket
+        s.deviceOffload = server.deviceOffload
         s.bypassSecurity = options.bypassSecurity
 
         let me = server.myself

@@ -34,10 +34,20 @@ public final class TunTapDevice: NetworkDevice {
     public let interface: String
     public private(set) var fd: Int32
 
-    public init(type: DeviceType, path: String = "/dev/net/tun", interface: String?, oneQueue: Bool = false) throws {
+    /// True when the device hands us TCP super-frames (IFF_VNET_HDR + TSO) that we segment ourselves.
+    public private(set) var offload = false
+    private var vnet = false
+    private var superBuffer: UnsafeMutableRawPointer?
+    private var segmenter = SuperFrameSegmenter()
+    private static let superSize = 65536 + VirtioNetHeader.size + 64
+    private var zeroHeader = [UInt8](repeating: 0, count: VirtioNetHeader.size)
+
+    /// - Parameter offload: ask the kernel for TSO super-frames on a TAP device (fewer reads per byte).
+    public init(type: DeviceType, path: String = "/dev/net/tun", interface: String?, oneQueue: Bool = false, offload: Bool = false) throws {
         precondition(type != .dummy)
         var name = [CChar](repeating: 0, count: 16)
-        let r = cns_tun_open(path, interface ?? "", type == .tap ? 1 : 0, oneQueue ? 1 : 0, &name)
+        let wantVnet = offload && type == .tap
+        let r = cns_tun_open_vnet(path, interface ?? "", type == .tap ? 1 : 0, oneQueue ? 1 : 0, wantVnet ? 1 : 0, &name)
         guard r >= 0 else {
             throw DeviceError(description: "Could not open \(path) for \(interface ?? type.rawValue): \(String(cString: strerror(-r)))")
         }
@@ -45,9 +55,45 @@ public final class TunTapDevice: NetworkDevice {
         self.path = path
         self.fd = r
         self.interface = String(cString: name)
+        if wantVnet {
+            vnet = true
+            self.offload = cns_tun_enable_tso(r) == 0
+            superBuffer = .allocate(byteCount: TunTapDevice.superSize, alignment: 64)
+        }
+    }
+
+    /// With a virtio header: one read may carry a 64 KB TCP super-frame, handed out segment by segment.
+    private func readVnet(into buf: UnsafeMutableRawBufferPointer) -> Int {
+        if segmenter.hasMore {
+            let n = segmenter.next(into: buf)
+            if n > 0 { return n }
+        }
+        guard let sb = superBuffer else { return -1 }
+        while true {
+            let n = Glibc.read(fd, sb, TunTapDevice.superSize)
+            if n < 0 { return errno == EAGAIN || errno == EINTR ? 0 : -1 }
+            guard n > VirtioNetHeader.size + 14 else { continue }
+            let h = VirtioNetHeader(sb)
+            let frame = sb + VirtioNetHeader.size
+            let len = n - VirtioNetHeader.size
+            if h.gsoType & ~VirtioNetHeader.gsoECN != VirtioNetHeader.gsoNone {
+                if segmenter.start(frame, length: len, header: h) {
+                    let s = segmenter.next(into: buf)
+                    if s > 0 { return s }
+                }
+                continue   // a super-frame we cannot split is dropped (never seen with TCP TSO only)
+            }
+            if h.flags & VirtioNetHeader.needsChecksum != 0 {
+                SuperFrameSegmenter.completeChecksum(frame, length: len, start: h.checksumStart, offset: h.checksumOffset)
+            }
+            guard len <= buf.count else { continue }
+            buf.baseAddress!.copyMemory(from: frame, byteCount: len)
+            return len
+        }
     }
 
     public func read(into buf: UnsafeMutableRawBufferPointer) -> Int {
+        if vnet { return readVnet(into: buf) }
         if type == .tap {
             let n = Glibc.read(fd, buf.baseAddress, buf.count)
             if n < 0 { return errno == EAGAIN || errno == EINTR ? 0 : -1 }
@@ -66,6 +112,11 @@ public final class TunTapDevice: NetworkDevice {
     }
 
     public func write(_ frame: UnsafeRawBufferPointer) -> Bool {
+        if vnet {
+            return zeroHeader.withUnsafeBytes { h in
+                cns_writev2(fd, h.baseAddress, h.count, frame.baseAddress, frame.count) == h.count + frame.count
+            }
+        }
         if type == .tap { return Glibc.write(fd, frame.baseAddress, frame.count) == frame.count }
         guard frame.count > 14 else { return false }
         return Glibc.write(fd, frame.baseAddress! + 14, frame.count - 14) == frame.count - 14
@@ -75,7 +126,10 @@ public final class TunTapDevice: NetworkDevice {
         if fd >= 0 { Glibc.close(fd); fd = -1 }
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        superBuffer?.deallocate()
+    }
 }
 
 /// tinc's `DeviceType = dummy`: no kernel device; frames routed to us are discarded. Useful for pure relays and tests.

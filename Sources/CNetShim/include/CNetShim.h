@@ -14,6 +14,12 @@
 // `tap` selects IFF_TAP, else IFF_TUN. IFF_NO_PI always. On success returns the fd and writes the
 // kernel-chosen name into `outName` (IFNAMSIZ bytes); on failure returns -errno.
 int cns_tun_open(const char *path, const char *name, int tap, int oneQueue, char *outName);
+// Same, with IFF_VNET_HDR when `vnetHdr` (a 10-byte virtio_net_hdr precedes every frame).
+int cns_tun_open_vnet(const char *path, const char *name, int tap, int oneQueue, int vnetHdr, char *outName);
+// TUNSETOFFLOAD with TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6: the kernel may hand us 64 KB TCP super-frames.
+int cns_tun_enable_tso(int fd);
+// One frame written behind a header, without copying them together.
+long cns_writev2(int fd, const void *a, size_t alen, const void *b, size_t blen);
 
 // signalfd for the given signals (blocked in the calling thread first). Returns fd or -errno.
 int cns_signalfd(const int *signals, int count);

@@ -38,6 +38,7 @@ final class RxWorker {
     private var running = true
     private var tryHarderBudget = 0
     private var tryHarderSecond = 0
+    private var lastStatsReport = 0.0
 
     private let inBuf: UnsafeMutableRawPointer
     private let plain: UnsafeMutableRawPointer
@@ -81,7 +82,12 @@ final class RxWorker {
                 if fd == mailbox.fd { handleMailbox() } else { receive(fd) }
             }
             if !relays.isEmpty { toTX.post(contentsOf: relays); relays.removeAll(keepingCapacity: true) }
-            if !stats.isZero { events.append(.stats(stats)); stats = DataPlaneStats() }
+            let now = EventLoop.now()
+            if now - lastStatsReport >= 0.5 && !stats.isZero {
+                lastStatsReport = now
+                events.append(.stats(stats))
+                stats = DataPlaneStats()
+            }
             if !events.isEmpty { emit(events); events.removeAll(keepingCapacity: true) }
         }
     }

@@ -88,8 +88,17 @@ final class TxWorker {
         }
     }
 
+    private var lastStatsReport = 0.0
+
     private func report() {
-        if !stats.isZero { events.append(.stats(stats)); stats = DataPlaneStats() }
+        // Counters go to the control thread twice a second, not per batch: a post per batch would
+        // keep the control loop busy waking up at packet rate.
+        let now = EventLoop.now()
+        if now - lastStatsReport >= 0.5 && !stats.isZero {
+            lastStatsReport = now
+            events.append(.stats(stats))
+            stats = DataPlaneStats()
+        }
         if !events.isEmpty { emit(events); events.removeAll(keepingCapacity: true) }
     }
 
