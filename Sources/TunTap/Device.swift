@@ -122,6 +122,12 @@ public final class TunTapDevice: NetworkDevice {
         return Glibc.write(fd, frame.baseAddress! + 14, frame.count - 14) == frame.count - 14
     }
 
+    /// Writes a frame behind an explicit virtio header (GRO super-frames); only with offload.
+    public func write(header: UnsafeRawPointer, frame: UnsafeRawPointer, length: Int) -> Bool {
+        guard vnet else { return write(UnsafeRawBufferPointer(start: frame, count: length)) }
+        return cns_writev2(fd, header, VirtioNetHeader.size, frame, length) == VirtioNetHeader.size + length
+    }
+
     public func close() {
         if fd >= 0 { Glibc.close(fd); fd = -1 }
     }

@@ -59,3 +59,70 @@ final class SuperFrameSegmenterTests: XCTestCase {
         XCTAssertEqual(rebuilt, payload)
     }
 }
+
+final class TCPCoalescerTests: XCTestCase {
+    func makeSuperFrame(payload: Int, seq: UInt32 = 7) -> [UInt8] {
+        var ip = [UInt8](repeating: 0, count: 20)
+        ip[0] = 0x45; ip[6] = 0x40; ip[8] = 64; ip[9] = 6
+        ip[12] = 10; ip[15] = 1; ip[16] = 10; ip[19] = 2
+        let total = 20 + 32 + payload
+        ip[2] = UInt8(total >> 8 & 0xff); ip[3] = UInt8(total & 0xff)
+        var tcp = [UInt8](repeating: 0, count: 32)
+        tcp[1] = 80; tcp[3] = 99
+        tcp[4] = UInt8(seq >> 24); tcp[5] = UInt8(seq >> 16 & 0xff); tcp[6] = UInt8(seq >> 8 & 0xff); tcp[7] = UInt8(seq & 0xff)
+        tcp[12] = 0x80; tcp[13] = 0x18
+        tcp[20] = 1; tcp[21] = 1; tcp[22] = 8; tcp[23] = 10   // NOP NOP timestamps
+        return [UInt8](repeating: 0x11, count: 12) + [0x08, 0x00] + ip + tcp + (0..<payload).map { UInt8($0 % 253) }
+    }
+
+    /// Splitting a super-frame and coalescing the pieces gives back one GSO frame with the same
+    /// payload, the first segment's size as gso_size and a partial checksum request.
+    func testSegmentsCoalesceBackIntoOneSuperFrame() {
+        let original = makeSuperFrame(payload: 20_000)
+        let h = VirtioNetHeader(flags: 1, gsoType: VirtioNetHeader.gsoTCPv4, headerLength: 66, gsoSize: 1386, checksumStart: 34, checksumOffset: 16)
+        var seg = SuperFrameSegmenter()
+        var gro = TCPCoalescer()
+        defer { gro.deallocate() }
+        var out = [UInt8](repeating: 0, count: 2048)
+        var written: [([UInt8], [UInt8])] = []
+        let write: (UnsafeRawPointer, UnsafeRawPointer, Int) -> Void = { hp, fp, n in
+            written.append((Array(UnsafeRawBufferPointer(start: hp, count: VirtioNetHeader.size)), Array(UnsafeRawBufferPointer(start: fp, count: n))))
+        }
+        var segments = 0
+        original.withUnsafeBytes { f in
+            XCTAssertTrue(seg.start(f.baseAddress!, length: f.count, header: h))
+            while true {
+                let n = out.withUnsafeMutableBytes { seg.next(into: $0) }
+                if n == 0 { break }
+                segments += 1
+                out.withUnsafeBytes { o in
+                    if !gro.offer(o.baseAddress!, length: n) {
+                        gro.flush(write)
+                        XCTAssertTrue(gro.begin(o.baseAddress!, length: n))
+                    }
+                }
+            }
+        }
+        gro.flush(write)
+        XCTAssertEqual(segments, 15)
+        XCTAssertEqual(written.count, 1, "all segments of one flow coalesce")
+        let (hdr, frame) = written[0]
+        XCTAssertEqual(hdr[0], VirtioNetHeader.needsChecksum)
+        XCTAssertEqual(hdr[1], VirtioNetHeader.gsoTCPv4)
+        XCTAssertEqual(Int(hdr[4]) | Int(hdr[5]) << 8, 1386)
+        XCTAssertEqual(Array(frame[66...]), Array(original[66...]))
+        XCTAssertEqual(Int(frame[16]) << 8 | Int(frame[17]), frame.count - 14)
+    }
+
+    func testOutOfOrderOrDifferentFlowIsNotMerged() {
+        var gro = TCPCoalescer()
+        defer { gro.deallocate() }
+        let a = makeSuperFrame(payload: 100, seq: 1000)
+        let gap = makeSuperFrame(payload: 100, seq: 5000)
+        var syn = makeSuperFrame(payload: 100, seq: 1100)
+        syn[47] = 0x02
+        a.withUnsafeBytes { XCTAssertTrue(gro.begin($0.baseAddress!, length: $0.count)) }
+        gap.withUnsafeBytes { XCTAssertFalse(gro.offer($0.baseAddress!, length: $0.count)) }
+        syn.withUnsafeBytes { XCTAssertFalse(gro.offer($0.baseAddress!, length: $0.count)) }
+    }
+}

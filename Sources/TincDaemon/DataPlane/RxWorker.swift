@@ -40,6 +40,9 @@ final class RxWorker {
     private var tryHarderSecond = 0
     private var lastStatsReport = 0.0
 
+    /// GRO towards the device when it takes super-frames (TAP with offload).
+    private let tap: TunTapDevice?
+    private var gro = TCPCoalescer()
     private let inBuf: UnsafeMutableRawPointer
     private let plain: UnsafeMutableRawPointer
     private let inflated: UnsafeMutableRawPointer
@@ -56,12 +59,14 @@ final class RxWorker {
         self.replayWindow = replayWindow
         self.emit = emit
         self.t = table.load()
+        let tt = device as? TunTapDevice
+        tap = tt?.offload == true ? tt : nil
         inBuf = .allocate(byteCount: RxWorker.batch * RxWorker.slotSize, alignment: 64)
         plain = .allocate(byteCount: RxWorker.slotSize + 64, alignment: 64)
         inflated = .allocate(byteCount: RxWorker.slotSize + 64, alignment: 64)
     }
 
-    deinit { inBuf.deallocate(); plain.deallocate(); inflated.deallocate() }
+    deinit { inBuf.deallocate(); plain.deallocate(); inflated.deallocate(); gro.deallocate() }
 
     func run() {
         let ep = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -124,6 +129,7 @@ final class RxWorker {
                 stats.udpInBytes &+= UInt64(len)
                 handle(inBuf + i * RxWorker.slotSize, len, SocketAddress(storage: addrs[i], length: addrLens[i]))
             }
+            flushCoalesced()
             if Int(n) < RxWorker.batch { return }
         }
     }
@@ -186,6 +192,15 @@ final class RxWorker {
             if t.myClampMSS, Int(id) < t.routes.count {
                 MSSClamp.clamp(frame, length: flen, mtu: min(t.routes[Int(id)].mtu, t.myMTU))
             }
+            if tap != nil {
+                stats.deviceOutPackets &+= 1
+                stats.deviceOutBytes &+= UInt64(flen)
+                if gro.offer(frame, length: flen) { return }
+                flushCoalesced()
+                if gro.begin(frame, length: flen) { return }
+                stats.deviceOutPackets &-= 1
+                stats.deviceOutBytes &-= UInt64(flen)
+            }
             writeDevice(frame, flen)
         case .node:
             relays.append(.route(Array(UnsafeRawBufferPointer(start: frame, count: flen)), from: id, viaTCP: false, deliverLocally: false))
@@ -201,7 +216,13 @@ final class RxWorker {
         return i >= 0 && i < peers.count ? peers[i] : nil
     }
 
+    private func flushCoalesced() {
+        guard let tap = tap, !gro.isEmpty else { return }
+        gro.flush { h, f, n in _ = tap.write(header: h, frame: f, length: n) }
+    }
+
     private func writeDevice(_ f: UnsafeRawPointer, _ len: Int) {
+        flushCoalesced()   // keep frame order on the device
         if device.write(UnsafeRawBufferPointer(start: f, count: len)) {
             stats.deviceOutPackets &+= 1
             stats.deviceOutBytes &+= UInt64(len)
