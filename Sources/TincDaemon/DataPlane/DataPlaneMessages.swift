@@ -45,8 +45,9 @@ public struct DataPlaneStats {
     public var droppedUnknownSource: UInt64 = 0, droppedNoKey: UInt64 = 0, droppedNoRoute: UInt64 = 0
     public var droppedSendError: UInt64 = 0, droppedCompression: UInt64 = 0
     public var tcpFallbackFrames: UInt64 = 0
+    public var fragmented: UInt64 = 0
 
-    var isZero: Bool { deviceInPackets == 0 && deviceOutPackets == 0 && udpOutPackets == 0 && udpInPackets == 0 && droppedBadMAC == 0 && droppedReplay == 0 && droppedShort == 0 && droppedUnknownSource == 0 && droppedNoKey == 0 && droppedNoRoute == 0 && droppedSendError == 0 && tcpFallbackFrames == 0 && droppedCompression == 0 }
+    var isZero: Bool { deviceInPackets == 0 && deviceOutPackets == 0 && udpOutPackets == 0 && udpInPackets == 0 && droppedBadMAC == 0 && droppedReplay == 0 && droppedShort == 0 && droppedUnknownSource == 0 && droppedNoKey == 0 && droppedNoRoute == 0 && droppedSendError == 0 && tcpFallbackFrames == 0 && droppedCompression == 0 && fragmented == 0 }
 
     mutating func add(_ o: DataPlaneStats) {
         deviceInPackets &+= o.deviceInPackets; deviceInBytes &+= o.deviceInBytes
@@ -57,5 +58,6 @@ public struct DataPlaneStats {
         droppedUnknownSource &+= o.droppedUnknownSource; droppedNoKey &+= o.droppedNoKey; droppedNoRoute &+= o.droppedNoRoute
         droppedSendError &+= o.droppedSendError; droppedCompression &+= o.droppedCompression
         tcpFallbackFrames &+= o.tcpFallbackFrames
+        fragmented &+= o.fragmented
     }
 }

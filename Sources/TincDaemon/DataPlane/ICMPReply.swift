@@ -3,6 +3,7 @@
 /// quoting as much of the original as fits in 576 bytes (IPv4) or 1280 bytes (IPv6).
 enum ICMPReply {
     static let v4DestUnreachable: UInt8 = 3
+    static let v4FragNeeded: UInt8 = 4
     static let v4NetUnknown: UInt8 = 6, v4HostUnreachable: UInt8 = 1, v4NetUnreachable: UInt8 = 0, v4AdminProhibited: UInt8 = 13
     static let v6DestUnreachable: UInt8 = 1
     static let v6NoRoute: UInt8 = 0, v6AddressUnreachable: UInt8 = 3, v6AdminProhibited: UInt8 = 1
@@ -14,6 +15,59 @@ enum ICMPReply {
         if i < b.endIndex { s += UInt32(b[i]) << 8 }
         while s > 0xFFFF { s = (s & 0xFFFF) + (s >> 16) }
         return ~UInt16(s)
+    }
+
+    /// ICMPv4 "fragmentation needed" (3/4) telling the sender the next-hop MTU (RFC 1191).
+    static func fragmentationNeeded(_ f: [UInt8], mtu: Int) -> [UInt8]? {
+        guard var r = ipv4(f, code: v4FragNeeded) else { return nil }
+        // The IP header starts at 14, ICMP at 34: bytes 6-7 of the ICMP header carry the MTU.
+        r[34 + 6] = UInt8(mtu >> 8 & 0xFF); r[34 + 7] = UInt8(mtu & 0xFF)
+        r[34 + 2] = 0; r[34 + 3] = 0
+        let c = checksum(r[34...])
+        r[34 + 2] = UInt8(c >> 8); r[34 + 3] = UInt8(c & 0xFF)
+        return r
+    }
+
+    /// ICMPv6 "packet too big" (2/0) with the path MTU.
+    static func packetTooBig(_ f: [UInt8], mtu: Int) -> [UInt8]? {
+        guard var r = ipv6(f, code: 0) else { return nil }
+        r[54] = 2
+        r[54 + 4] = UInt8(mtu >> 24 & 0xFF); r[54 + 5] = UInt8(mtu >> 16 & 0xFF)
+        r[54 + 6] = UInt8(mtu >> 8 & 0xFF); r[54 + 7] = UInt8(mtu & 0xFF)
+        r[54 + 2] = 0; r[54 + 3] = 0
+        let c = icmpv6Checksum(src: r[22..<38], dst: r[38..<54], payload: Array(r[54...]))
+        r[54 + 2] = UInt8(c >> 8); r[54 + 3] = UInt8(c & 0xFF)
+        return r
+    }
+
+    /// Splits an Ethernet+IPv4 frame (no IP options) into fragments carrying at most `maxPayload`
+    /// bytes of IP payload each (a multiple of 8), as tinc does for non-DF frames above the PMTU.
+    static func fragmentIPv4(_ f: [UInt8], maxPayload: Int) -> [[UInt8]]? {
+        guard f.count > 34, f[14] == 0x45, maxPayload >= 8 else { return nil }
+        let chunk = maxPayload & ~7
+        let total = Int(f[16]) << 8 | Int(f[17])
+        guard total <= f.count - 14, total > 20 else { return nil }
+        let payload = Array(f[34 ..< 14 + total])
+        let origOffset = (Int(f[20] & 0x1F) << 8 | Int(f[21])) * 8
+        let origMF = f[20] & 0x20 != 0
+        var out: [[UInt8]] = []
+        var off = 0
+        while off < payload.count {
+            let n = min(chunk, payload.count - off)
+            var frag = Array(f[0..<34]) + payload[off ..< off + n]
+            let ipLen = 20 + n
+            frag[16] = UInt8(ipLen >> 8); frag[17] = UInt8(ipLen & 0xFF)
+            let last = off + n >= payload.count
+            let fo = (origOffset + off) / 8
+            frag[20] = (f[20] & 0x40) | (last && !origMF ? 0 : 0x20) | UInt8(fo >> 8 & 0x1F)
+            frag[21] = UInt8(fo & 0xFF)
+            frag[24] = 0; frag[25] = 0
+            let c = checksum(frag[14..<34])
+            frag[24] = UInt8(c >> 8); frag[25] = UInt8(c & 0xFF)
+            out.append(frag)
+            off += n
+        }
+        return out
     }
 
     /// ICMPv4 destination unreachable for an Ethernet+IPv4 frame; nil for frames that must not get one.

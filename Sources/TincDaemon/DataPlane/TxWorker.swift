@@ -38,6 +38,8 @@ final class TxWorker {
     private let inBuf: UnsafeMutableRawPointer
     private let scratch: UnsafeMutableRawPointer
     private let outBuf: UnsafeMutableRawPointer
+    /// Fragments and ICMP errors are built here (never the slot being routed).
+    private let fragBuf: UnsafeMutableRawPointer
     private var outCount = 0
     private var outFD = [Int32](repeating: -1, count: TxWorker.outSlots)
     private var outOffsets = [Int32](repeating: 0, count: TxWorker.outSlots)
@@ -58,11 +60,12 @@ final class TxWorker {
         inBuf = .allocate(byteCount: TxWorker.batch * TxWorker.slotSize, alignment: 64)
         scratch = .allocate(byteCount: 2 * TxWorker.slotSize + 256, alignment: 64)
         outBuf = .allocate(byteCount: TxWorker.outSlots * TxWorker.outSlotSize, alignment: 64)
+        fragBuf = .allocate(byteCount: TxWorker.slotSize, alignment: 64)
         for i in 0..<TxWorker.outSlots { outOffsets[i] = Int32(i * TxWorker.outSlotSize) }
     }
 
     deinit {
-        inBuf.deallocate(); scratch.deallocate(); outBuf.deallocate()
+        inBuf.deallocate(); scratch.deallocate(); outBuf.deallocate(); fragBuf.deallocate()
     }
 
     func run() {
@@ -168,6 +171,7 @@ final class TxWorker {
 
     private func routeFrame(_ slot: UnsafeMutableRawPointer, _ len: Int, from source: Int32, viaTCP: Bool, deliverLocally: Bool) {
         sourceMTU = source >= 0 && Int(source) < t.routes.count ? t.routes[Int(source)].mtu : 1518
+        currentSource = source
         let decision = t.decide(slot + 4, length: len, source: source)
         switch decision {
         case .drop:
@@ -222,6 +226,7 @@ final class TxWorker {
     /// tinc's send_packet: pick `via`, and TCP when the frame came over TCP or TCPOnly applies.
     /// The path MTU of the node the frame being routed came from (tinc clamps to the smaller of both).
     private var sourceMTU = 1518
+    private var currentSource: Int32 = -1
 
     private func sendTo(_ id: Int32, _ slot: UnsafeMutableRawPointer, _ len: Int, viaTCP: Bool) {
         guard id >= 0, Int(id) < t.routes.count else { return }
@@ -230,6 +235,10 @@ final class TxWorker {
         let via = (viaTCP || r.via == t.myID) ? r.nexthop : r.via
         guard via >= 0 else { return }
         let viaRoute = t.routes[Int(via)]
+        if via != t.myID, len > 14, let limit = oversizeLimit(slot + 4, len, viaMTU: viaRoute.mtu) {
+            handleOversize(slot, len, limit: limit, to: id, viaTCP: viaTCP)
+            return
+        }
         if viaRoute.options & 0x8 != 0 {
             MSSClamp.clamp(slot + 4, length: len, mtu: min(viaRoute.mtu, sourceMTU))
         }
@@ -239,6 +248,50 @@ final class TxWorker {
             return
         }
         sendUDP(slot, len, to: via, probe: false)
+    }
+
+    /// tinc's MTU rules (§8.3): the largest frame `via` takes for this frame's type, when the frame
+    /// is bigger than that; nil when it may be sent as it is.
+    private func oversizeLimit(_ f: UnsafeRawPointer, _ len: Int, viaMTU: Int) -> Int? {
+        let type = UInt16(f.load(fromByteOffset: 12, as: UInt8.self)) << 8 | UInt16(f.load(fromByteOffset: 13, as: UInt8.self))
+        switch t.mode {
+        case .router:
+            if type == 0x0800 { let l = max(viaMTU, 590); return len > l ? l : nil }
+            if type == 0x86DD { let l = max(viaMTU, 1294); return len > l ? l : nil }
+            return nil
+        case .switch:
+            if type == 0x0800 && len > 576 + 14 && len > viaMTU { return viaMTU }
+            if type == 0x86DD && len > 1280 + 14 && len > viaMTU { return viaMTU }
+            return nil
+        case .hub:
+            return nil
+        }
+    }
+
+    /// IPv4 with DF or IPv6: an ICMP error back to the sender; IPv4 without DF: fragments.
+    private func handleOversize(_ slot: UnsafeMutableRawPointer, _ len: Int, limit: Int, to id: Int32, viaTCP: Bool) {
+        let frame = copyFrame(slot, len)
+        var reply: [UInt8]?
+        if frame[12] == 0x08 {
+            if frame[20] & 0x40 == 0, let frags = ICMPReply.fragmentIPv4(frame, maxPayload: limit - 14 - 20) {
+                stats.fragmented &+= 1
+                for frag in frags {
+                    frag.withUnsafeBytes { (fragBuf + 4).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                    sendTo(id, fragBuf, frag.count, viaTCP: viaTCP)
+                }
+                return
+            }
+            reply = ICMPReply.fragmentationNeeded(Array(frame.prefix(limit)), mtu: limit - 14)
+        } else {
+            reply = ICMPReply.packetTooBig(Array(frame.prefix(limit)), mtu: limit - 14)
+        }
+        guard let r = reply, icmpLimit.allow(now: Int(time(nil))) else { return }
+        if currentSource == t.myID {
+            r.withUnsafeBytes { writeDevice($0.baseAddress!, $0.count) }
+        } else if r.count <= TxWorker.slotSize - 4 {
+            r.withUnsafeBytes { (fragBuf + 4).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            sendTo(currentSource, fragBuf, r.count, viaTCP: false)
+        }
     }
 
     /// tinc's send_udppacket: compress, number, seal, queue for sendmmsg.

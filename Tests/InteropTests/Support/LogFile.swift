@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Read access to a growing text file (daemon log, events file). Offsets are byte offsets, so a test can
 /// remember `size` before an action and look only at what was written after it.
@@ -87,6 +90,15 @@ struct TincEvent: Equatable, CustomStringConvertible {
             var s = s
             if let hash = s.firstIndex(of: "#") { s = String(s[..<hash]) }
             if !s.contains("/") { s += s.contains(":") ? "/128" : "/32" }
+            // IPv6: tinc 1.0.36 prints every group ("fd81:0:0:2:0:0:0:0/64"); compare canonical forms.
+            if s.contains(":"), let slash = s.firstIndex(of: "/") {
+                let addr = String(s[..<slash])
+                var raw = in6_addr()
+                var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+                if inet_pton(AF_INET6, addr, &raw) == 1, inet_ntop(AF_INET6, &raw, &buf, socklen_t(buf.count)) != nil {
+                    s = String(cString: buf) + s[slash...]
+                }
+            }
             return s.lowercased()
         }
         return norm(subnet) == norm(expected)

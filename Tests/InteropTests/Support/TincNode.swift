@@ -63,6 +63,8 @@ final class TincNode: CustomStringConvertible {
     /// so a `tinc-up` event means the interface is configured. A failing command fails the script (`set -e`).
     var tincUpCommands: [String] = []
     var debugLevel = 5
+    /// Extra environment variables for the daemon (started through `env K=V ...`, which execs: same pid).
+    var environment: [String: String] = [:]
     private(set) var process: ManagedProcess?
 
     init(name: String, impl: TincImpl, lab: NetnsLab, nsIndex: Int, port: Int, subnets: [String]) {
@@ -180,7 +182,8 @@ final class TincNode: CustomStringConvertible {
     func start() throws {
         if impl == .swift { try TincBinaries.requireSwiftBinary() }
         precondition(!isRunning, "\(name) already running")
-        process = try lab.spawn(in: namespace, commandLine, output: outputURL, label: name)
+        let envPrefix = environment.isEmpty ? [] : ["env"] + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        process = try lab.spawn(in: namespace, envPrefix + commandLine, output: outputURL, label: name)
     }
 
     /// True once something listens on our TCP port inside our namespace (implementation-independent readiness).
