@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "TunTap", dependencies: ["CNetShim", "MeshIO"], swiftSettings: swift5),
         .target(name: "TincProtocol", dependencies: ["MeshCrypto", "MeshRouting"], swiftSettings: swift5),
         .target(name: "TincDaemon",
-                dependencies: ["MeshCrypto", "MeshRouting", "TincConfig", "TincProtocol", "MeshIO", "TunTap"],
+                dependencies: ["MeshCrypto", "MeshRouting", "TincConfig", "TincProtocol", "MeshIO", "TunTap", "BGPLite"],
                 swiftSettings: swift5),
         .target(name: "BGPLite", dependencies: ["MeshIO"], swiftSettings: swift5),
         .executableTarget(name: "tincd-swift", dependencies: ["TincDaemon", "TincConfig"], swiftSettings: swift5),

@@ -54,6 +54,9 @@ public struct HostConfig: Equatable, Sendable {
     public var publicKeyFile: String?
     public var subnets: [SubnetEntry] = []
     public var tcpOnly: Bool = false
+    /// tincd-swift extension: the node's overlay address for the automatic iBGP mesh (and its IPv6 one).
+    public var bgpAddress: String?
+    public var bgpAddress6: String?
     /// Edge weight override (undocumented in tinc), >= 0.
     public var weight: Int?
     /// Non-fatal remarks about this host's configuration (unknown variables ...).
@@ -87,6 +90,8 @@ public struct HostConfig: Equatable, Sendable {
         addresses = try tree.lookupAll("Address").map(HostAddress.parse)
         if let e = tree.lookup("Cipher") { cipher = e.value }
         if let b = try tree.bool("ClampMSS") { clampMSS = b; clampMSSSet = true }
+        bgpAddress = tree.string("BGPAddress")
+        bgpAddress6 = tree.string("BGPAddress6")
         if let e = tree.lookup("Compression") { compression = try e.intValue(in: 0...11) }
         if let e = tree.lookup("Digest") { digest = e.value }
         if let b = try tree.bool("IndirectData") { indirectData = b }

@@ -76,6 +76,8 @@ public enum Variables {
         VariableInfo("MetricsAddress", .server, .extensionVariable),
         VariableInfo("ControlSocket", .server, .extensionVariable),
         VariableInfo("DeviceOffload", .server, .extensionVariable),
+        VariableInfo("BGPAddress", .host, .extensionVariable),
+        VariableInfo("BGPAddress6", .host, .extensionVariable),
         // host variables
         VariableInfo("Address", .host, multiple: true),
         VariableInfo("Cipher", .host),

@@ -52,7 +52,7 @@ extension MeshDaemon {
         case ("stats", _): return json ? jsonText(statsJSON()) : statsText()
         case ("show", _):
             guard let bgp = bgpControl else { return "ERROR BGP is not running on this node (no bgp.conf).\n" }
-            return bgp(args, json)
+            return bgp(words, json)
         case ("reload", _):
             reload()
             return "Configuration reloaded.\n"

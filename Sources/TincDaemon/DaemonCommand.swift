@@ -2,12 +2,14 @@ import Glibc
 import Foundation
 import MeshIO
 import TincConfig
+import BGPLite
 
 /// The `tincd`-compatible command line: option handling, -K, --kill, detaching, pidfile, logging.
 public enum DaemonCommand {
     public static let version = "tincd-swift 0.1.0 (tinc 1.0 protocol 17)"
 
     public static func main(_ arguments: [String]) -> Int32 {
+        if arguments.first == "bgp" { return BGPCommand.main(Array(arguments.dropFirst())) }
         if arguments.first == "bench-crypto" { return CryptoBenchmark.main(Array(arguments.dropFirst())) }
         if arguments.first == "ctl" {
             return ControlClient.main(Array(arguments.dropFirst())) { confDir, net, pidfile in

@@ -43,6 +43,9 @@ public struct DaemonSettings {
     public var metricsAddress: String?
     public var controlSocket: String?
     public var deviceOffload = true
+    /// Our overlay addresses for the automatic iBGP mesh (hosts/NAME `BGPAddress`, `BGPAddress6`).
+    public var bgpAddress: String?
+    public var bgpAddress6: String?
     public var bypassSecurity = false
 
     // Our own host settings (hosts/NAME merged with tinc.conf).
@@ -86,6 +89,8 @@ public struct PeerSettings {
     public var pmtu: Int?
     public var weight: Int?
     public var subnets: [Subnet] = []
+    public var bgpAddress: String?
+    public var bgpAddress6: String?
     /// mtime of the host file, so SIGHUP can close connections whose file changed.
     public var fileModified: Double = 0
 

@@ -189,7 +189,10 @@ extension MeshDaemon {
 
     /// tinc's graph(): recompute paths and the broadcast tree, then act on reachability changes in name order.
     func runGraph() {
-        defer { scheduleTablePublish() }
+        defer {
+            scheduleTablePublish()
+            if bgp != nil { updateBGPMesh() }
+        }
         let changes = graph.run()
         let mst = graph.mstNeighbors()
         for c in connections.values { c.inMST = c.isActive && c.name.map { mst.contains($0) } == true }

@@ -77,6 +77,11 @@ public final class MeshDaemon {
         for subnet in s.subnets { runSubnetScript(up: true, owner: myself, subnet: subnet) }
         startDataPlane()
         signal(SIGPIPE, SIG_IGN)
+        do { try startBGP() } catch {
+            // A broken bgp.conf is fatal at start, like a broken tinc.conf: say where.
+            Log.error("BGP: \(error)")
+            throw error
+        }
         if let path = controlSocketPath {
             let server = ControlServer(path: path, loop: loop) { [unowned self] line in self.controlCommand(line) }
             do { try server.start(); control = server } catch { Log.error("Could not open control socket: \(error)") }
@@ -221,6 +226,7 @@ public final class MeshDaemon {
     var control: ControlServer?
     /// Answers `show ...` commands when BGP runs in this process: (arguments, json) -> text.
     public var bgpControl: (([String], Bool) -> String)?
+    var bgp: BGPState?
 
     /// Set by the front end so SIGHUP can re-read the config files.
     public var reloadSettings: (() throws -> DaemonSettings)?
@@ -229,6 +235,7 @@ public final class MeshDaemon {
     /// Clean shutdown as tinc does it: close connections without DEL_EDGE, subnet-down for own subnets, tinc-down.
     func shutdown() {
         stopping = true
+        stopBGP()
         for c in Array(connections.values) { terminate(c, report: false) }
         dataPlane?.stop()
         control?.stop()

@@ -59,6 +59,8 @@ public enum SettingsLoader {
         s.metricsAddress = server.metricsAddress?.description
         s.controlSocket = server.controlSocket
         s.deviceOffload = server.deviceOffload
+        s.bgpAddress = server.myself.bgpAddress
+        s.bgpAddress6 = server.myself.bgpAddress6
         s.bypassSecurity = options.bypassSecurity
 
         let me = server.myself
@@ -130,6 +132,8 @@ public enum SettingsLoader {
         p.clampMSS = h.clampMSSSet ? h.clampMSS : nil
         p.pmtu = h.pmtu
         p.weight = h.weight
+        p.bgpAddress = h.bgpAddress
+        p.bgpAddress6 = h.bgpAddress6
         p.subnets = (try? parseSubnets(h.subnets, checkHostBits: false)) ?? []
         let path = confdir + "/hosts/" + name
         var st = stat()

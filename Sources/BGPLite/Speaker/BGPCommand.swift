@@ -1,0 +1,129 @@
+// Standalone mode: `tincd-swift bgp -c DIR [-D] [-d N] [--logfile F] [-R]` runs the speaker alone
+// on its own EventLoop with DIR/bgp.conf. SIGUSR1 logs `show protocols` + `show route` and writes
+// them to DIR/bgp.status (also refreshed automatically after changes); SIGTERM/SIGINT stop it.
+import Glibc
+import MeshIO
+
+public enum BGPCommand {
+    public static let usage = """
+    Usage: tincd-swift bgp -c DIR [-D] [-d LEVEL] [--logfile[=FILE]] [-R]
+      -c, --config=DIR     directory holding bgp.conf (BIRD 2 syntax subset)
+      -D, --no-detach      stay in the foreground (always the case in bgp mode)
+      -d, --debug=LEVEL    debug level (0-5)
+      --logfile[=FILE]     log to FILE (default DIR/bgp.log)
+      -R                   graceful restart: advertise the R bit (restarting speaker)
+    """
+
+    /// Parses DIR/bgp.conf, keeping `template bgp` definitions for dynamic peers.
+    public static func loadConfig(path: String) throws -> (BGPConfig, [String: BGPProtocolConfig]) {
+        let text = try readConfigFile(path)
+        var p = ConfigParser(text: text, fileName: path, includeLoader: { try readConfigFile($0) })
+        let c = try p.parseConfig()
+        return (c, p.bgpTemplates)
+    }
+
+    public static func main(_ args: [String]) -> Int32 {
+        var dir: String? = nil
+        var debug = 0
+        var logfile: String? = nil
+        var useLogfile = false
+        var restarting = false
+        var i = 0
+        func value(_ a: String, _ flag: String) -> String? {
+            if a.hasPrefix(flag + "=") { return String(a.dropFirst(flag.count + 1)) }
+            if a == flag, i + 1 < args.count { i += 1; return args[i] }
+            return nil
+        }
+        while i < args.count {
+            let a = args[i]
+            if a == "-h" || a == "--help" { print(usage); return 0 }
+            if a == "-D" || a == "--no-detach" { i += 1; continue }
+            if a == "-R" { restarting = true; i += 1; continue }
+            if a.hasPrefix("-c") && a.count > 2 && !a.hasPrefix("-c=") { dir = String(a.dropFirst(2)); i += 1; continue }
+            if let v = value(a, "-c") ?? value(a, "--config") { dir = v; i += 1; continue }
+            if a.hasPrefix("-d") && a.count > 2, let n = Int(a.dropFirst(2)) { debug = n; i += 1; continue }
+            if a.hasPrefix("--debug=") { debug = Int(a.dropFirst(8)) ?? 0; i += 1; continue }
+            if a == "-d" || a == "--debug" {
+                if i + 1 < args.count, let n = Int(args[i + 1]) { debug = n; i += 2 } else { debug += 1; i += 1 }
+                continue
+            }
+            if a.hasPrefix("--logfile=") { useLogfile = true; logfile = String(a.dropFirst(10)); i += 1; continue }
+            if a == "--logfile" {
+                useLogfile = true
+                if i + 1 < args.count, !args[i + 1].hasPrefix("-") { logfile = args[i + 1]; i += 2 } else { i += 1 }
+                continue
+            }
+            fputs("tincd-swift bgp: unknown option \(a)\n\(usage)\n", stderr)
+            return 1
+        }
+        guard let confDir = dir else { fputs("tincd-swift bgp: -c DIR is required\n\(usage)\n", stderr); return 1 }
+        Log.level = debug
+        if useLogfile {
+            Log.configure(sink: .file(logfile ?? confDir + "/bgp.log"), ident: "tincd-swift-bgp")
+        } else {
+            Log.configure(sink: .stderr, ident: "tincd-swift-bgp")
+        }
+        let confPath = confDir + "/bgp.conf"
+        let config: BGPConfig
+        let templates: [String: BGPProtocolConfig]
+        do { (config, templates) = try loadConfig(path: confPath) } catch {
+            Log.error("\(error)")
+            fputs("tincd-swift bgp: \(error)\n", stderr)
+            return 1
+        }
+        let loop: EventLoop
+        let speaker: BGPSpeaker
+        do {
+            loop = try EventLoop()
+            speaker = try BGPSpeaker(config: config, loop: loop)
+        } catch {
+            Log.error("\(error)")
+            fputs("tincd-swift bgp: \(error)\n", stderr)
+            return 1
+        }
+        speaker.templates = templates
+        speaker.restarting = restarting
+        let statusPath = confDir + "/bgp.status"
+        func statusText() -> String {
+            var s = speaker.showProtocols()
+            s += "\n"
+            if speaker.locRIBCount <= 20000 { s += speaker.showRoute() } else { s += speaker.showRoute(countOnly: true) }
+            s += "\n"
+            for name in speaker.sessions.map({ $0.name }) { s += speaker.showProtocols(all: name) + "\n" }
+            return s
+        }
+        func writeStatus() {
+            let text = statusText()
+            let tmp = statusPath + ".tmp"
+            guard let f = fopen(tmp, "w") else { return }
+            fputs(text, f)
+            fclose(f)
+            rename(tmp, statusPath)
+        }
+        speaker.onStatusChange = { writeStatus() }
+        do {
+            try loop.handleSignals([SIGTERM, SIGINT, SIGUSR1, SIGHUP]) { sig in
+                switch sig {
+                case SIGUSR1:
+                    let t = statusText()
+                    for line in t.split(separator: "\n", omittingEmptySubsequences: false) { Log.notice(String(line)) }
+                    writeStatus()
+                case SIGHUP:
+                    Log.reopen()
+                default:
+                    Log.notice("Got \(sig == SIGTERM ? "SIGTERM" : "SIGINT"), shutting down")
+                    speaker.stop()
+                    writeStatus()
+                    loop.stop()
+                }
+            }
+        } catch {
+            Log.error("\(error)")
+        }
+        Log.notice("tincd-swift bgp mode starting with \(confPath)")
+        speaker.start()
+        writeStatus()
+        loop.run()
+        return 0
+    }
+}

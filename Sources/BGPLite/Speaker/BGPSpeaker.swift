@@ -1,0 +1,485 @@
+// The embeddable BGP-4 speaker: owns the RIBs, the sessions, the listeners and the exports.
+// Everything runs on the EventLoop's thread; call the public methods from that thread
+// (use loop.post from elsewhere).
+import Glibc
+import MeshIO
+
+public struct BGPSpeakerError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+public final class BGPSpeaker {
+    public let config: BGPConfig
+    public let loop: EventLoop
+    let fib: FIBSink?
+    let liveness: LivenessMonitor?
+    /// Optional log hook (every message the speaker logs).
+    public var onEvent: ((String) -> Void)?
+    /// `template bgp` definitions for addDynamicPeer (BGPConfig does not carry them; see BGPCommand.loadConfig).
+    public var templates: [String: BGPProtocolConfig] = [:]
+    /// Set before start() after a restart with preserved forwarding: the R bit is advertised
+    /// on sessions with `graceful restart on`.
+    public var restarting = false
+    /// Called (debounced) when a protocol state or the routing table changed.
+    public var onStatusChange: (() -> Void)?
+
+    let rib = RIB()
+    let attrs = AttrTable()
+    public private(set) var routerID: UInt32
+    var sessions: [Session] = []
+    var statics: [StaticOrigin] = []
+    var meshSources: [String: RouteSource] = [:]
+    var kernels: [KernelProtocolConfig] = []
+    var fibInstalled: [IPPrefix: IPPrefix] = [:]
+    var fibPending: [FIBChange] = []
+    var fibFlushScheduled = false
+    var establishedSessions: [Session] = []
+    var listeners: [String: Int32] = [:]
+    let epochMono = EventLoop.now()
+    let epochWall = BGPSpeaker.wallClock()
+    public private(set) var startedAt = BGPSpeaker.wallClock()
+    var started = false
+    var statusScheduled = false
+
+    public init(config: BGPConfig, loop: EventLoop, fib: FIBSink? = nil, liveness: LivenessMonitor? = nil) throws {
+        self.config = config
+        self.loop = loop
+        self.fib = fib
+        self.liveness = liveness
+        guard let rid = config.routerID ?? BGPSpeaker.defaultRouterID() else {
+            throw BGPSpeakerError("Cannot determine router ID, please configure it manually")
+        }
+        routerID = rid
+        for p in config.protocols {
+            switch p {
+            case .bgp(let b):
+                guard !b.isTemplate else { continue }
+                if sessions.contains(where: { $0.name == b.name }) { throw BGPSpeakerError("Protocol \(b.name) defined twice") }
+                let src = rib.addSource(name: b.name, kind: .bgp, preference: UInt32(b.channels.first?.preference ?? 100))
+                sessions.append(Session(speaker: self, config: b, source: src, dynamic: false))
+            case .static_(let s):
+                let src = rib.addSource(name: s.name, kind: .static_, preference: UInt32(s.channel.preference ?? 200))
+                statics.append(StaticOrigin(config: s, source: src))
+            case .kernel(let k):
+                kernels.append(k)
+            default:
+                break
+            }
+        }
+    }
+
+    // MARK: - Public API
+
+    public func start() {
+        guard !started else { return }
+        started = true
+        startedAt = BGPSpeaker.wallClock()
+        log(.notice, "BGP speaker starting (router id \(BGPSpeaker.formatID(routerID)), \(sessions.count) BGP protocols)")
+        for s in statics { startStatic(s) }
+        for s in sessions { ensureListener(for: s) }
+        for s in sessions { s.start() }
+    }
+
+    public func stop(notification: NotificationMessage = .administrativeShutdown(message: "")) {
+        guard started else { return }
+        for s in sessions { s.stop(notification: notification, reason: "Shutdown") }
+        for (_, fd) in listeners { loop.unregister(fd); Glibc.close(fd) }
+        listeners = [:]
+        for s in statics { stopStatic(s) }
+        flushFIB()
+        started = false
+        log(.notice, "BGP speaker stopped")
+    }
+
+    /// Adds an iBGP mesh peer discovered by the VPN. Uses `template bgp NAME` (or a configured bgp
+    /// protocol of that name) when given; otherwise BIRD's iBGP defaults plus import all,
+    /// export all and next hop self, with the local AS of the first configured BGP protocol.
+    public func addDynamicPeer(name: String, neighbor: IPPrefix, neighborAS: UInt32, localAddress: IPPrefix?, template: String?) {
+        if sessions.contains(where: { $0.name == name }) {
+            log(.warning, "Dynamic peer \(name) already exists")
+            return
+        }
+        let host = IPPrefix(family: neighbor.family, hi: neighbor.hi, lo: neighbor.lo, length: neighbor.maxLength)
+        var c: BGPProtocolConfig
+        if let t = template, let tc = templates[t] ?? config.bgpProtocols.first(where: { $0.name == t }) {
+            c = tc
+            c.name = name
+            c.isTemplate = false
+            c.disabled = false
+        } else {
+            if let t = template { log(.warning, "Template \(t) not found; using iBGP defaults for \(name)") }
+            c = BGPProtocolConfig(name: name)
+            c.localAS = defaultLocalAS
+            for f in [IPPrefix.Family.ipv4, .ipv6] {
+                var ch = ChannelConfig(family: f)
+                ch.importPolicy = .all
+                ch.exportPolicy = .all
+                ch.nextHopSelf = .on
+                c.channels.append(ch)
+            }
+        }
+        if c.localAS == 0 { c.localAS = defaultLocalAS }
+        guard c.localAS != 0 else {
+            log(.error, "Dynamic peer \(name): no local AS (configure a bgp protocol or template)")
+            return
+        }
+        c.neighborAddress = host
+        c.neighborAS = neighborAS
+        if let l = localAddress { c.localAddress = IPPrefix(family: l.family, hi: l.hi, lo: l.lo, length: l.maxLength) }
+        if c.channels.isEmpty {
+            var ch = ChannelConfig(family: host.family)
+            ch.importPolicy = .all; ch.exportPolicy = .all; ch.nextHopSelf = .on
+            c.channels = [ch]
+        }
+        if c.multihop == nil { c.multihop = c.isInternal ? 64 : 0 }
+        let src = rib.addSource(name: name, kind: .bgp, preference: UInt32(c.channels.first?.preference ?? 100))
+        let s = Session(speaker: self, config: c, source: src, dynamic: true)
+        sessions.append(s)
+        log(.info, "Dynamic peer \(name) added: \(host.addressString) AS\(neighborAS)", level: 1)
+        if started {
+            ensureListener(for: s)
+            s.start()
+        }
+        statusChanged()
+    }
+
+    public func removeDynamicPeer(name: String) {
+        guard let i = sessions.firstIndex(where: { $0.name == name && $0.dynamic }) else { return }
+        let s = sessions[i]
+        s.stop(notification: .cease(.peerDeconfigured), reason: "Peer removed")
+        sessions.remove(at: i)
+        establishedSessions.removeAll { $0 === s }
+        log(.info, "Dynamic peer \(name) removed", level: 1)
+        statusChanged()
+    }
+
+    public func originate(_ prefix: IPPrefix, protocolName: String = "mesh") {
+        let src = meshSource(protocolName)
+        let a = attrs.intern(PathAttributes(), isBGP: false, dest: .unicast, gateway: nil)
+        if let ch = rib.update(prefix, RouteEntry(attrs: a, src: src.id, since: nowMs())) { bestChanged(ch) }
+    }
+
+    public func withdrawOrigin(_ prefix: IPPrefix, protocolName: String = "mesh") {
+        guard let src = meshSources[protocolName] else { return }
+        if let ch = rib.remove(prefix, src: src.id) { bestChanged(ch) }
+    }
+
+    public var locRIBCount: Int { rib.count }
+
+    public func protocolStatus() -> [BGPProtocolStatus] {
+        var out: [BGPProtocolStatus] = []
+        for s in statics {
+            out.append(BGPProtocolStatus(name: s.config.name, proto: "Static", state: started ? "up" : "down", bgpState: "",
+                                         since: startedAt, established: false, prefixesReceived: s.config.routes.count,
+                                         prefixesAccepted: s.imported.count, prefixesExported: 0, updatesIn: 0, updatesOut: 0,
+                                         lastError: ""))
+        }
+        for s in sessions {
+            out.append(BGPProtocolStatus(name: s.name, proto: "BGP", state: s.protoState, bgpState: s.bgpStateName,
+                                         since: s.since, established: s.established != nil,
+                                         prefixesReceived: s.adjIn.count + s.filteredIn.count,
+                                         prefixesAccepted: s.adjIn.count, prefixesExported: s.adjOut.count,
+                                         updatesIn: s.stats.updatesIn, updatesOut: s.stats.updatesOut, lastError: s.lastError))
+        }
+        return out
+    }
+
+    // MARK: - Internals used by sessions
+
+    var defaultLocalAS: UInt32 {
+        if let b = config.bgpProtocols.first(where: { $0.localAS != 0 }) { return b.localAS }
+        if let t = templates.values.first(where: { $0.localAS != 0 }) { return t.localAS }
+        return 0
+    }
+
+    func nowMs() -> UInt32 { UInt32(truncatingIfNeeded: Int((EventLoop.now() - epochMono) * 1000)) }
+
+    func wallTime(ms: UInt32) -> Double { epochWall + Double(ms) / 1000 }
+
+    func log(_ p: Log.Priority, _ m: String, level: Int = 0) {
+        Log.log(level, p, m)
+        onEvent?(m)
+    }
+
+    func filterPrint(_ proto: String, _ text: String) {
+        Log.log(0, .info, text)
+        onEvent?(text)
+    }
+
+    func statusChanged() {
+        guard onStatusChange != nil, !statusScheduled else { return }
+        statusScheduled = true
+        loop.schedule(after: 0.2) { [weak self] in
+            guard let self else { return }
+            self.statusScheduled = false
+            self.onStatusChange?()
+        }
+    }
+
+    func sessionWentDown(_ s: Session) {
+        establishedSessions.removeAll { $0 === s }
+        statusChanged()
+    }
+
+    /// The selected route for a prefix changed: fan out to every established session and the FIB.
+    @inline(__always)
+    func bestChanged(_ change: BestChange) {
+        if !establishedSessions.isEmpty {
+            for s in establishedSessions {
+                let out = change.new.flatMap { s.exportRoute(change.prefix, $0) }
+                s.queue(change.prefix, out)
+            }
+        }
+        if fib != nil && !kernels.isEmpty { kernelExport(change) }
+        if !statusScheduled && onStatusChange != nil { statusChanged() }
+    }
+
+    /// Session just reached Established: send the whole table, then End-of-RIB.
+    func exportInitial(_ s: Session) {
+        establishedSessions.removeAll { $0 === s }
+        establishedSessions.append(s)
+        for (k, e) in rib.table {
+            let p = k.p
+            if let out = s.exportRoute(p, e.best) { s.queue(p, out) }
+        }
+        s.pendingEndOfRIB = Array(s.negotiatedFamilies).sorted { $0.afi < $1.afi }
+        scheduleFlush(s)
+        statusChanged()
+    }
+
+    func scheduleFlush(_ s: Session) {
+        guard !s.flushScheduled else { return }
+        s.flushScheduled = true
+        loop.schedule(after: 0) { [weak s] in s?.flushExports() }
+    }
+
+    func scheduleFlushAll() {
+        for s in establishedSessions where !s.flushScheduled && s.hasPending { scheduleFlush(s) }
+    }
+
+    // MARK: - Kernel (FIB) export
+
+    private func kernelExport(_ change: BestChange) {
+        let p = change.prefix
+        var want: IPPrefix? = nil
+        if let e = change.new {
+            let src = rib.sources[Int(e.src)]
+            for k in kernels where !k.common.disabled {
+                guard let ch = k.channels.first(where: { $0.family == p.family }) else { continue }
+                let policy = ch.effectiveExportPolicy
+                var accept = false
+                switch policy {
+                case .all: accept = true
+                case .none: accept = false
+                case .filter(let f):
+                    var ctx = e.attrs.filterContext(net: p, source: src)
+                    accept = f.run(&ctx, print: { self.filterPrint(k.name, $0) }).0 == .accept
+                }
+                if accept, e.attrs.dest == .unicast, let gw = e.attrs.gateway { want = gw; break }
+            }
+        }
+        let have = fibInstalled[p]
+        if want == have { return }
+        if let w = want {
+            fibInstalled[p] = w
+            fibPending.append(.add(p, nextHop: w, metric: 32))
+        } else {
+            fibInstalled[p] = nil
+            fibPending.append(.remove(p))
+        }
+        if !fibFlushScheduled {
+            fibFlushScheduled = true
+            loop.schedule(after: 0) { [weak self] in self?.flushFIB() }
+        }
+    }
+
+    func flushFIB() {
+        fibFlushScheduled = false
+        guard !fibPending.isEmpty, let fib else { return }
+        let batch = fibPending
+        fibPending = []
+        fib.apply(batch)
+    }
+
+    // MARK: - Listeners
+
+    private func ensureListener(for s: Session) {
+        guard !s.disabled, let n = s.config.neighborAddress else { return }
+        let fam = n.family
+        let host = s.config.localAddress?.addressString ?? (fam == .ipv4 ? "0.0.0.0" : "::")
+        let key = "\(host)|\(s.config.localPort)"
+        let fd: Int32
+        if let existing = listeners[key] {
+            fd = existing
+        } else {
+            guard let addr = SocketAddress(numericHost: host, port: UInt16(s.config.localPort)) else { return }
+            do {
+                fd = try BGPSpeaker.listen(addr)
+            } catch {
+                log(.error, "\(s.name): cannot listen on \(host) port \(s.config.localPort): \(error)")
+                return
+            }
+            listeners[key] = fd
+            let port = s.config.localPort
+            loop.register(fd, events: .readable) { [weak self] _ in self?.acceptAll(fd, port: port) }
+            log(.info, "Listening for BGP on \(host) port \(s.config.localPort)", level: 1)
+        }
+        if let pw = s.config.password, let peer = SocketAddress(numericHost: n.addressString, port: 0) {
+            do { try Sockets.setTCPMD5(fd, peer: peer, key: Array(pw.utf8)) } catch {
+                log(.error, "\(s.name): cannot set TCP MD5 key on listening socket: \(error)")
+            }
+        }
+    }
+
+    static func listen(_ addr: SocketAddress) throws -> Int32 {
+        let fd = Glibc.socket(addr.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("socket") }
+        Sockets.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
+        if addr.family == AF_INET6 {
+            Sockets.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1)
+            Sockets.setOption(fd, Int32(IPPROTO_IPV6), 63 /* IPV6_FREEBIND */, 1)
+        } else {
+            Sockets.setOption(fd, Int32(IPPROTO_IP), 15 /* IP_FREEBIND */, 1)
+        }
+        let r = addr.withSockaddr { Glibc.bind(fd, $0, $1) }
+        guard r == 0 else { let e = SystemError("bind \(addr)"); Glibc.close(fd); throw e }
+        guard Glibc.listen(fd, 16) == 0 else { let e = SystemError("listen"); Glibc.close(fd); throw e }
+        return fd
+    }
+
+    private func acceptAll(_ lfd: Int32, port: Int) {
+        while let (fd, remote) = Sockets.accept(lfd) {
+            let rp = IPPrefix(remote.host)
+            let local = Sockets.localAddress(fd).flatMap { IPPrefix($0.host) }
+            let s = sessions.first { s in
+                s.config.neighborAddress == rp && s.config.localPort == port
+                    && (s.config.localAddress == nil || s.config.localAddress == local)
+            }
+            guard let s else {
+                log(.info, "Connection from unknown address \(remote.host) (port \(remote.port)) rejected", level: 1)
+                Glibc.close(fd)
+                continue
+            }
+            s.acceptIncoming(fd: fd, remote: remote)
+        }
+    }
+
+    // MARK: - Helpers
+
+    static func wallClock() -> Double {
+        var tv = timeval()
+        gettimeofday(&tv, nil)
+        return Double(tv.tv_sec) + Double(tv.tv_usec) / 1e6
+    }
+
+    static func formatID(_ id: UInt32) -> String { "\(id >> 24).\(id >> 16 & 0xff).\(id >> 8 & 0xff).\(id & 0xff)" }
+
+    /// BIRD's default router ID: the lowest non-loopback IPv4 address.
+    static func defaultRouterID() -> UInt32? {
+        var best: UInt32? = nil
+        forEachInterfaceAddress { _, addr in
+            guard let p = IPPrefix(addr.host), p.family == .ipv4 else { return }
+            let a = p.ipv4Address
+            if a >> 24 == 127 || a == 0 { return }
+            if best == nil || a < best! { best = a }
+        }
+        return best
+    }
+
+    static func interfaceName(for local: SocketAddress) -> String? {
+        var name: String? = nil
+        let want = local.addressBytes
+        forEachInterfaceAddress { n, addr in
+            if name == nil && addr.addressBytes == want { name = n }
+        }
+        return name
+    }
+
+    static func forEachInterfaceAddress(_ body: (String, SocketAddress) -> Void) {
+        var ifap: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&ifap) == 0, let first = ifap else { return }
+        defer { freeifaddrs(first) }
+        var p: UnsafeMutablePointer<ifaddrs>? = first
+        while let i = p {
+            if let sa = i.pointee.ifa_addr {
+                let fam = Int32(sa.pointee.sa_family)
+                if fam == AF_INET || fam == AF_INET6 {
+                    var ss = sockaddr_storage()
+                    let len = fam == AF_INET ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size
+                    withUnsafeMutableBytes(of: &ss) { dst in dst.copyMemory(from: UnsafeRawBufferPointer(start: sa, count: len)) }
+                    body(String(cString: i.pointee.ifa_name), SocketAddress(storage: ss, length: socklen_t(len)))
+                }
+            }
+            p = i.pointee.ifa_next
+        }
+    }
+}
+
+// MARK: - Adj-RIB-Out queueing
+
+extension Session {
+    var hasPending: Bool {
+        !pendingGroups.isEmpty || !pendingWithdraw.isEmpty || !pendingEndOfRIB.isEmpty || !pendingRefresh.isEmpty
+    }
+
+    var bgpStateName: String {
+        if disabled && established == nil { return "Down" }
+        if state == .active && config.passive { return "Passive" }
+        return state.name
+    }
+
+    /// Records what the Adj-RIB-Out should hold for `p` (nil = withdrawn) and queues the change.
+    @inline(__always)
+    func queue(_ p: IPPrefix, _ out: AttrSet?) {
+        if let o = out {
+            if let cur = adjOut[p], cur === o { return }
+            adjOut[p] = o
+            stats.exportUpdates += 1
+            let key = ObjectIdentifier(o)
+            if let i = pendingIndex[key] { pendingGroups[i].1.append(p) } else {
+                pendingIndex[key] = pendingGroups.count
+                pendingGroups.append((o, [p]))
+            }
+        } else {
+            guard adjOut.removeValue(forKey: p) != nil else { return }
+            stats.exportWithdraws += 1
+            pendingWithdraw.append(p)
+        }
+        if !flushScheduled { speaker.scheduleFlush(self) }
+    }
+
+    func flushExports() {
+        flushScheduled = false
+        guard let c = established, !c.closed else {
+            pendingGroups = []; pendingIndex = [:]; pendingWithdraw = []; pendingEndOfRIB = []; pendingRefresh = []
+            return
+        }
+        var msgs: [[UInt8]] = []
+        if !pendingWithdraw.isEmpty {
+            let w = pendingWithdraw.filter { adjOut[$0] == nil }
+            msgs += UpdateMessage.packWithdrawals(prefixes: w, options: options)
+        }
+        for (a, ps) in pendingGroups {
+            let live = ps.filter { adjOut[$0] === a }
+            if !live.isEmpty { msgs += UpdateMessage.packUpdates(attributes: a.bgp, prefixes: live, options: options) }
+        }
+        pendingGroups = []
+        pendingIndex = [:]
+        pendingWithdraw = []
+        for f in pendingRefresh {
+            let enhanced = enhancedRefresh
+            if enhanced { msgs.append(BGPMessage.routeRefresh(.borr(f)).encode(options: options)) }
+            msgs += encodeAdjRIBOut(f)
+            if enhanced { msgs.append(BGPMessage.routeRefresh(.eorr(f)).encode(options: options)) }
+        }
+        pendingRefresh = []
+        for f in pendingEndOfRIB {
+            msgs.append(UpdateMessage.endOfRIB(f).encode(options: options))
+        }
+        if !pendingEndOfRIB.isEmpty { log(.info, "Sent End-of-RIB", level: 2) }
+        pendingEndOfRIB = []
+        stats.updatesOut += msgs.count
+        c.send(msgs)
+    }
+}

@@ -1,0 +1,164 @@
+// Policy application: filter contexts, import rules (RFC 8212 defaults, eBGP LOCAL_PREF discard,
+// AS-path loop detection) and export rules (split horizon, next hop self/keep, AS prepend, MED/LOCAL_PREF).
+
+extension AttrSet {
+    /// The route as a BIRD filter sees it.
+    func filterContext(net: IPPrefix, source: RouteSource) -> FilterRouteContext {
+        FilterRouteContext(net: net, proto: source.name, source: source.kind,
+                           fromAddress: source.kind == .bgp ? source.neighborAddress : nil,
+                           gateway: gateway, ifname: source.ifname, preference: source.preference, dest: dest,
+                           bgpPath: isBGP ? flatPath : [], bgpLocalPref: bgp.localPref, bgpMED: bgp.med,
+                           bgpOrigin: isBGP ? bgp.origin?.rawValue : nil, bgpCommunities: bgp.communities,
+                           bgpNextHop: isBGP ? bgpNextHop : nil)
+    }
+}
+
+/// What a filter changed in a route context.
+struct ContextDiff {
+    var any = false
+    var med = false
+
+    init(_ a: FilterRouteContext, _ b: FilterRouteContext) {
+        med = a.bgpMED != b.bgpMED
+        any = med || a.bgpPath != b.bgpPath || a.bgpLocalPref != b.bgpLocalPref || a.bgpOrigin != b.bgpOrigin
+            || a.bgpCommunities != b.bgpCommunities || a.bgpNextHop != b.bgpNextHop || a.gateway != b.gateway
+            || a.dest != b.dest
+    }
+}
+
+extension AttrTable {
+    /// Attributes after a filter modified `ctx` (compared with `original`, made from `base`).
+    func apply(_ ctx: FilterRouteContext, original: FilterRouteContext, base: AttrSet) -> AttrSet {
+        var a = base.bgp
+        var isBGP = base.isBGP
+        if ctx.bgpPath != original.bgpPath {
+            a.asPath = ctx.bgpPath.isEmpty ? [] : [.sequence(ctx.bgpPath)]
+            a.as4Path = nil
+            isBGP = true
+        }
+        if ctx.bgpLocalPref != original.bgpLocalPref { a.localPref = ctx.bgpLocalPref; isBGP = true }
+        if ctx.bgpMED != original.bgpMED { a.med = ctx.bgpMED; isBGP = true }
+        if ctx.bgpOrigin != original.bgpOrigin { a.origin = ctx.bgpOrigin.flatMap { Origin(rawValue: $0) }; isBGP = true }
+        if ctx.bgpCommunities != original.bgpCommunities { a.communities = ctx.bgpCommunities; isBGP = true }
+        if ctx.bgpNextHop != original.bgpNextHop, let nh = ctx.bgpNextHop {
+            if nh.family == .ipv4 { a.nextHop = nh.ipv4Address } else {
+                a.mpReach = MPReach(afiSafi: .ipv6Unicast, nextHop: nh.addressBytes, nlri: [])
+            }
+            isBGP = true
+        }
+        let gw = ctx.gateway != original.gateway ? ctx.gateway : base.gateway
+        return intern(a, isBGP: isBGP, dest: ctx.dest, gateway: gw)
+    }
+}
+
+extension Session {
+    var localAS: UInt32 { config.localAS }
+
+    /// RFC 8212 through BIRD's channel defaults.
+    func importPolicy(_ f: IPPrefix.Family) -> Policy {
+        guard let ch = channel(f) else { return .none }
+        return ch.bgpImportPolicy(isInternal: isInternal)
+    }
+
+    func exportPolicy(_ f: IPPrefix.Family) -> Policy {
+        guard let ch = channel(f) else { return .none }
+        return ch.bgpExportPolicy(isInternal: isInternal)
+    }
+
+    /// Export decision for the selected route `e` of `prefix`: the attributes to announce, or nil.
+    func exportRoute(_ prefix: IPPrefix, _ e: RouteEntry) -> AttrSet? {
+        let rib = speaker.rib
+        let src = rib.sources[Int(e.src)]
+        if src === source { return nil }                                     // never back to the sender
+        if src.kind == .bgp && src.isInternal && isInternal && !config.rrClient { return nil } // iBGP split horizon
+        guard negotiatedFamilies.contains(prefix.family == .ipv4 ? .ipv4Unicast : .ipv6Unicast) else { return nil }
+        let a = e.attrs
+        if !a.bgp.communities.isEmpty {
+            if a.bgp.communities.contains(PathAttributes.noAdvertise) { return nil }
+            if !isInternal && (a.bgp.communities.contains(PathAttributes.noExport)
+                               || a.bgp.communities.contains(PathAttributes.noExportSubconfed)) { return nil }
+        }
+        switch exportPolicy(prefix.family) {
+        case .none:
+            stats.exportFiltered += 1
+            return nil
+        case .all:
+            return cachedExport(a, src: src)
+        case .filter(let f):
+            var ctx = a.filterContext(net: prefix, source: src)
+            let orig = ctx
+            let (verdict, err) = f.run(&ctx, print: { speaker.filterPrint(self.name, $0) })
+            if let err { speaker.log(.warning, "\(name): \(err)") }
+            guard verdict == .accept else { stats.exportFiltered += 1; return nil }
+            let diff = ContextDiff(ctx, orig)
+            if !diff.any { return cachedExport(a, src: src) }
+            let modified = speaker.attrs.apply(ctx, original: orig, base: a)
+            return transformForExport(modified, src: src, medSetByFilter: diff.med)
+        }
+    }
+
+    private func cachedExport(_ a: AttrSet, src: RouteSource) -> AttrSet {
+        let key = ObjectIdentifier(a)
+        if let c = exportCache[key], c.0 === a { return c.1 }
+        let out = transformForExport(a, src: src, medSetByFilter: false)
+        exportCache[key] = (a, out)
+        return out
+    }
+
+    /// BIRD bgp_update_attrs: the attributes a route gets on this session.
+    func transformForExport(_ a: AttrSet, src: RouteSource, medSetByFilter: Bool) -> AttrSet {
+        var p = PathAttributes()
+        let fromBGP = a.isBGP
+        if fromBGP {
+            p = a.bgp
+            p.asPath = a.bgp.effectiveASPath
+            p.aggregator = a.bgp.effectiveAggregator
+            p.as4Path = nil
+            p.as4Aggregator = nil
+            p.mpUnreach = nil
+        }
+        if p.origin == nil { p.origin = .igp }
+        let nhV4: UInt32? = localNextHop(.ipv4)?.ipv4Address
+        let nhV6: [UInt8]? = localNextHop(.ipv6)?.addressBytes
+        let chV4 = channel(.ipv4), chV6 = channel(.ipv6)
+        func setSelf() {
+            p.nextHop = nhV4
+            p.mpReach = nhV6.map { MPReach(afiSafi: .ipv6Unicast, nextHop: $0, nlri: []) }
+        }
+        if isInternal {
+            if p.localPref == nil { p.localPref = config.defaultLocalPref }
+            let nhs = chV4?.nextHopSelf ?? chV6?.nextHopSelf ?? .off
+            let forceSelf = nhs == .on || nhs == .ibgp
+            if !fromBGP || src.kind != .bgp || forceSelf || a.bgpNextHop == nil {
+                setSelf()
+            } else {
+                if p.nextHop == nil { p.nextHop = nhV4 }
+                if p.mpReach == nil, let v6 = nhV6 { p.mpReach = MPReach(afiSafi: .ipv6Unicast, nextHop: v6, nlri: []) }
+            }
+        } else {
+            // Prepend our AS.
+            if case .sequence(let s)? = p.asPath.first, s.count < 255 {
+                p.asPath[0] = .sequence([localAS] + s)
+            } else {
+                p.asPath.insert(.sequence([localAS]), at: 0)
+            }
+            p.localPref = nil
+            if !medSetByFilter { p.med = nil }
+            let keep = chV4?.nextHopKeep ?? chV6?.nextHopKeep ?? .off
+            if fromBGP && src.kind == .bgp && (keep == .on || keep == .ebgp) && a.bgpNextHop != nil {
+                if p.nextHop == nil { p.nextHop = nhV4 }
+            } else {
+                setSelf()
+            }
+        }
+        return speaker.attrs.intern(p, isBGP: true, dest: .unicast, gateway: nil)
+    }
+
+    /// Our address towards the peer for the given family (`next hop address` wins).
+    func localNextHop(_ f: IPPrefix.Family) -> IPPrefix? {
+        if let a = channel(f)?.nextHopAddress, a.family == f { return a }
+        if let l = localAddress, l.family == f { return l }
+        if let l = config.localAddress, l.family == f { return l }
+        return nil
+    }
+}

@@ -1,0 +1,768 @@
+// The per-neighbor BGP finite state machine (RFC 4271 8): Idle / Connect / Active / OpenSent /
+// OpenConfirm / Established, collision resolution by router ID (6.8), connect retry and error wait
+// with BIRD's timers, passive mode, hold/keepalive negotiation and an optional send-hold timer (RFC 9687).
+import Glibc
+import MeshIO
+
+struct SessionStats {
+    var updatesIn = 0, updatesOut = 0
+    var importUpdatesReceived = 0, importUpdatesRejected = 0, importUpdatesFiltered = 0
+    var importUpdatesIgnored = 0, importUpdatesAccepted = 0
+    var importWithdrawsReceived = 0, importWithdrawsAccepted = 0
+    var exportUpdates = 0, exportFiltered = 0, exportWithdraws = 0
+}
+
+final class Session {
+    // unowned(unsafe): the speaker owns its sessions and outlives them; avoids refcount traffic per route.
+    unowned(unsafe) let speaker: BGPSpeaker
+    var config: BGPProtocolConfig
+    let name: String
+    let source: RouteSource
+    let dynamic: Bool
+    let channels: [ChannelConfig]
+
+    var state: BGPState = .idle
+    /// BIRD protocol state: "start", "up", "down".
+    var protoState = "down"
+    var since: Double = BGPSpeaker.wallClock()
+    var conns: [Connection] = []
+    var established: Connection?
+    var negotiatedFamilies: Set<AFISAFI> = []
+    var options = CodecOptions()
+    var peerOpen: OpenMessage?
+    var localAddress: IPPrefix?
+    var localSockAddr: SocketAddress?
+    let neighborSockAddr: SocketAddress?
+    var stats = SessionStats()
+    var lastError = ""
+    var disabled: Bool
+    var stopped = false
+    var startupDelay = 0
+    var lastProtoError: Double = 0
+    var restartTimer: EventLoop.TimerID?
+    var connectTimer: EventLoop.TimerID?
+    var holdTimeNegotiated = 0
+    var keepaliveNegotiated = 0
+
+    // RIBs.
+    var adjIn: [PKey: AttrSet] = [:]
+    var filteredIn = Set<IPPrefix>()
+    var adjOut: [IPPrefix: AttrSet] = [:]
+    var exportCache: [ObjectIdentifier: (AttrSet, AttrSet)] = [:]
+    var pendingGroups: [(AttrSet, [IPPrefix])] = []
+    var pendingIndex: [ObjectIdentifier: Int] = [:]
+    var pendingWithdraw: [IPPrefix] = []
+    var pendingEndOfRIB: [AFISAFI] = []
+    var pendingRefresh: [AFISAFI] = []
+    var flushScheduled = false
+    var abortUpdate = false
+
+    // Limits.
+    var importLimitWarned = false
+    var receiveLimitWarned = false
+
+    // Graceful restart (helper side) and enhanced route refresh (receiver side).
+    var stale: [IPPrefix: AttrSet] = [:]
+    var staleTimer: EventLoop.TimerID?
+    var refreshStale: [AFISAFI: Set<IPPrefix>] = [:]
+
+    var bfdToken: AnyObject?
+
+    /// Cached (the import path touches these per route; `speaker` is unowned and slower to reach).
+    let rib: RIB
+    let attrTable: AttrTable
+    /// Per family (index 0 = IPv4, 1 = IPv6): import policy and limits, precomputed from the channels.
+    var famImport: [Policy] = [.none, .none]
+    var famImportLimit: [Limit?] = [nil, nil]
+    var famReceiveLimit: [Limit?] = [nil, nil]
+    var batchSince: UInt32 = 0
+
+    init(speaker: BGPSpeaker, config: BGPProtocolConfig, source: RouteSource, dynamic: Bool) {
+        self.speaker = speaker
+        self.rib = speaker.rib
+        self.attrTable = speaker.attrs
+        self.config = config
+        self.name = config.name
+        self.source = source
+        self.dynamic = dynamic
+        self.disabled = config.disabled
+        var chs = config.channels
+        if chs.isEmpty {
+            var ch = ChannelConfig(family: config.neighborAddress?.family ?? .ipv4)
+            if config.isInternal { ch.importPolicy = .all; ch.exportPolicy = .all }
+            chs = [ch]
+        }
+        self.channels = chs
+        if let n = config.neighborAddress {
+            neighborSockAddr = SocketAddress(numericHost: n.addressString, port: UInt16(config.neighborPort))
+        } else {
+            neighborSockAddr = nil
+        }
+        source.isInternal = config.isInternal
+        source.neighborAS = config.neighborAS
+        source.neighborAddress = config.neighborAddress
+        for ch in chs {
+            let i = ch.family == .ipv4 ? 0 : 1
+            famImport[i] = ch.bgpImportPolicy(isInternal: config.isInternal)
+            famImportLimit[i] = ch.importLimit
+            famReceiveLimit[i] = ch.receiveLimit
+        }
+    }
+
+    var isInternal: Bool { config.isInternal }
+    var loop: EventLoop { speaker.loop }
+
+    func channel(_ f: IPPrefix.Family) -> ChannelConfig? { channels.first { $0.family == f } }
+
+    /// Our capability families.
+    var localFamilies: [AFISAFI] { channels.map { $0.family == .ipv4 ? .ipv4Unicast : .ipv6Unicast } }
+
+    func log(_ p: Log.Priority, _ m: String, level: Int = 0) { speaker.log(p, "\(name): \(m)", level: level) }
+
+    private func setState(_ s: BGPState) {
+        guard s != state else { return }
+        log(.debug, "BGP state changed from \(state.name) to \(s.name)", level: 2)
+        state = s
+        speaker.statusChanged()
+    }
+
+    private func setProtoState(_ s: String) {
+        guard s != protoState else { return }
+        protoState = s
+        since = BGPSpeaker.wallClock()
+        speaker.statusChanged()
+    }
+
+    // MARK: - Start / stop
+
+    func start() {
+        stopped = false
+        if disabled {
+            setProtoState("down")
+            setState(.idle)
+            return
+        }
+        setProtoState("start")
+        goActive(connectAfter: 0)
+    }
+
+    func stop(notification: NotificationMessage, reason: String) {
+        stopped = true
+        loop.cancel(restartTimer); restartTimer = nil
+        loop.cancel(connectTimer); connectTimer = nil
+        for c in conns {
+            if c.state >= .openSent { sendNotification(c, notification) }
+            c.close()
+        }
+        conns = []
+        if established != nil { established = nil; sessionDown(reason: reason, allowGR: false) }
+        flushStale()
+        setState(.idle)
+        setProtoState("down")
+    }
+
+    /// Listening (and, unless passive, connecting after `connectAfter` seconds).
+    func goActive(connectAfter: Double) {
+        guard !stopped, !disabled else { return }
+        setState(.active)
+        setProtoState("start")
+        if !config.passive && neighborSockAddr != nil {
+            loop.cancel(connectTimer)
+            connectTimer = loop.schedule(after: connectAfter) { [weak self] in
+                self?.connectTimer = nil
+                self?.connect()
+            }
+        }
+    }
+
+    private func connect() {
+        guard !stopped, !disabled, established == nil, let dst = neighborSockAddr else { return }
+        if conns.contains(where: { $0.outgoing }) { return }
+        if conns.contains(where: { $0.state >= .openSent }) {
+            // An incoming connection is negotiating; do not start a second one.
+            return
+        }
+        var local: SocketAddress? = nil
+        if let l = config.localAddress { local = SocketAddress(numericHost: l.addressString, port: 0) }
+        let fd: Int32
+        do {
+            fd = try Sockets.connectTCP(to: dst, bindTo: local, before: { fd in
+                if let l = local { _ = l; Sockets.setOption(fd, Int32(IPPROTO_IP), 15 /* IP_FREEBIND */, 1) }
+                if let pw = self.config.password { try Sockets.setTCPMD5(fd, peer: dst, key: Array(pw.utf8)) }
+            })
+        } catch {
+            lastError = "Socket: \(error)"
+            log(.warning, "Connect to \(dst.host) failed: \(error)")
+            scheduleConnectRetry()
+            return
+        }
+        log(.info, "Connecting to \(dst.host) from local address \(config.localAddress?.addressString ?? "(any)")", level: 1)
+        let c = Connection(fd: fd, outgoing: true, remote: dst, session: self, loop: loop, state: .connect)
+        conns.append(c)
+        setState(max(state, .connect))
+        let timeout = Double(min(max(config.connectRetryTime, 1), 10))
+        c.connectTimer = loop.schedule(after: timeout) { [weak self, weak c] in
+            guard let self, let c, !c.closed, c.state == .connect else { return }
+            c.connectTimer = nil
+            if self.config.password != nil {
+                self.connectFailedMD5(c, after: timeout)
+            } else {
+                self.connectionFailed(c, reason: "Connect timed out after \(Int(timeout)) s (no SYN-ACK from \(dst.host))")
+            }
+        }
+        c.watchConnect { [weak self, weak c] err in
+            guard let self, let c, !c.closed else { return }
+            self.loop.cancel(c.connectTimer); c.connectTimer = nil
+            if err != 0 {
+                self.connectionFailed(c, reason: "Socket: " + String(cString: strerror(err)))
+                return
+            }
+            self.log(.info, "Connected to \(dst.host)", level: 1)
+            c.state = .openSent
+            c.startReading()
+            self.sendOpen(c)
+        }
+    }
+
+    private func connectFailedMD5(_ c: Connection, after t: Double) {
+        let msg = "Connect timed out after \(Int(t)) s while TCP MD5 is configured: no SYN-ACK from \(c.remote.host). "
+            + "The kernel drops TCP segments with a missing or wrong MD5 signature (RFC 2385), so this usually means "
+            + "the peer has a different password or none (MD5 failure)"
+        connectionFailed(c, reason: msg)
+    }
+
+    private func scheduleConnectRetry() {
+        guard !stopped, !disabled, !config.passive else { return }
+        loop.cancel(connectTimer)
+        connectTimer = loop.schedule(after: Double(config.connectRetryTime)) { [weak self] in
+            self?.connectTimer = nil
+            self?.connect()
+        }
+    }
+
+    /// A connection accepted by the speaker's listener for this neighbor.
+    func acceptIncoming(fd: Int32, remote: SocketAddress) {
+        if stopped || disabled || restartTimer != nil || protoState == "down" {
+            log(.info, "Incoming connection from \(remote.host) rejected (protocol is \(disabled ? "disabled" : "in error wait"))", level: 1)
+            Glibc.close(fd)
+            return
+        }
+        if established != nil {
+            log(.info, "Incoming connection from \(remote.host) rejected (session already established)", level: 1)
+            Glibc.close(fd)
+            return
+        }
+        for old in conns where !old.outgoing {
+            // Replace an earlier incoming connection. An outgoing one continues: collision resolution
+            // (RFC 4271 6.8) picks the same survivor on both sides once the OPENs are in.
+            old.close()
+        }
+        conns.removeAll { $0.closed }
+        log(.info, "Incoming connection from \(remote.host) (port \(remote.port)) accepted", level: 1)
+        let c = Connection(fd: fd, outgoing: false, remote: remote, session: self, loop: loop, state: .openSent)
+        conns.append(c)
+        c.startReading()
+        sendOpen(c)
+    }
+
+    // MARK: - OPEN / negotiation
+
+    func buildOpen() -> OpenMessage {
+        var caps: [Capability] = []
+        for f in localFamilies { caps.append(.multiprotocol(f)) }
+        if config.enableRouteRefresh { caps.append(.routeRefresh); caps.append(.enhancedRouteRefresh) }
+        if config.gracefulRestart != .off {
+            let fams = config.gracefulRestart == .on
+                ? localFamilies.map { GracefulRestartFamily($0, forwardingPreserved: false) } : []
+            caps.append(.gracefulRestart(GracefulRestartCapability(
+                restartState: speaker.restarting && config.gracefulRestart == .on,
+                notification: false, restartTime: UInt16(min(config.gracefulRestartTime, 4095)), families: fams)))
+        }
+        if config.enableAS4 { caps.append(.fourOctetAS(config.localAS)) }
+        if config.enableExtendedMessages { caps.append(.extendedMessage) }
+        return OpenMessage(myAS: config.localAS, holdTime: UInt16(config.holdTime),
+                           bgpIdentifier: speaker.routerID, capabilities: caps)
+    }
+
+    private func sendOpen(_ c: Connection) {
+        c.state = .openSent
+        setState(max(state, .openSent))
+        c.send(BGPMessage.open(buildOpen()).encode(options: .initial))
+        c.holdTime = config.startupHoldTime
+        armHold(c)
+    }
+
+    private func handleOpen(_ c: Connection, _ o: OpenMessage) {
+        guard c.state == .openSent else {
+            protocolError(c, BGPError(code: 5, subcode: c.state == .openConfirm ? 2 : 3, reason: "unexpected OPEN in \(c.state.name)"))
+            return
+        }
+        if config.neighborAS != 0 && o.myAS != config.neighborAS {
+            var w: [UInt8] = []
+            let a = o.myAS > 0xFFFF ? UInt16(BGPWire.asTrans) : UInt16(o.myAS)
+            w = [UInt8(a >> 8), UInt8(a & 0xff)]
+            protocolError(c, BGPError(code: 2, subcode: 2, data: w, reason: "Bad peer AS: \(o.myAS) (expected \(config.neighborAS))"))
+            return
+        }
+        if o.bgpIdentifier == speaker.routerID && isInternal {
+            protocolError(c, BGPError(code: 2, subcode: 3, reason: "Bad BGP identifier (same as ours)"))
+            return
+        }
+        if let m = config.minHoldTime, o.holdTime != 0, Int(o.holdTime) < m {
+            protocolError(c, BGPError(code: 2, subcode: 6, reason: "Unacceptable hold time \(o.holdTime)"))
+            return
+        }
+        // Collision resolution (RFC 4271 6.8).
+        if let other = conns.first(where: { $0 !== c && !$0.closed && $0.state >= .openSent }) {
+            if other.state == .established {
+                sendNotification(c, .cease(.connectionCollision))
+                dropConnection(c, reason: "Connection collision (session already established)")
+                return
+            }
+            let keepOutgoing = speaker.routerID > o.bgpIdentifier
+            let loser = (c.outgoing == keepOutgoing) ? other : c
+            log(.info, "Connection collision with \(c.remote.host): closing the \(loser.outgoing ? "outgoing" : "incoming") connection", level: 1)
+            sendNotification(loser, .cease(.connectionCollision))
+            dropConnection(loser, reason: "Connection collision")
+            if loser === c { return }
+        }
+        c.peerOpen = o
+        let fourOctet = config.enableAS4 && o.fourOctetASCapability != nil
+        c.options = CodecOptions(fourOctetAS: fourOctet,
+                                 extendedMessages: config.enableExtendedMessages && o.supportsExtendedMessages)
+        let hold = min(Int(o.holdTime), config.holdTime)
+        c.holdTime = hold
+        var ka = hold / 3
+        if let k = config.keepaliveTime { ka = hold == 0 ? k : min(k, max(1, hold / 3)) }
+        c.keepaliveTime = max(ka, hold == 0 ? 0 : 1)
+        c.state = .openConfirm
+        setState(max(state, .openConfirm))
+        c.send(BGPMessage.keepalive.encode(options: c.options))
+        armHold(c)
+        armKeepalive(c)
+    }
+
+    private func enterEstablished(_ c: Connection) {
+        guard let o = c.peerOpen else { return }
+        for other in conns where other !== c {
+            sendNotification(other, .cease(.connectionCollision))
+            other.close()
+        }
+        conns = [c]
+        established = c
+        c.state = .established
+        peerOpen = o
+        options = c.options
+        holdTimeNegotiated = c.holdTime
+        keepaliveNegotiated = c.keepaliveTime
+        var theirs = Set(o.multiprotocolFamilies)
+        if theirs.isEmpty { theirs = [.ipv4Unicast] }
+        negotiatedFamilies = Set(localFamilies).intersection(theirs)
+        source.routerID = o.bgpIdentifier
+        source.neighborAS = o.myAS
+        if let l = Sockets.localAddress(c.fd) {
+            localSockAddr = l
+            localAddress = IPPrefix(l.host)
+            source.ifname = BGPSpeaker.interfaceName(for: l)
+        }
+        lastError = ""
+        importLimitWarned = false
+        receiveLimitWarned = false
+        setState(.established)
+        setProtoState("up")
+        loop.cancel(connectTimer); connectTimer = nil
+        log(.notice, "BGP session established with \(c.remote.host) AS\(o.myAS) (hold \(c.holdTime) s, keepalive \(c.keepaliveTime) s, families \(negotiatedFamilies.map { $0.description }.sorted().joined(separator: ",")))")
+        if config.bfd, let mon = speaker.liveness, let peer = neighborSockAddr {
+            bfdToken = mon.watch(peer: peer, local: localSockAddr, interface: config.interface,
+                                 onDown: { [weak self] in self?.bfdDown() }, onUp: {})
+        }
+        // Graceful restart: the peer's old routes stay stale until its End-of-RIB or the timer.
+        if !stale.isEmpty, o.gracefulRestart == nil {
+            flushStale()
+        }
+        speaker.exportInitial(self)
+    }
+
+    // MARK: - Messages
+
+    func handleMessage(_ c: Connection, _ raw: UnsafeRawBufferPointer) {
+        let type = raw[18]
+        if type == BGPMessageType.update.rawValue {
+            guard c.state == .established else {
+                protocolError(c, BGPError(code: 5, subcode: c.state == .openConfirm ? 2 : 1, reason: "UPDATE in \(c.state.name)"))
+                return
+            }
+            handleUpdate(c, UnsafeRawBufferPointer(rebasing: raw[19...]))
+            return
+        }
+        let msg: BGPMessage
+        do throws(BGPError) {
+            msg = try BGPMessage.decode(raw, options: c.options)
+        } catch {
+            protocolError(c, error)
+            return
+        }
+        switch msg {
+        case .open(let o):
+            handleOpen(c, o)
+        case .keepalive:
+            if c.state == .openConfirm { enterEstablished(c) }
+            else if c.state == .openSent {
+                protocolError(c, BGPError(code: 5, subcode: 1, reason: "KEEPALIVE in OpenSent"))
+            }
+        case .notification(let n):
+            lastError = "Received: \(n)"
+            log(.error, "Received: \(n)")
+            let isError = n.code != NotificationMessage.ceaseCode
+            dropConnection(c, reason: "Received: \(n)", isError: isError, allowGR: false)
+        case .routeRefresh(let r):
+            guard c.state == .established else {
+                protocolError(c, BGPError(code: 5, subcode: c.state == .openConfirm ? 2 : 1, reason: "ROUTE-REFRESH in \(c.state.name)"))
+                return
+            }
+            handleRouteRefresh(r)
+        case .update:
+            break
+        }
+    }
+
+    func afterReadBatch(_ c: Connection) {
+        if established === c { speaker.scheduleFlushAll() }
+    }
+
+    // MARK: - Timers
+
+    func armHold(_ c: Connection) {
+        loop.cancel(c.holdTimer); c.holdTimer = nil
+        guard c.holdTime > 0 else { return }
+        let remaining = max(0.05, Double(c.holdTime) - (EventLoop.now() - c.lastReceived))
+        c.holdTimer = loop.schedule(after: remaining) { [weak self, weak c] in
+            guard let self, let c, !c.closed else { return }
+            c.holdTimer = nil
+            if EventLoop.now() - c.lastReceived >= Double(c.holdTime) - 0.01 {
+                self.lastError = "Error: Hold timer expired"
+                self.log(.error, "Error: Hold timer expired")
+                self.sendNotification(c, .holdTimerExpired)
+                self.dropConnection(c, reason: "Hold timer expired", isError: true, allowGR: true)
+            } else {
+                self.armHold(c)
+            }
+        }
+    }
+
+    func armKeepalive(_ c: Connection) {
+        loop.cancel(c.keepaliveTimer); c.keepaliveTimer = nil
+        guard c.keepaliveTime > 0 else { return }
+        c.keepaliveTimer = loop.schedule(after: Double(c.keepaliveTime)) { [weak self, weak c] in
+            guard let self, let c, !c.closed else { return }
+            c.keepaliveTimer = nil
+            // Send hold timer (RFC 9687): output stuck for max(8 min, 2 x hold) -> give up.
+            let sendHold = max(480.0, 2.0 * Double(c.holdTime))
+            if c.pendingOutput > 0 && EventLoop.now() - c.lastWriteProgress > sendHold {
+                self.lastError = "Error: Send hold timer expired"
+                self.log(.error, "Error: Send hold timer expired")
+                self.sendNotification(c, .sendHoldTimerExpired)
+                self.dropConnection(c, reason: "Send hold timer expired", isError: true, allowGR: true)
+                return
+            }
+            c.send(BGPMessage.keepalive.encode(options: c.options))
+            self.armKeepalive(c)
+        }
+    }
+
+    // MARK: - Errors and teardown
+
+    func sendNotification(_ c: Connection, _ n: NotificationMessage) {
+        guard !c.closed, c.state >= .openSent else { return }
+        log(.debug, "Sending NOTIFICATION: \(n)", level: 2)
+        c.send(BGPMessage.notification(n).encode(options: c.options))
+    }
+
+    /// A fatal error on connection `c`: send the NOTIFICATION and close (RFC 4271 6).
+    func protocolError(_ c: Connection, _ e: BGPError) {
+        lastError = "Error: \(e.notification)"
+        log(.error, "Error: \(e.notification) (\(e.reason))")
+        sendNotification(c, e.notification)
+        dropConnection(c, reason: "Error: \(e.notification)", isError: true, allowGR: false)
+    }
+
+    /// Socket errors and EOF.
+    func connectionFailed(_ c: Connection, reason: String) {
+        guard !c.closed else { return }
+        if c.state == .connect {
+            lastError = reason
+            log(c.outgoing && config.password != nil && reason.contains("MD5") ? .error : .info, reason, level: c.state == .connect && !reason.contains("MD5") ? 1 : 0)
+            c.close()
+            conns.removeAll { $0 === c }
+            if conns.isEmpty { setState(.active) }
+            scheduleConnectRetry()
+            return
+        }
+        lastError = reason
+        log(.info, reason, level: c === established ? 0 : 1)
+        dropConnection(c, reason: reason, isError: false, allowGR: true)
+    }
+
+    /// Closes `c`; if it carried the session, the session goes down and restarts after the proper wait.
+    func dropConnection(_ c: Connection, reason: String, isError: Bool = false, allowGR: Bool = false) {
+        let wasEstablished = c === established
+        c.close()
+        conns.removeAll { $0 === c }
+        if wasEstablished {
+            established = nil
+            sessionDown(reason: reason, allowGR: allowGR)
+        }
+        guard conns.isEmpty else { return }
+        if wasEstablished || (c.peerOpen != nil && isError) {
+            restartAfterClose(isError: isError)
+        } else {
+            // Failed before the OPEN exchange completed: stay Active (listening) and retry later.
+            setState(.active)
+            if c.outgoing || isError { scheduleConnectRetry() } else if connectTimer == nil { goActive(connectAfter: 1) }
+        }
+    }
+
+    /// BIRD bgp_update_startup_delay + restart.
+    private func restartAfterClose(isError: Bool) {
+        if stopped || disabled {
+            setState(.idle)
+            setProtoState("down")
+            return
+        }
+        setProtoState("start")
+        if !isError {
+            // Clean close (TCP close, Cease): listen again at once, connect after a short delay.
+            goActive(connectAfter: 1)
+            return
+        }
+        setState(.idle)
+        var wait = 1.0
+        do {
+            let now = EventLoop.now()
+            if lastProtoError != 0 && now - lastProtoError >= Double(config.errorForgetTime) { startupDelay = 0 }
+            lastProtoError = now
+            startupDelay = startupDelay == 0 ? config.errorWaitTime.min : min(2 * startupDelay, config.errorWaitTime.max)
+            wait = Double(startupDelay)
+            log(.info, "Waiting \(startupDelay) s (error wait) before reconnecting", level: 1)
+        }
+        loop.cancel(restartTimer)
+        restartTimer = loop.schedule(after: wait) { [weak self] in
+            guard let self else { return }
+            self.restartTimer = nil
+            self.goActive(connectAfter: 0)
+        }
+    }
+
+    /// The established session ended: routes are flushed (or kept stale for a graceful restart).
+    func sessionDown(reason: String, allowGR: Bool) {
+        log(.notice, "BGP session down: \(reason)")
+        bfdToken = nil
+        let grCap = peerOpen?.gracefulRestart
+        let helper = allowGR && config.gracefulRestart != .off && grCap != nil
+            && !(grCap!.families.isEmpty) && grCap!.restartTime > 0
+        if helper, let gr = grCap {
+            beginStale(restartTime: Int(gr.restartTime), families: gr.families.map { $0.afiSafi })
+        } else {
+            flushAdjIn()
+        }
+        filteredIn = []
+        adjOut = [:]
+        exportCache = [:]
+        pendingGroups = []
+        pendingIndex = [:]
+        pendingWithdraw = []
+        pendingEndOfRIB = []
+        pendingRefresh = []
+        refreshStale = [:]
+        negotiatedFamilies = []
+        peerOpen = nil
+        speaker.sessionWentDown(self)
+    }
+
+    func flushAdjIn() {
+        let old = adjIn
+        adjIn = [:]
+        for k in old.keys {
+            if let ch = rib.remove(k.p, src: source.id) { speaker.bestChanged(ch) }
+        }
+    }
+
+    private func bfdDown() {
+        guard let c = established else { return }
+        lastError = "BFD session down"
+        log(.error, "BFD session down")
+        sendNotification(c, .cease(.bfdDown))
+        dropConnection(c, reason: "BFD session down", isError: false, allowGR: false)
+    }
+
+    // MARK: - UPDATE import
+
+    private func handleUpdate(_ c: Connection, _ body: UnsafeRawBufferPointer) {
+        stats.updatesIn += 1
+        let d = UpdateMessage.decode(body: body, options: options)
+        let u = d.update
+        switch d.action {
+        case .sessionReset(let n):
+            protocolError(c, BGPError(n, d.reasons.joined(separator: "; ")))
+            return
+        case .afiSafiDisable:
+            protocolError(c, BGPError(code: 3, subcode: 1, reason: "AFI/SAFI error"))
+            return
+        case .treatAsWithdraw(let reasons):
+            log(.warning, "Invalid UPDATE, treating as withdraw (RFC 7606): \(reasons.joined(separator: "; "))")
+            for p in u.withdrawnPrefixes { importWithdraw(p) }
+            for p in u.announcedPrefixes { importWithdraw(p) }
+            stats.importUpdatesRejected += u.announcedPrefixes.count
+            return
+        case .attributeDiscard(let reasons):
+            log(.warning, "Malformed attributes discarded (RFC 7606): \(reasons.joined(separator: "; "))", level: 1)
+        case .none:
+            break
+        }
+        if let f = u.endOfRIBFamily {
+            handleEndOfRIB(f)
+            return
+        }
+        for p in u.withdrawn { importWithdraw(p) }
+        if let mu = u.attributes.mpUnreach, negotiatedFamilies.contains(mu.afiSafi) {
+            for p in mu.withdrawn { importWithdraw(p) }
+        }
+        let mpr = u.attributes.mpReach
+        if u.nlri.isEmpty && (mpr?.nlri.isEmpty ?? true) { return }
+        var a = u.attributes
+        a.mpReach = nil
+        a.mpUnreach = nil
+        if !isInternal && a.localPref != nil {
+            a.localPref = nil  // RFC 7606 7.5 attribute discard (BIRD ignores it too)
+        }
+        // AS path loop detection (RFC 4271 9.1.2): our AS in the path.
+        if config.allowLocalAS == nil {
+            let path = a.effectiveASPath
+            if path.contains(where: { $0.asns.contains(localAS) }) {
+                log(.debug, "Route with our AS\(localAS) in its path ignored (loop)", level: 3)
+                for p in u.nlri { importWithdraw(p) }
+                for p in mpr?.nlri ?? [] { importWithdraw(p) }
+                stats.importUpdatesIgnored += u.nlri.count + (mpr?.nlri.count ?? 0)
+                return
+            }
+        }
+        abortUpdate = false
+        batchSince = speaker.nowMs()
+        if !u.nlri.isEmpty && negotiatedFamilies.contains(.ipv4Unicast) {
+            let gw = a.nextHop.map { IPPrefix(ipv4: $0, length: 32) }
+            let attrs = attrTable.intern(a, gateway: gw)
+            let policy = famImport[0]
+            for p in u.nlri {
+                importRoute(p, attrs, policy)
+                if abortUpdate { return }
+            }
+        }
+        if let r = mpr, !r.nlri.isEmpty, negotiatedFamilies.contains(r.afiSafi) {
+            var b = a
+            b.nextHop = nil
+            b.mpReach = MPReach(afiSafi: r.afiSafi, nextHop: r.nextHop, nlri: [])
+            let gw: IPPrefix? = r.afiSafi.afi == 2 ? r.ipv6NextHops.global
+                : (r.nextHop.count >= 4 ? IPPrefix(family: .ipv4, bytes: r.nextHop[0..<4], length: 32) : nil)
+            let attrs = attrTable.intern(b, gateway: gw)
+            let policy = famImport[r.afiSafi.afi == 2 ? 1 : 0]
+            for p in r.nlri {
+                importRoute(p, attrs, policy)
+                if abortUpdate { return }
+            }
+        }
+    }
+
+    @inline(__always)
+    private func importRoute(_ p: IPPrefix, _ attrs: AttrSet, _ policy: Policy) {
+        stats.importUpdatesReceived += 1
+        var accepted: AttrSet? = attrs
+        switch policy {
+        case .all: break
+        case .none: accepted = nil
+        case .filter(let f):
+            var ctx = attrs.filterContext(net: p, source: source)
+            let orig = ctx
+            let (verdict, err) = f.run(&ctx, print: { speaker.filterPrint(self.name, $0) })
+            if let err { log(.warning, err) }
+            if verdict != .accept { accepted = nil }
+            else if ContextDiff(ctx, orig).any { accepted = attrTable.apply(ctx, original: orig, base: attrs) }
+        }
+        let fam = p.family
+        let fi = fam == .ipv4 ? 0 : 1
+        let key = PKey(p)
+        guard let acc = accepted else {
+            stats.importUpdatesFiltered += 1
+            if let lim = famReceiveLimit[fi], !filteredIn.contains(p), adjIn.count + filteredIn.count >= lim.count {
+                if !limitExceeded(lim, kind: "receive", family: fam) { return }
+            }
+            filteredIn.insert(p)
+            if adjIn.removeValue(forKey: key) != nil {
+                if let ch = rib.remove(p, src: source.id) { speaker.bestChanged(ch) }
+            }
+            dropStale(p)
+            return
+        }
+        if !filteredIn.isEmpty { filteredIn.remove(p) }
+        let old = adjIn.updateValue(acc, forKey: key)
+        if old == nil {
+            if let lim = famReceiveLimit[fi], adjIn.count + filteredIn.count > lim.count {
+                if !limitExceeded(lim, kind: "receive", family: fam) { adjIn.removeValue(forKey: key); return }
+            }
+            if let lim = famImportLimit[fi], adjIn.count > lim.count {
+                if !limitExceeded(lim, kind: "import", family: fam) { adjIn.removeValue(forKey: key); return }
+            }
+        } else if old! === acc, stale.isEmpty {
+            stats.importUpdatesIgnored += 1
+            if !refreshStale.isEmpty { markRefreshed(p) }
+            return
+        }
+        stats.importUpdatesAccepted += 1
+        if !stale.isEmpty { stale.removeValue(forKey: p) }
+        if !refreshStale.isEmpty { markRefreshed(p) }
+        if let change = rib.update(p, RouteEntry(attrs: acc, src: source.id, since: batchSince)) {
+            speaker.bestChanged(change)
+        }
+    }
+
+    /// A route limit was exceeded by one more route. Returns true when the route may be imported (warn).
+    private func limitExceeded(_ lim: Limit, kind: String, family: IPPrefix.Family) -> Bool {
+        switch lim.action {
+        case .warn:
+            if kind == "import" ? !importLimitWarned : !receiveLimitWarned {
+                log(.warning, "Protocol \(name) hits route \(kind) limit (\(lim.count)), action: warn")
+                if kind == "import" { importLimitWarned = true } else { receiveLimitWarned = true }
+            }
+            return true
+        case .block:
+            if kind == "import" ? !importLimitWarned : !receiveLimitWarned {
+                log(.warning, "Protocol \(name) hits route \(kind) limit (\(lim.count)), action: block")
+                if kind == "import" { importLimitWarned = true } else { receiveLimitWarned = true }
+            }
+            stats.importUpdatesIgnored += 1
+            return false
+        case .restart, .disable:
+            log(.warning, "Protocol \(name) hits route \(kind) limit (\(lim.count)), action: \(lim.action == .restart ? "restart" : "disable")")
+            abortUpdate = true
+            let n = NotificationMessage.maximumPrefixes(family == .ipv4 ? .ipv4Unicast : .ipv6Unicast, limit: UInt32(lim.count))
+            lastError = "Route \(kind) limit exceeded"
+            if let c = established {
+                sendNotification(c, n)
+                if lim.action == .disable { disabled = true }
+                dropConnection(c, reason: "Route \(kind) limit exceeded (\(lim.count))", isError: true, allowGR: false)
+            }
+            return false
+        }
+    }
+
+    @inline(__always)
+    private func importWithdraw(_ p: IPPrefix) {
+        stats.importWithdrawsReceived += 1
+        if adjIn.removeValue(forKey: PKey(p)) != nil {
+            stats.importWithdrawsAccepted += 1
+            if let ch = rib.remove(p, src: source.id) { speaker.bestChanged(ch) }
+        } else if !filteredIn.isEmpty {
+            filteredIn.remove(p)
+        }
+        dropStale(p)
+    }
+}

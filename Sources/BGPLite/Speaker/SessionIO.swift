@@ -1,0 +1,212 @@
+// Non-blocking TCP transport of one BGP connection on the EventLoop: framed reads, buffered writes.
+import Glibc
+import MeshIO
+
+enum BGPState: Int, Comparable {
+    case idle = 0, active, connect, openSent, openConfirm, established
+    static func < (a: BGPState, b: BGPState) -> Bool { a.rawValue < b.rawValue }
+    var name: String {
+        switch self {
+        case .idle: return "Idle"
+        case .active: return "Active"
+        case .connect: return "Connect"
+        case .openSent: return "OpenSent"
+        case .openConfirm: return "OpenConfirm"
+        case .established: return "Established"
+        }
+    }
+}
+
+/// One TCP connection of a session (a session can briefly have two: outgoing and incoming).
+final class Connection {
+    let fd: Int32
+    let outgoing: Bool
+    unowned let session: Session
+    let loop: EventLoop
+    var remote: SocketAddress
+    var state: BGPState
+    var options = CodecOptions.initial
+    var peerOpen: OpenMessage?
+    var closed = false
+
+    private var readBuf: [UInt8] = []
+    private var readStart = 0
+    private var writeBuf: [UInt8] = []
+    private var writeStart = 0
+    private var wantWrite = false
+
+    var holdTimer: EventLoop.TimerID?
+    var keepaliveTimer: EventLoop.TimerID?
+    var connectTimer: EventLoop.TimerID?
+    var lastReceived: Double
+    var lastWriteProgress: Double
+    var holdTime: Int = 240
+    var keepaliveTime: Int = 80
+    var bytesIn = 0
+    var bytesOut = 0
+
+    init(fd: Int32, outgoing: Bool, remote: SocketAddress, session: Session, loop: EventLoop, state: BGPState) {
+        self.fd = fd
+        self.outgoing = outgoing
+        self.remote = remote
+        self.session = session
+        self.loop = loop
+        self.state = state
+        lastReceived = EventLoop.now()
+        lastWriteProgress = lastReceived
+    }
+
+    /// Outgoing connect in progress: wait for writability, then report.
+    func watchConnect(_ done: @escaping (Int32) -> Void) {
+        loop.register(fd, events: [.writable]) { [weak self] _ in
+            guard let self, !self.closed else { return }
+            let err = Sockets.pendingError(self.fd)
+            done(err)
+        }
+    }
+
+    func startReading() {
+        wantWrite = writeStart < writeBuf.count
+        loop.register(fd, events: wantWrite ? [.readable, .writable] : [.readable]) { [weak self] ev in
+            guard let self, !self.closed else { return }
+            if ev.contains(.writable) { self.flush() }
+            if !self.closed && (ev.contains(.readable) || ev.contains(.error)) { self.onReadable() }
+        }
+    }
+
+    var pendingOutput: Int { writeBuf.count - writeStart }
+
+    func send(_ bytes: [UInt8]) {
+        guard !closed else { return }
+        if writeStart == writeBuf.count { writeBuf.removeAll(keepingCapacity: true); writeStart = 0 }
+        writeBuf.append(contentsOf: bytes)
+        bytesOut += bytes.count
+        flush()
+    }
+
+    func send(_ messages: [[UInt8]]) {
+        guard !closed, !messages.isEmpty else { return }
+        if writeStart == writeBuf.count { writeBuf.removeAll(keepingCapacity: true); writeStart = 0 }
+        for m in messages { writeBuf.append(contentsOf: m); bytesOut += m.count }
+        flush()
+    }
+
+    func flush() {
+        guard !closed else { return }
+        while writeStart < writeBuf.count {
+            let n = writeBuf.withUnsafeBytes { raw in
+                Glibc.send(fd, raw.baseAddress! + writeStart, raw.count - writeStart, Int32(MSG_NOSIGNAL))
+            }
+            if n > 0 {
+                writeStart += n
+                lastWriteProgress = EventLoop.now()
+                continue
+            }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                if errno == EINTR { continue }
+                break
+            }
+            let e = errno
+            session.connectionFailed(self, reason: "Socket: " + String(cString: strerror(e)))
+            return
+        }
+        if writeStart == writeBuf.count {
+            writeBuf.removeAll(keepingCapacity: writeBuf.capacity <= 1 << 20)
+            writeStart = 0
+        } else if writeStart > 1 << 20 {
+            writeBuf.removeFirst(writeStart)
+            writeStart = 0
+        }
+        let need = writeStart < writeBuf.count
+        if need != wantWrite && state != .connect {
+            wantWrite = need
+            loop.modify(fd, events: need ? [.readable, .writable] : [.readable])
+        }
+    }
+
+    private func onReadable() {
+        var total = 0
+        var eof = false
+        var failure: Int32 = 0
+        // Bounded per wakeup so timers (keepalives) keep running during a big table transfer.
+        while total < 1 << 20 {
+            let chunk = 65536
+            let old = readBuf.count
+            readBuf.reserveCapacity(old + chunk)
+            var n = 0
+            readBuf.append(contentsOf: repeatElement(0, count: chunk))
+            n = readBuf.withUnsafeMutableBytes { raw in Glibc.recv(fd, raw.baseAddress! + old, chunk, 0) }
+            if n > 0 {
+                readBuf.removeLast(chunk - n)
+                total += n
+                if n < chunk { break }
+                continue
+            }
+            readBuf.removeLast(chunk)
+            if n == 0 { eof = true; break }
+            if errno == EINTR { continue }
+            if errno != EAGAIN && errno != EWOULDBLOCK { failure = errno }
+            break
+        }
+        bytesIn += total
+        if total > 0 { processMessages() }
+        if closed { return }
+        if failure != 0 {
+            session.connectionFailed(self, reason: "Socket: " + String(cString: strerror(failure)))
+        } else if eof {
+            session.connectionFailed(self, reason: "Connection closed")
+        }
+    }
+
+    private func processMessages() {
+        var consumed = readStart
+        readBuf.withUnsafeBytes { raw in
+            while !closed {
+                let avail = UnsafeRawBufferPointer(rebasing: raw[consumed...])
+                let len: Int?
+                do throws(BGPError) {
+                    len = try BGPFraming.messageLength(avail, options: options)
+                } catch {
+                    session.protocolError(self, error)
+                    return
+                }
+                guard let l = len else { break }
+                let msg = UnsafeRawBufferPointer(rebasing: raw[consumed..<(consumed + l)])
+                consumed += l
+                lastReceived = EventLoop.now()
+                session.handleMessage(self, msg)
+            }
+        }
+        if closed { return }
+        readStart = consumed
+        if readStart == readBuf.count {
+            readBuf.removeAll(keepingCapacity: readBuf.capacity <= 4 << 20)
+            readStart = 0
+        } else if readStart > 1 << 20 {
+            readBuf.removeFirst(readStart)
+            readStart = 0
+        }
+        session.afterReadBatch(self)
+    }
+
+    func cancelTimers() {
+        loop.cancel(holdTimer); holdTimer = nil
+        loop.cancel(keepaliveTimer); keepaliveTimer = nil
+        loop.cancel(connectTimer); connectTimer = nil
+    }
+
+    /// Closes the socket. Pending output is attempted once (a NOTIFICATION queued just before).
+    func close() {
+        guard !closed else { return }
+        if writeStart < writeBuf.count {
+            _ = writeBuf.withUnsafeBytes { raw in Glibc.send(fd, raw.baseAddress! + writeStart, raw.count - writeStart, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+        }
+        closed = true
+        cancelTimers()
+        loop.unregister(fd)
+        Glibc.shutdown(fd, Int32(SHUT_RDWR))
+        Glibc.close(fd)
+        // readBuf may be under a read access (close called from a message handler); dropped with self.
+        writeBuf = []
+    }
+}

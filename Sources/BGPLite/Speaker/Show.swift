@@ -1,0 +1,231 @@
+// birdc-like text output: `show protocols [all NAME]`, `show route [for P] [protocol NAME] [count]`.
+import Glibc
+import MeshIO
+
+extension BGPSpeaker {
+    static func timeString(_ wall: Double) -> String {
+        var t = time_t(wall)
+        var tmv = tm()
+        localtime_r(&t, &tmv)
+        let ms = Int((wall - Double(Int(wall))) * 1000)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let msS = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
+        return "\(two(tmv.tm_hour)):\(two(tmv.tm_min)):\(two(tmv.tm_sec)).\(msS)"
+    }
+
+    static func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+
+    private func protoLine(_ name: String, _ proto: String, _ table: String, _ state: String, _ since: Double, _ info: String) -> String {
+        let line = "\(BGPSpeaker.pad(name, 10)) \(BGPSpeaker.pad(proto, 10)) \(BGPSpeaker.pad(table, 10)) \(BGPSpeaker.pad(state, 6)) \(BGPSpeaker.pad(BGPSpeaker.timeString(since), 12))  \(info)"
+        var s = Substring(line)
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+
+    private func bgpInfo(_ s: Session) -> String {
+        if s.established != nil { return "Established" }
+        let st = s.bgpStateName
+        if s.lastError.isEmpty { return st }
+        return BGPSpeaker.pad(st, 14) + s.lastError
+    }
+
+    /// `show protocols` (all protocols) or `show protocols all NAME` when `name` is given.
+    public func showProtocols(all name: String? = nil) -> String {
+        var lines = [protoLine("Name", "Proto", "Table", "State", 0, "Info").replacingSince()]
+        for p in config.protocols {
+            if let n = name, p.name != n { continue }
+            switch p {
+            case .device(let d):
+                lines.append(protoLine(d.name, "Device", "---", started ? "up" : "down", startedAt, ""))
+            case .direct(let d):
+                lines.append(protoLine(d.name, "Direct", "---", started ? "up" : "down", startedAt, ""))
+            case .kernel(let k):
+                lines.append(protoLine(k.name, "Kernel", k.channels.first?.table ?? "master4", started ? "up" : "down", startedAt, ""))
+                if name != nil { lines += channelLines(family: k.channels.first?.family ?? .ipv4, importPolicy: k.channels.first?.effectiveImportPolicy, exportPolicy: k.channels.first?.effectiveExportPolicy, imported: 0, exported: fibInstalled.count, preferred: 0, stats: nil) }
+            case .bfd(let b):
+                lines.append(protoLine(b.name, "BFD", "---", started ? "up" : "down", startedAt, ""))
+            case .static_(let st):
+                let so = statics.first { $0.config.name == st.name }
+                lines.append(protoLine(st.name, "Static", st.channel.table, started && !st.common.disabled ? "up" : "down", startedAt, ""))
+                if name != nil, let so {
+                    let pref = rib.table.reduce(0) { $0 + ($1.value.best.src == so.source.id ? 1 : 0) }
+                    lines += channelLines(family: st.family, importPolicy: st.channel.effectiveImportPolicy, exportPolicy: st.channel.effectiveExportPolicy, imported: so.imported.count, exported: 0, preferred: pref, stats: nil)
+                }
+            case .bgp:
+                break
+            }
+        }
+        for s in sessions {
+            if let n = name, s.name != n { continue }
+            lines.append(protoLine(s.name, "BGP", "---", s.protoState, s.since, bgpInfo(s)))
+            if name != nil { lines += bgpDetails(s) }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func bgpDetails(_ s: Session) -> [String] {
+        var l: [String] = []
+        if let d = s.config.description { l.append("  Description:    \(d)") }
+        l.append("  BGP state:          \(s.bgpStateName)")
+        l.append("    Neighbor address: \(s.config.neighborAddress?.addressString ?? "?")")
+        l.append("    Neighbor AS:      \(s.config.neighborAS)")
+        l.append("    Local AS:         \(s.config.localAS)")
+        if let c = s.established, let o = s.peerOpen {
+            l.append("    Neighbor ID:      \(BGPSpeaker.formatID(o.bgpIdentifier))")
+            var caps: [String] = []
+            if o.fourOctetASCapability != nil { caps.append("AS4") }
+            if o.supportsRouteRefresh { caps.append("route-refresh") }
+            if o.supportsEnhancedRouteRefresh { caps.append("enhanced-refresh") }
+            if let g = o.gracefulRestart { caps.append("graceful-restart(\(g.restartTime)s\(g.restartState ? ",R" : ""))") }
+            if o.supportsExtendedMessages { caps.append("extended-messages") }
+            l.append("    Neighbor caps:    \(caps.joined(separator: " "))")
+            l.append("    Session:          \(s.isInternal ? "internal" : "external")\(s.config.multihop ?? 0 > 0 && !s.isInternal ? " multihop" : "")\(s.options.fourOctetAS ? " AS4" : "")")
+            l.append("    Source address:   \(s.localAddress?.addressString ?? "?")")
+            let now = EventLoop.now()
+            let hold = c.holdTime > 0 ? String(format3(max(0, Double(c.holdTime) - (now - c.lastReceived)))) + "/\(c.holdTime)" : "0"
+            l.append("    Hold timer:       \(hold)")
+            l.append("    Keepalive timer:  \(c.keepaliveTime)")
+        } else {
+            if !s.lastError.isEmpty { l.append("    Last error:       \(s.lastError)") }
+            if s.restartTimer != nil { l.append("    Error wait:       \(s.startupDelay) s") }
+        }
+        if !s.stale.isEmpty { l.append("    Stale routes:     \(s.stale.count) (graceful restart)") }
+        for ch in s.channels {
+            let pref = rib.table.reduce(0) { $0 + ($1.value.best.src == s.source.id && $1.key.p.family == ch.family ? 1 : 0) }
+            let imp = s.adjIn.keys.reduce(0) { $0 + ($1.p.family == ch.family ? 1 : 0) }
+            let exp = s.adjOut.keys.reduce(0) { $0 + ($1.family == ch.family ? 1 : 0) }
+            l += channelLines(family: ch.family, importPolicy: ch.bgpImportPolicy(isInternal: s.isInternal),
+                              exportPolicy: ch.bgpExportPolicy(isInternal: s.isInternal), imported: imp, exported: exp,
+                              preferred: pref, stats: s.stats, limits: ch, established: s.established != nil)
+            if s.established != nil, let nh = s.localNextHop(ch.family) { l.append("    BGP Next hop:   \(nh.addressString)") }
+        }
+        return l
+    }
+
+    private func format3(_ v: Double) -> String {
+        let ms = Int(v * 1000)
+        let frac = ms % 1000
+        return "\(ms / 1000).\(frac < 10 ? "00" : frac < 100 ? "0" : "")\(frac)"
+    }
+
+    private func policyName(_ p: Policy?) -> String {
+        switch p {
+        case .none?, nil: return "REJECT"
+        case .all?: return "ACCEPT"
+        case .filter(let f)?: return f.name
+        }
+    }
+
+    private func channelLines(family: IPPrefix.Family, importPolicy: Policy?, exportPolicy: Policy?, imported: Int,
+                              exported: Int, preferred: Int, stats: SessionStats?, limits: ChannelConfig? = nil,
+                              established: Bool = true) -> [String] {
+        var l: [String] = []
+        l.append("  Channel \(family == .ipv4 ? "ipv4" : "ipv6")")
+        l.append("    State:          \(established ? "UP" : "DOWN")")
+        l.append("    Table:          \(family == .ipv4 ? "master4" : "master6")")
+        l.append("    Preference:     \(limits?.preference ?? 100)")
+        l.append("    Input filter:   \(policyName(importPolicy))")
+        l.append("    Output filter:  \(policyName(exportPolicy))")
+        if let lim = limits?.receiveLimit { l.append("    Receive limit:  \(lim.count)\n      Action:       \(lim.action)") }
+        if let lim = limits?.importLimit { l.append("    Import limit:   \(lim.count)\n      Action:       \(lim.action)") }
+        l.append("    Routes:         \(imported) imported, \(exported) exported, \(preferred) preferred")
+        if let s = stats {
+            func c(_ v: Int) -> String { let t = String(v); return String(repeating: " ", count: max(0, 10 - t.count)) + t }
+            l.append("    Route change stats:     received   rejected   filtered    ignored   accepted")
+            l.append("      Import updates:     \(c(s.importUpdatesReceived)) \(c(s.importUpdatesRejected)) \(c(s.importUpdatesFiltered)) \(c(s.importUpdatesIgnored)) \(c(s.importUpdatesAccepted))")
+            l.append("      Import withdraws:   \(c(s.importWithdrawsReceived)) \(c(0))        --- \(c(0)) \(c(s.importWithdrawsAccepted))")
+            l.append("      Export updates:     \(c(s.exportUpdates + s.exportFiltered)) \(c(0)) \(c(s.exportFiltered))        --- \(c(s.exportUpdates))")
+            l.append("      Export withdraws:   \(c(s.exportWithdraws))        ---        ---        --- \(c(s.exportWithdraws))")
+        }
+        return l
+    }
+
+    // MARK: show route
+
+    private func destName(_ d: RouteDest) -> String {
+        switch d {
+        case .unicast: return "unicast"
+        case .blackhole: return "blackhole"
+        case .unreachable: return "unreachable"
+        case .prohibit: return "prohibited"
+        }
+    }
+
+    func routeLines(_ p: IPPrefix, _ e: RouteEntry, primary: Bool, first: Bool) -> [String] {
+        let src = rib.sources[Int(e.src)]
+        let a = e.attrs
+        var from = ""
+        if src.kind == .bgp, let n = src.neighborAddress, n != a.gateway { from = " from \(n.addressString)" }
+        var info = " (\(src.preference)\(e.stale ? " s" : ""))"
+        if a.isBGP {
+            let o = a.bgp.origin.map { ["i", "e", "?"][Int($0.rawValue)] } ?? ""
+            info += " [\(a.originAS.map { "AS\($0)" } ?? "")\(o)]"
+        }
+        let net = first ? p.description : ""
+        var lines = ["\(BGPSpeaker.pad(net, 20)) \(destName(a.dest)) [\(src.name) \(BGPSpeaker.timeString(wallTime(ms: e.since)))\(from)]\(primary ? " *" : "")\(info)"]
+        if a.dest == .unicast, let gw = a.gateway {
+            lines.append("\tvia \(gw.addressString)\(src.ifname.map { " on \($0)" } ?? "")")
+        }
+        return lines
+    }
+
+    /// `show route [for P] [protocol NAME] [count]`.
+    public func showRoute(for target: IPPrefix? = nil, protocol proto: String? = nil, countOnly: Bool = false) -> String {
+        var out: [String] = []
+        var totalRoutes = 0, shownRoutes = 0, nets = 0
+        var tablesShown = 0
+        for fam in [IPPrefix.Family.ipv4, .ipv6] {
+            var prefixes: [IPPrefix]
+            if let t = target {
+                guard t.family == fam else { continue }
+                prefixes = rib.longestMatch(t).map { [$0] } ?? []
+            } else {
+                prefixes = rib.table.keys.lazy.map { $0.p }.filter { $0.family == fam }
+            }
+            if prefixes.isEmpty && (target != nil || rib.table.isEmpty || fam == .ipv6) { continue }
+            var tRoutes = 0, tShown = 0, tNets = 0
+            var body: [String] = []
+            if !countOnly { prefixes.sort() }
+            for p in prefixes {
+                guard let e = rib.table[PKey(p)] else { continue }
+                let all = [e.best] + e.others
+                tRoutes += all.count
+                var firstLine = true
+                var any = false
+                for (i, r) in all.enumerated() {
+                    if let pn = proto, rib.sources[Int(r.src)].name != pn { continue }
+                    tShown += 1
+                    any = true
+                    if !countOnly { body += routeLines(p, r, primary: i == 0, first: firstLine) }
+                    firstLine = false
+                }
+                if any { tNets += 1 }
+            }
+            if !countOnly && !body.isEmpty {
+                out.append("Table master\(fam == .ipv4 ? 4 : 6):")
+                out += body
+                out.append("")
+            }
+            if countOnly {
+                out.append("\(tShown) of \(tRoutes) routes for \(tNets) networks in table master\(fam == .ipv4 ? 4 : 6)")
+            }
+            totalRoutes += tRoutes; shownRoutes += tShown; nets += tNets
+            tablesShown += 1
+        }
+        if countOnly && tablesShown == 0 { out.append("0 of 0 routes for 0 networks in table master4") }
+        if countOnly && tablesShown > 1 {
+            out.append("Total: \(shownRoutes) of \(totalRoutes) routes for \(nets) networks in \(tablesShown) tables")
+        }
+        return out.joined(separator: "\n") + (out.isEmpty ? "" : "\n")
+    }
+}
+
+private extension String {
+    /// The header line shows "Since" instead of a time.
+    func replacingSince() -> String {
+        // protoLine formats a time for the header; rebuild it with the literal column title.
+        let parts = self.split(separator: " ", omittingEmptySubsequences: true)
+        guard parts.count >= 6 else { return self }
+        return "\(BGPSpeaker.pad("Name", 10)) \(BGPSpeaker.pad("Proto", 10)) \(BGPSpeaker.pad("Table", 10)) \(BGPSpeaker.pad("State", 6)) \(BGPSpeaker.pad("Since", 12))  Info"
+    }
+}

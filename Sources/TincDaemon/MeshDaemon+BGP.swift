@@ -1,0 +1,116 @@
+import Glibc
+import BGPLite
+import MeshIO
+import MeshRouting
+
+/// The embedded BGP speaker: started when bgp.conf sits beside tinc.conf. The iBGP full mesh is
+/// automatic: every reachable node whose host file declares `BGPAddress` gets a session named after
+/// it, using the config's `template bgp mesh` (if any); unreachable nodes lose theirs at once.
+extension MeshDaemon {
+    var bgpConfigPath: String { settings.confDir + "/bgp.conf" }
+
+    func startBGP() throws {
+        guard access(bgpConfigPath, R_OK) == 0 else { return }
+        let (config, templates) = try BGPCommand.loadConfig(path: bgpConfigPath)
+        let fib = try BGPRuntime.fib(for: config)
+        let bfd = try BGPRuntime.liveness(for: config, loop: loop)
+        let speaker = try BGPSpeaker(config: config, loop: loop, fib: fib, liveness: bfd)
+        speaker.templates = templates
+        bgp = BGPState(speaker: speaker, fib: fib, bfd: bfd, meshTemplate: templates["mesh"] != nil ? "mesh" : nil,
+                       localAS: templates["mesh"]?.localAS ?? config.bgpProtocols.first?.localAS ?? 0)
+        bgpControl = { [unowned self] args, json in self.bgpCommand(args, json: json) }
+        speaker.start()
+        Log.notice("BGP speaker started from \(bgpConfigPath)\(templates["mesh"] != nil ? " (automatic iBGP mesh with template mesh)" : "")")
+    }
+
+    func stopBGP() {
+        guard let b = bgp else { return }
+        b.speaker.stop()
+        b.fib?.close()
+        bgp = nil
+    }
+
+    /// Adds and removes the automatic iBGP sessions to match reachability.
+    func updateBGPMesh() {
+        guard let b = bgp, let mine = settings.bgpAddress, let local = IPPrefix(mine) else { return }
+        var wanted: [String: IPPrefix] = [:]
+        for n in graph.nodesByName where n.reachable && n !== myself {
+            guard let p = try? peer(n.name), let a = p.bgpAddress, let addr = IPPrefix(a) else { continue }
+            wanted[n.name] = addr
+        }
+        for name in b.dynamicPeers.keys where wanted[name] == nil {
+            Log.info(Log.status, "BGP: \(name) is unreachable, removing its iBGP session")
+            b.speaker.removeDynamicPeer(name: name)
+            b.dynamicPeers[name] = nil
+        }
+        for (name, addr) in wanted where b.dynamicPeers[name] != addr {
+            if b.dynamicPeers[name] != nil { b.speaker.removeDynamicPeer(name: name) }
+            Log.info(Log.status, "BGP: \(name) is reachable, starting an iBGP session to \(addr.addressString)")
+            b.speaker.addDynamicPeer(name: name, neighbor: addr, neighborAS: b.localAS, localAddress: local, template: b.meshTemplate)
+            b.dynamicPeers[name] = addr
+        }
+    }
+
+    /// `show protocols [all NAME]`, `show route [for P] [protocol NAME] [count]`.
+    func bgpCommand(_ args: [String], json: Bool) -> String {
+        guard let b = bgp else { return "ERROR BGP is not running\n" }
+        guard args.first == "show", args.count >= 2 else { return "ERROR usage: show protocols [all NAME] | show route [for PREFIX] [protocol NAME] [count]\n" }
+        switch args[1] {
+        case "protocols":
+            if json {
+                return jsonText(b.speaker.protocolStatus().map { s -> [String: Any] in
+                    let m = Mirror(reflecting: s)
+                    var d: [String: Any] = [:]
+                    for c in m.children { if let l = c.label { d[l] = "\(c.value)" } }
+                    return d
+                })
+            }
+            if args.count >= 4 && args[2] == "all" { return b.speaker.showProtocols(all: args[3]) }
+            if args.count == 3 { return b.speaker.showProtocols(all: args[2]) }
+            return b.speaker.showProtocols()
+        case "route":
+            var target: IPPrefix?
+            var proto: String?
+            var count = false
+            var i = 2
+            while i < args.count {
+                switch args[i] {
+                case "for":
+                    guard i + 1 < args.count, let p = IPPrefix(args[i + 1]) else { return "ERROR show route for: bad prefix\n" }
+                    target = p
+                    i += 2
+                case "protocol":
+                    guard i + 1 < args.count else { return "ERROR show route protocol: name missing\n" }
+                    proto = args[i + 1]
+                    i += 2
+                case "count":
+                    count = true
+                    i += 1
+                default:
+                    return "ERROR show route: unknown argument \(args[i])\n"
+                }
+            }
+            return b.speaker.showRoute(for: target, protocol: proto, countOnly: count)
+        default:
+            return "ERROR unknown show command \(args[1])\n"
+        }
+    }
+}
+
+/// The speaker and the Linux companions it was built with, plus the mesh sessions we manage.
+final class BGPState {
+    let speaker: BGPSpeaker
+    let fib: KernelFIB?
+    let bfd: BFDManager?
+    let meshTemplate: String?
+    let localAS: UInt32
+    var dynamicPeers: [String: IPPrefix] = [:]
+
+    init(speaker: BGPSpeaker, fib: KernelFIB?, bfd: BFDManager?, meshTemplate: String?, localAS: UInt32) {
+        self.speaker = speaker
+        self.fib = fib
+        self.bfd = bfd
+        self.meshTemplate = meshTemplate
+        self.localAS = localAS
+    }
+}

@@ -1,0 +1,185 @@
+import XCTest
+import MeshIO
+@testable import BGPLite
+
+final class DecisionAndPolicyTests: XCTestCase {
+    let p = IPPrefix("192.0.2.0/24")!
+
+    func bgpSource(_ rib: RIB, _ name: String, isInternal: Bool = false, routerID: UInt32 = 1, addr: String = "10.0.0.1") -> RouteSource {
+        let s = rib.addSource(name: name, kind: .bgp, preference: 100)
+        s.isInternal = isInternal
+        s.routerID = routerID
+        s.neighborAddress = IPPrefix(addr)
+        return s
+    }
+
+    func attrs(_ t: AttrTable, path: [UInt32], lp: UInt32? = nil, med: UInt32? = nil, origin: Origin = .igp) -> AttrSet {
+        t.intern(PathAttributes(origin: origin, asPath: [.sequence(path)], nextHop: 0x0A000001, med: med, localPref: lp), gateway: nil)
+    }
+
+    func best(_ rib: RIB, _ a: (RouteSource, AttrSet), _ b: (RouteSource, AttrSet)) -> String {
+        _ = rib.update(p, RouteEntry(attrs: a.1, src: a.0.id, since: 0))
+        _ = rib.update(p, RouteEntry(attrs: b.1, src: b.0.id, since: 0))
+        let winner = rib.sources[Int(rib.table[PKey(p)]!.best.src)].name
+        // Order independence.
+        let rib2 = RIB(); rib2.sources = rib.sources
+        _ = rib2.update(p, RouteEntry(attrs: b.1, src: b.0.id, since: 0))
+        _ = rib2.update(p, RouteEntry(attrs: a.1, src: a.0.id, since: 0))
+        XCTAssertEqual(rib2.sources[Int(rib2.table[PKey(p)]!.best.src)].name, winner)
+        return winner
+    }
+
+    func testDecisionSteps() {
+        let t = AttrTable()
+        var rib = RIB()
+        var x = bgpSource(rib, "x"), y = bgpSource(rib, "y", routerID: 2, addr: "10.0.0.2")
+        // 1. highest LOCAL_PREF
+        XCTAssertEqual(best(rib, (x, attrs(t, path: [1, 2, 3], lp: 200)), (y, attrs(t, path: [1], lp: 100))), "x")
+        // 2. shortest AS path
+        rib = RIB(); x = bgpSource(rib, "x"); y = bgpSource(rib, "y", routerID: 2, addr: "10.0.0.2")
+        XCTAssertEqual(best(rib, (x, attrs(t, path: [1, 2, 3])), (y, attrs(t, path: [1, 2]))), "y")
+        // 3. lowest ORIGIN
+        rib = RIB(); x = bgpSource(rib, "x"); y = bgpSource(rib, "y", routerID: 2, addr: "10.0.0.2")
+        XCTAssertEqual(best(rib, (x, attrs(t, path: [1], origin: .incomplete)), (y, attrs(t, path: [2], origin: .egp))), "y")
+        // 4. lowest MED, same neighbor AS only
+        rib = RIB(); x = bgpSource(rib, "x"); y = bgpSource(rib, "y", routerID: 2, addr: "10.0.0.2")
+        XCTAssertEqual(best(rib, (x, attrs(t, path: [7, 1], med: 50)), (y, attrs(t, path: [7, 2], med: 10))), "y")
+        rib = RIB(); x = bgpSource(rib, "x"); y = bgpSource(rib, "y", routerID: 2, addr: "10.0.0.2")
+        XCTAssertEqual(best(rib, (x, attrs(t, path: [8, 1], med: 50)), (y, attrs(t, path: [7, 2], med: 10))), "x", "MED ignored across neighbor ASes; router ID decides")
+        // 5. eBGP over iBGP
+        rib = RIB(); x = bgpSource(rib, "x", isInternal: true); y = bgpSource(rib, "y", routerID: 2, addr: "10.0.0.2")
+        XCTAssertEqual(best(rib, (x, attrs(t, path: [1])), (y, attrs(t, path: [2]))), "y")
+        // 6. lowest router ID
+        rib = RIB(); x = bgpSource(rib, "x", routerID: 9); y = bgpSource(rib, "y", routerID: 3, addr: "10.0.0.2")
+        XCTAssertEqual(best(rib, (x, attrs(t, path: [1])), (y, attrs(t, path: [2]))), "y")
+        // 7. lowest neighbor address
+        rib = RIB(); x = bgpSource(rib, "x", routerID: 5, addr: "10.0.0.9"); y = bgpSource(rib, "y", routerID: 5, addr: "10.0.0.3")
+        XCTAssertEqual(best(rib, (x, attrs(t, path: [1])), (y, attrs(t, path: [2]))), "y")
+        // Protocol preference first: static (200) beats BGP.
+        rib = RIB(); x = bgpSource(rib, "x")
+        let st = rib.addSource(name: "static1", kind: .static_, preference: 200)
+        XCTAssertEqual(best(rib, (x, attrs(t, path: [], lp: 1000)), (st, t.intern(PathAttributes(), isBGP: false, dest: .blackhole, gateway: nil))), "static1")
+    }
+
+    func testWithdrawReselectsNextBest() {
+        let t = AttrTable(), rib = RIB()
+        let x = bgpSource(rib, "x"), y = bgpSource(rib, "y", routerID: 2, addr: "10.0.0.2")
+        XCTAssertNotNil(rib.update(p, RouteEntry(attrs: attrs(t, path: [1]), src: x.id, since: 0)))
+        XCTAssertNil(rib.update(p, RouteEntry(attrs: attrs(t, path: [1, 2]), src: y.id, since: 0)), "worse route does not change the best")
+        let ch = rib.remove(p, src: x.id)
+        XCTAssertEqual(ch?.new?.src, y.id)
+        XCTAssertEqual(rib.remove(p, src: y.id)?.new == nil, true)
+        XCTAssertEqual(rib.count, 0)
+    }
+
+    func testInterningSharesAndSweeps() {
+        let t = AttrTable()
+        let a = attrs(t, path: [1, 2])
+        let b = attrs(t, path: [1, 2])
+        XCTAssertTrue(a === b)
+        for i in 0..<5000 { _ = attrs(t, path: [UInt32(i)]) } // garbage, swept on growth
+        XCTAssertLessThan(t.count, 5000)
+        XCTAssertTrue(attrs(t, path: [1, 2]) === a, "referenced entries survive a sweep")
+    }
+
+    // MARK: Policy with a real speaker (no network)
+
+    func speakerWith(_ text: String) throws -> BGPSpeaker {
+        try BGPSpeaker(config: BGPConfig.parse(text: text), loop: EventLoop())
+    }
+
+    func testRFC8212DefaultDenyForEBGPWithoutPolicies() throws {
+        let s = try speakerWith("router id 1.1.1.1;\nprotocol device {}")
+        var c = BGPProtocolConfig(name: "e")
+        c.localAS = 65000; c.neighborAS = 65001; c.neighborAddress = IPPrefix("10.0.0.2")
+        c.channels = [ChannelConfig(family: .ipv4)]
+        let src = s.rib.addSource(name: "e", kind: .bgp, preference: 100)
+        let sess = Session(speaker: s, config: c, source: src, dynamic: false)
+        XCTAssertTrue(sess.importPolicy(.ipv4).isNone)
+        XCTAssertTrue(sess.exportPolicy(.ipv4).isNone)
+        var ci = c; ci.neighborAS = 65000
+        let ibgp = Session(speaker: s, config: ci, source: s.rib.addSource(name: "i", kind: .bgp, preference: 100), dynamic: false)
+        XCTAssertTrue(ibgp.importPolicy(.ipv4).isAll, "BIRD iBGP default: import all")
+        XCTAssertTrue(ibgp.exportPolicy(.ipv4).isNone, "BIRD iBGP default: export none")
+    }
+
+    func testExportRulesSplitHorizonNextHopAndPrepend() throws {
+        let s = try speakerWith("""
+        router id 1.1.1.1;
+        protocol bgp ibgp1 { local 10.0.0.1 as 65000; neighbor 10.0.0.2 as 65000; ipv4 { import all; export all; }; }
+        protocol bgp ibgp2 { local 10.0.0.1 as 65000; neighbor 10.0.0.3 as 65000; ipv4 { import all; export all; next hop self; }; }
+        protocol bgp ext { local 10.0.0.1 as 65000; neighbor 10.0.0.4 as 65001; ipv4 { import all; export all; }; }
+        """)
+        for sess in s.sessions { sess.negotiatedFamilies = [.ipv4Unicast]; sess.localAddress = IPPrefix("10.0.0.1") }
+        let i1 = s.session("ibgp1"), i2 = s.session("ibgp2"), ext = s.session("ext")
+        i1.source.isInternal = true
+        let fromIBGP = s.attrs.intern(PathAttributes(origin: .igp, asPath: [.sequence([65009])], nextHop: 0x0A000063, localPref: 150),
+                                      gateway: IPPrefix("10.0.0.99"))
+        let e = RouteEntry(attrs: fromIBGP, src: i1.source.id, since: 0)
+        // iBGP-learned route never goes to another iBGP peer (full mesh, no RR).
+        XCTAssertNil(i2.exportRoute(p, e))
+        XCTAssertNil(i1.exportRoute(p, e), "never back to the sender")
+        // To eBGP: own AS prepended, next hop self, LOCAL_PREF removed.
+        let out = try XCTUnwrap(ext.exportRoute(p, e))
+        XCTAssertEqual(out.bgp.asPath, [.sequence([65000, 65009])])
+        XCTAssertEqual(out.bgp.nextHop, 0x0A000001)
+        XCTAssertNil(out.bgp.localPref)
+        // eBGP-learned route to iBGP: next hop kept (unless next hop self), LOCAL_PREF set, no prepend.
+        let fromExt = s.attrs.intern(PathAttributes(origin: .igp, asPath: [.sequence([65001])], nextHop: 0x0A000004), gateway: IPPrefix("10.0.0.4"))
+        let e2 = RouteEntry(attrs: fromExt, src: ext.source.id, since: 0)
+        let toI1 = try XCTUnwrap(i1.exportRoute(p, e2))
+        XCTAssertEqual(toI1.bgp.nextHop, 0x0A000004)
+        XCTAssertEqual(toI1.bgp.localPref, 100)
+        XCTAssertEqual(toI1.bgp.asPath, [.sequence([65001])])
+        let toI2 = try XCTUnwrap(i2.exportRoute(p, e2))
+        XCTAssertEqual(toI2.bgp.nextHop, 0x0A000001, "next hop self")
+        // NO_EXPORT stays inside the AS.
+        let noExp = s.attrs.intern(PathAttributes(origin: .igp, asPath: [.sequence([65001])], nextHop: 0x0A000004,
+                                                  communities: [PathAttributes.noExport]), gateway: nil)
+        XCTAssertNil(ext.exportRoute(p, RouteEntry(attrs: noExp, src: i1.source.id, since: 0)))
+    }
+
+    func testStaticRoutesAndShowFormats() throws {
+        let s = try speakerWith("""
+        router id 1.1.1.1;
+        protocol static static1 { ipv4; route 192.0.2.0/24 blackhole; route 198.51.100.0/24 via 10.0.0.9; }
+        """)
+        s.start()
+        XCTAssertEqual(s.locRIBCount, 2)
+        let r = s.showRoute()
+        XCTAssertTrue(r.contains("Table master4:"))
+        XCTAssertTrue(r.contains("192.0.2.0/24         blackhole [static1 "), r)
+        XCTAssertTrue(r.contains("] * (200)"), r)
+        XCTAssertTrue(r.contains("\tvia 10.0.0.9"), r)
+        XCTAssertEqual(s.showRoute(countOnly: true), "2 of 2 routes for 2 networks in table master4\n")
+        XCTAssertTrue(s.showRoute(for: IPPrefix("192.0.2.77")!).contains("192.0.2.0/24"))
+        XCTAssertTrue(s.showRoute(protocol: "nope").isEmpty)
+        XCTAssertTrue(s.showProtocols().hasPrefix("Name       Proto      Table      State  Since         Info\n"), s.showProtocols())
+        XCTAssertTrue(s.showProtocols().contains("static1    Static     master4    up"))
+        s.originate(IPPrefix("10.99.0.0/24")!)
+        XCTAssertTrue(s.showRoute(protocol: "mesh").contains("10.99.0.0/24"))
+        s.withdrawOrigin(IPPrefix("10.99.0.0/24")!)
+        XCTAssertEqual(s.locRIBCount, 2)
+        s.stop()
+    }
+
+    func testDynamicPeerFromTemplate() throws {
+        let text = """
+        router id 1.1.1.1;
+        protocol device {}
+        template bgp meshpeer { local as 65000; ipv4 { import all; export all; next hop self; }; hold time 90; }
+        """
+        let c = try BGPConfig.parse(text: text)
+        var p = ConfigParser(text: text, fileName: "bgp.conf", includeLoader: nil)
+        _ = try p.parseConfig()
+        let s = try BGPSpeaker(config: c, loop: EventLoop())
+        s.templates = p.bgpTemplates
+        s.addDynamicPeer(name: "peer7", neighbor: IPPrefix("10.0.0.7")!, neighborAS: 65000, localAddress: nil, template: "meshpeer")
+        let sess = s.session("peer7")
+        XCTAssertTrue(sess.isInternal)
+        XCTAssertEqual(sess.config.holdTime, 90)
+        XCTAssertTrue(sess.exportPolicy(.ipv4).isAll)
+        s.removeDynamicPeer(name: "peer7")
+        XCTAssertTrue(s.sessions.isEmpty)
+    }
+}

@@ -1,0 +1,212 @@
+import XCTest
+import MeshIO
+@testable import BGPLite
+
+final class SessionTests: XCTestCase {
+    var port = testPortBase
+
+    override func setUp() {
+        super.setUp()
+        port = testPortBase + Int.random(in: 0..<40) * 2
+    }
+
+    /// A (65000, 127.0.0.1) and B (65001, 127.0.0.2), both actively connecting: exercises collision resolution.
+    func pair(aChannel: String = "import all; export all;", bChannel: String = "import all; export all;",
+              aStatics: [String] = ["10.1.0.0/24"], bStatics: [String] = ["10.2.0.0/24"],
+              aAS: Int = 65000, bAS: Int = 65001, aExtra: String = "", bExtra: String = "") throws -> (EventLoop, BGPSpeaker, BGPSpeaker) {
+        let loop = try EventLoop()
+        let a = try makeSpeaker(loopbackBGP(name: "b", localIP: "127.0.0.1", localAS: aAS, localPort: port, peerIP: "127.0.0.2",
+                                            peerAS: bAS, peerPort: port + 1, routerID: "1.1.1.1", channel: aChannel, extra: aExtra,
+                                            statics: aStatics), loop: loop)
+        let b = try makeSpeaker(loopbackBGP(name: "a", localIP: "127.0.0.2", localAS: bAS, localPort: port + 1, peerIP: "127.0.0.1",
+                                            peerAS: aAS, peerPort: port, routerID: "2.2.2.2", channel: bChannel, extra: bExtra,
+                                            statics: bStatics), loop: loop)
+        return (loop, a, b)
+    }
+
+    func testEBGPSessionEstablishesAndExchangesRoutes() throws {
+        let (loop, a, b) = try pair()
+        a.start(); b.start()
+        let t0 = EventLoop.now()
+        XCTAssertTrue(runLoop(loop, timeout: 5) { a.session("b").established != nil && b.session("a").established != nil })
+        XCTAssertLessThan(EventLoop.now() - t0, 2)
+        XCTAssertTrue(runLoop(loop, timeout: 3) { a.routeLines(proto: "b").count == 1 && b.routeLines(proto: "a").count == 1 })
+        // eBGP export: our AS prepended, next hop self.
+        let r = b.routeLines(proto: "a").first ?? ""
+        XCTAssertTrue(r.hasPrefix("10.1.0.0/24") && r.contains("[AS65000i]"), r)
+        XCTAssertTrue(b.showRoute().contains("via 127.0.0.1"), b.showRoute())
+        // Collision resolution leaves exactly one connection per side.
+        XCTAssertEqual(a.session("b").conns.count, 1)
+        XCTAssertEqual(b.session("a").conns.count, 1)
+        XCTAssertEqual(a.session("b").holdTimeNegotiated, 240)
+        XCTAssertEqual(a.session("b").keepaliveNegotiated, 80)
+        XCTAssertTrue(a.showProtocols().contains("Established"))
+        XCTAssertTrue(a.showProtocols(all: "b").contains("Routes:         1 imported, 1 exported, 1 preferred"), a.showProtocols(all: "b"))
+        let st = a.protocolStatus().first { $0.name == "b" }!
+        XCTAssertTrue(st.established)
+        XCTAssertEqual(st.prefixesAccepted, 1)
+        // Withdraw on stop: B's static goes away from A when B shuts down.
+        b.stop()
+        XCTAssertTrue(runLoop(loop, timeout: 3) { a.routeLines(proto: "b").isEmpty })
+        XCTAssertTrue(a.session("b").lastError.contains("Administrative shutdown"), a.session("b").lastError)
+        a.stop()
+    }
+
+    func testHoldTimeNegotiationMinAndKeepaliveThird() throws {
+        let (loop, a, b) = try pair(aExtra: "hold time 30;", bExtra: "hold time 90; keepalive time 5;")
+        a.start(); b.start()
+        XCTAssertTrue(runLoop(loop, timeout: 5) { a.session("b").established != nil && b.session("a").established != nil })
+        XCTAssertEqual(a.session("b").holdTimeNegotiated, 30)
+        XCTAssertEqual(a.session("b").keepaliveNegotiated, 10)
+        XCTAssertEqual(b.session("a").holdTimeNegotiated, 30)
+        XCTAssertEqual(b.session("a").keepaliveNegotiated, 5)
+        a.stop(); b.stop()
+    }
+
+    func testPassiveSideWaits() throws {
+        let (loop, a, b) = try pair(aExtra: "passive on;", bExtra: "passive on;")
+        a.start(); b.start()
+        spin(loop, 0.5)
+        XCTAssertNil(a.session("b").established)
+        XCTAssertEqual(a.session("b").bgpStateName, "Passive")
+        XCTAssertTrue(a.showProtocols().contains("Passive"))
+        a.stop(); b.stop()
+    }
+
+    func testBadPeerASIsRejected() throws {
+        let (loop, a, b) = try pair(bExtra: "")
+        // A expects AS 65009 from B.
+        let loop2 = loop
+        let a2 = try makeSpeaker(loopbackBGP(name: "b", localIP: "127.0.0.1", localAS: 65000, localPort: port + 10, peerIP: "127.0.0.2",
+                                             peerAS: 65009, peerPort: port + 11, routerID: "1.1.1.1"), loop: loop2)
+        let b2 = try makeSpeaker(loopbackBGP(name: "a", localIP: "127.0.0.2", localAS: 65001, localPort: port + 11, peerIP: "127.0.0.1",
+                                             peerAS: 65000, peerPort: port + 10, routerID: "2.2.2.2"), loop: loop2)
+        _ = (a, b)
+        a2.start(); b2.start()
+        XCTAssertTrue(runLoop(loop, timeout: 3) { b2.session("a").lastError.contains("Bad peer AS") })
+        XCTAssertNil(a2.session("b").established)
+        a2.stop(); b2.stop()
+    }
+
+    func testImportLimitBlockKeepsSessionAndDropsExcess() throws {
+        let statics = (1...5).map { "10.9.\($0).0/24" }
+        let (loop, a, b) = try pair(aChannel: "import all; export all; import limit 3 action block;", aStatics: [], bStatics: statics)
+        a.start(); b.start()
+        XCTAssertTrue(runLoop(loop, timeout: 5) { a.routeLines(proto: "b").count == 3 })
+        spin(loop, 0.3)
+        XCTAssertEqual(a.routeLines(proto: "b").count, 3)
+        XCTAssertNotNil(a.session("b").established)
+        a.stop(); b.stop()
+    }
+
+    func testImportLimitRestartSendsCeaseAndReconnects() throws {
+        let statics = (1...5).map { "10.9.\($0).0/24" }
+        let (loop, a, b) = try pair(aChannel: "import all; export all; import limit 3 action restart;", aStatics: [], bStatics: statics)
+        a.start(); b.start()
+        XCTAssertTrue(runLoop(loop, timeout: 5) { b.session("a").lastError.contains("Maximum number of prefixes reached") })
+        XCTAssertTrue(a.routeLines(proto: "b").isEmpty)
+        XCTAssertEqual(a.session("b").startupDelay, 1)
+        // Reconnects after the error wait and trips again (error wait doubles).
+        XCTAssertTrue(runLoop(loop, timeout: 6) { a.session("b").startupDelay == 2 })
+        a.stop(); b.stop()
+    }
+
+    func testImportLimitDisable() throws {
+        let statics = (1...5).map { "10.9.\($0).0/24" }
+        let (loop, a, b) = try pair(aChannel: "import all; export all; import limit 3 action disable;", aStatics: [], bStatics: statics)
+        a.start(); b.start()
+        XCTAssertTrue(runLoop(loop, timeout: 5) { a.session("b").disabled })
+        spin(loop, 1.5)
+        XCTAssertNil(a.session("b").established)
+        XCTAssertEqual(a.session("b").protoState, "down")
+        a.stop(); b.stop()
+    }
+
+    func testFiltersAndPrint() throws {
+        var printed: [String] = []
+        let loop = try EventLoop()
+        let a = try makeSpeaker("""
+        router id 1.1.1.1;
+        filter imp { if net ~ [10.2.1.0/24] then { print "Importing: ", net; accept; } reject; }
+        protocol bgp b {
+            local 127.0.0.1 port \(port) as 65000;
+            neighbor 127.0.0.2 port \(port + 1) as 65001;
+            ipv4 { import filter imp; export none; };
+        }
+        """, loop: loop)
+        a.onEvent = { printed.append($0) }
+        let b = try makeSpeaker(loopbackBGP(name: "a", localIP: "127.0.0.2", localAS: 65001, localPort: port + 1, peerIP: "127.0.0.1",
+                                            peerAS: 65000, peerPort: port, routerID: "2.2.2.2",
+                                            statics: ["10.2.1.0/24", "10.2.2.0/24", "10.2.3.0/24"]), loop: loop)
+        a.start(); b.start()
+        XCTAssertTrue(runLoop(loop, timeout: 5) { a.routeLines(proto: "b").count == 1 })
+        spin(loop, 0.2)
+        XCTAssertEqual(a.routeLines(proto: "b").count, 1)
+        XCTAssertEqual(a.session("b").filteredIn.count, 2)
+        XCTAssertTrue(printed.contains("Importing: 10.2.1.0/24"), "\(printed)")
+        // export none: B learns nothing from A.
+        XCTAssertTrue(b.routeLines(proto: "a").isEmpty)
+        a.stop(); b.stop()
+    }
+
+    func testGracefulRestartHelperKeepsStaleRoutesUntilEndOfRIB() throws {
+        let (loop, a, b) = try pair(aStatics: [], bStatics: ["10.5.1.0/24", "10.5.2.0/24"], bExtra: "graceful restart on;")
+        a.start(); b.start()
+        XCTAssertTrue(runLoop(loop, timeout: 5) { a.routeLines(proto: "b").count == 2 })
+        // B's TCP connection dies without a NOTIFICATION (a crash): A keeps B's routes as stale.
+        let cb = b.session("a").established!
+        b.session("a").connectionFailed(cb, reason: "simulated crash")
+        XCTAssertTrue(runLoop(loop, timeout: 3) { !a.session("b").stale.isEmpty })
+        XCTAssertEqual(a.routeLines(proto: "b").count, 2)
+        XCTAssertTrue(a.showRoute().contains("(100 s)"), a.showRoute())
+        // B comes back, re-announces, sends End-of-RIB: stale cleared, routes fresh.
+        XCTAssertTrue(runLoop(loop, timeout: 6) { a.session("b").established != nil && a.session("b").stale.isEmpty })
+        XCTAssertEqual(a.routeLines(proto: "b").count, 2)
+        XCTAssertFalse(a.showRoute().contains(" s)"))
+        a.stop(); b.stop()
+    }
+
+    func testGracefulRestartStaleFlushedWhenPeerWithdrawsByOmission() throws {
+        let (loop, a, b) = try pair(aStatics: [], bStatics: ["10.5.1.0/24"], bExtra: "graceful restart on;")
+        a.start(); b.start()
+        XCTAssertTrue(runLoop(loop, timeout: 5) { a.routeLines(proto: "b").count == 1 })
+        // Pretend A had an extra stale route from B that B will not re-announce.
+        let sA = a.session("b")
+        let extra = IPPrefix("10.5.9.0/24")!
+        let attrs = sA.adjIn.values.first!
+        sA.adjIn[PKey(extra)] = attrs
+        _ = a.rib.update(extra, RouteEntry(attrs: attrs, src: sA.source.id, since: 0))
+        b.session("a").connectionFailed(b.session("a").established!, reason: "simulated crash")
+        XCTAssertTrue(runLoop(loop, timeout: 3) { sA.stale.count == 2 })
+        XCTAssertTrue(runLoop(loop, timeout: 6) { sA.established != nil && sA.stale.isEmpty })
+        XCTAssertEqual(a.routeLines(proto: "b").count, 1, a.showRoute())
+        a.stop(); b.stop()
+    }
+
+    func testRouteRefreshResendsAdjRIBOut() throws {
+        let (loop, a, b) = try pair(aStatics: ["10.1.1.0/24", "10.1.2.0/24"], bStatics: [])
+        a.start(); b.start()
+        XCTAssertTrue(runLoop(loop, timeout: 5) { b.routeLines(proto: "a").count == 2 })
+        spin(loop, 0.1)
+        let sB = b.session("a")
+        let before = sB.stats.updatesIn
+        let c = sB.established!
+        c.send(BGPMessage.routeRefresh(.request(.ipv4Unicast)).encode(options: c.options))
+        XCTAssertTrue(runLoop(loop, timeout: 3) { sB.stats.updatesIn > before })
+        spin(loop, 0.2)
+        XCTAssertEqual(b.routeLines(proto: "a").count, 2)
+        XCTAssertTrue(sB.enhancedRefresh)
+        XCTAssertTrue(sB.refreshStale.isEmpty, "EoRR received")
+        a.stop(); b.stop()
+    }
+
+    func testAttributesAreInterned() throws {
+        let statics = (0..<500).map { "10.\(100 + $0 / 256).\($0 % 256).0/24" }
+        let (loop, a, b) = try pair(aStatics: [], bStatics: statics)
+        a.start(); b.start()
+        XCTAssertTrue(runLoop(loop, timeout: 5) { a.session("b").adjIn.count == 500 })
+        let distinct = Set(a.session("b").adjIn.values.map { ObjectIdentifier($0) })
+        XCTAssertEqual(distinct.count, 1)
+        a.stop(); b.stop()
+    }
+}
