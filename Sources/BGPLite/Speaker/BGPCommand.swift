@@ -73,9 +73,13 @@ public enum BGPCommand {
         }
         let loop: EventLoop
         let speaker: BGPSpeaker
+        let fib: KernelFIB?
         do {
             loop = try EventLoop()
-            speaker = try BGPSpeaker(config: config, loop: loop)
+            // protocol kernel / protocol bfd in the config get the real Linux FIB and BFD, as in the daemon.
+            fib = try BGPRuntime.fib(for: config)
+            speaker = try BGPSpeaker(config: config, loop: loop, fib: fib,
+                                     liveness: try BGPRuntime.liveness(for: config, loop: loop))
         } catch {
             Log.error("\(error)")
             fputs("tincd-swift bgp: \(error)\n", stderr)
@@ -113,6 +117,7 @@ public enum BGPCommand {
                 default:
                     Log.notice("Got \(sig == SIGTERM ? "SIGTERM" : "SIGINT"), shutting down")
                     speaker.stop()
+                    fib?.close()   // our kernel routes go away with us (unless `persist`)
                     writeStatus()
                     loop.stop()
                 }
