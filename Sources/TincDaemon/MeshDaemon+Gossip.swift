@@ -190,6 +190,7 @@ extension MeshDaemon {
     /// tinc's graph(): recompute paths and the broadcast tree, then act on reachability changes in name order.
     func runGraph() {
         defer {
+            graphChanged = true
             scheduleTablePublish()
             if bgp != nil { updateBGPMesh() }
         }

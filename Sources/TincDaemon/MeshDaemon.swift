@@ -1,4 +1,5 @@
 import Glibc
+import Foundation
 import MeshCrypto
 import MeshIO
 import MeshRouting
@@ -38,6 +39,8 @@ public final class MeshDaemon {
     var dataPlane: DataPlane?
     var tablePublishPending = false
     var stopping = false
+    var graphChanged = false
+    var lastGraphDump: Double = 0
     var learnedMACs: [[UInt8]: (subnet: Subnet, expires: Double)] = [:]
 
     /// - Parameter loadPeer: reads hosts/NAME (throws with a file:line reason).
@@ -73,6 +76,7 @@ public final class MeshDaemon {
         scripts.run("tinc-up")
 
         for subnet in s.subnets { graph.addSubnet(subnet, owner: myself) }
+        if s.strictSubnets { loadStrictSubnets() }
         try openListeners()
         for subnet in s.subnets { runSubnetScript(up: true, owner: myself, subnet: subnet) }
         startDataPlane()
@@ -147,6 +151,41 @@ public final class MeshDaemon {
             sleepTime = max(10, sleepTime / 2)
         }
         contradictions = (0, 0)
+        if graphChanged, let path = settings.graphDumpFile, now - lastGraphDump >= 60 || lastGraphDump == 0 {
+            dumpGraph(to: path)
+            lastGraphDump = now
+            graphChanged = false
+        }
+    }
+
+    /// StrictSubnets: the Subnets in our local hosts/ files are the only ones we accept, so they are
+    /// known from the start (gossip about other subnets is forwarded but not used).
+    func loadStrictSubnets() {
+        let dir = settings.confDir + "/hosts"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for name in names.sorted() where isValidNodeName(name) && name != settings.name {
+            guard let p = try? peer(name) else { continue }
+            let n = graph.lookupOrCreateNode(named: name)
+            for s in p.subnets { graph.addSubnet(s, owner: n) }
+        }
+    }
+
+    /// GraphDumpFile: the dot graph to a file, or to a command when the value starts with "|".
+    func dumpGraph(to target: String) {
+        let dot = graphDot()
+        if target.hasPrefix("|") {
+            guard let f = popen(String(target.dropFirst()), "w") else { Log.error("Could not run GraphDumpFile command \(target)"); return }
+            fputs(dot, f)
+            pclose(f)
+        } else {
+            let tmp = target + ".new"
+            do {
+                try dot.write(toFile: tmp, atomically: false, encoding: .utf8)
+                rename(tmp, target)
+            } catch {
+                Log.error("Could not write GraphDumpFile \(target): \(error)")
+            }
+        }
     }
 
     func handleSignal(_ sig: Int32) {

@@ -63,6 +63,22 @@ public enum SettingsLoader {
         s.bgpAddress6 = server.myself.bgpAddress6
         s.bypassSecurity = options.bypassSecurity
 
+        // tinc 1.0 options tincd-swift does not implement yet are refused, never silently ignored.
+        if server.localDiscovery {
+            throw SettingsError("tinc.conf: LocalDiscovery = yes is not supported by tincd-swift yet; remove it or set it to no")
+        }
+        if server.priorityInheritance {
+            throw SettingsError("tinc.conf: PriorityInheritance = yes is not supported by tincd-swift yet; remove it or set it to no")
+        }
+        if case .none = server.proxy {} else {
+            throw SettingsError("tinc.conf: Proxy = \(server.proxy.typeName) is not supported by tincd-swift yet (outgoing connections are direct)")
+        }
+        if server.hostnames {
+            Log.warning("Hostnames = yes: tincd-swift logs numeric addresses only (no reverse DNS on the event loop)")
+        }
+        if let prio = server.processPriority, setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, prio.niceValue) != 0 {
+            Log.warning("Could not set ProcessPriority \(prio.rawValue): \(String(cString: strerror(errno)))")
+        }
         let me = server.myself
         guard let cipher = CipherSuite(name: me.cipher) else {
             throw SettingsError("Unrecognized cipher type \(me.cipher) (Cipher for \(server.name))")

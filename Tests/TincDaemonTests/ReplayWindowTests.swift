@@ -42,3 +42,27 @@ final class ReplayWindowTests: XCTestCase {
         XCTAssertTrue(accepted(w.check(5)))
     }
 }
+
+final class TTLTests: XCTestCase {
+    func testDecrementKeepsIPv4ChecksumValidAndDropsAtOne() {
+        var f = [UInt8](repeating: 0, count: 34)
+        f[12] = 0x08; f[13] = 0x00
+        f[14] = 0x45; f[16] = 0; f[17] = 20; f[22] = 64; f[23] = 17
+        f[26] = 10; f[29] = 1; f[30] = 10; f[33] = 2
+        func csum(_ b: ArraySlice<UInt8>) -> UInt16 {
+            var s: UInt32 = 0
+            var i = b.startIndex
+            while i < b.endIndex { s += UInt32(b[i]) << 8 | UInt32(b[i + 1]); i += 2 }
+            while s > 0xffff { s = (s & 0xffff) + (s >> 16) }
+            return ~UInt16(s)
+        }
+        let c = csum(f[14..<34])
+        f[24] = UInt8(c >> 8); f[25] = UInt8(c & 0xff)
+        for expected in stride(from: 63, through: 1, by: -1) {
+            XCTAssertTrue(f.withUnsafeMutableBytes { TTL.decrement($0.baseAddress!, length: $0.count) })
+            XCTAssertEqual(Int(f[22]), expected)
+            XCTAssertEqual(csum(f[14..<34]), 0, "header checksum stays valid at TTL \(expected)")
+        }
+        XCTAssertFalse(f.withUnsafeMutableBytes { TTL.decrement($0.baseAddress!, length: $0.count) })
+    }
+}

@@ -37,6 +37,9 @@ final class ForwardingTable {
     let tunnelServer: Bool
     let myTCPOnly: Bool
     /// Our own ClampMSS (applies to frames delivered to our device) and our own path MTU.
+    let directOnly: Bool
+    let forwardingKernel: Bool
+    let decrementTTL: Bool
     let myClampMSS: Bool
     let myMTU: Int
     let routes: [Route]
@@ -61,6 +64,9 @@ final class ForwardingTable {
         forwardingOff = settings.forwarding == .off
         tunnelServer = settings.tunnelServer
         myTCPOnly = settings.tcpOnly
+        directOnly = settings.directOnly
+        forwardingKernel = settings.forwarding == .kernel
+        decrementTTL = settings.decrementTTL
         myClampMSS = settings.clampMSS
         myMTU = min(settings.pmtu ?? 1518, 1518)
         var routes = [Route](repeating: Route(), count: graph.nodeIDCapacity)
@@ -187,6 +193,8 @@ final class ForwardingTable {
     func decide(_ f: UnsafeRawPointer, length: Int, source: Int32) -> Decision {
         guard length >= 14 else { return .drop }
         let fromMe = source == myID
+        // Forwarding = kernel: everything from other nodes goes to our device; the kernel routes it.
+        if forwardingKernel && !fromMe { return .device }
         switch mode {
         case .hub:
             return .broadcast

@@ -234,6 +234,13 @@ final class TxWorker {
         guard r.reachable else { stats.droppedNoRoute &+= 1; return }
         let via = (viaTCP || r.via == t.myID) ? r.nexthop : r.via
         guard via >= 0 else { return }
+        if t.directOnly && via != id {
+            stats.droppedNoRoute &+= 1
+            return
+        }
+        if t.decrementTTL && currentSource != t.myID && currentSource >= 0 {
+            guard TTL.decrement(slot + 4, length: len) else { stats.droppedNoRoute &+= 1; return }
+        }
         let viaRoute = t.routes[Int(via)]
         if via != t.myID, len > 14, let limit = oversizeLimit(slot + 4, len, viaMTU: viaRoute.mtu) {
             handleOversize(slot, len, limit: limit, to: id, viaTCP: viaTCP)
