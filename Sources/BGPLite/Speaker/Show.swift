@@ -169,8 +169,32 @@ extension BGPSpeaker {
         return lines
     }
 
+    /// `show route [protocol NAME] count` in one pass over the table without building arrays:
+    /// status files and health checks ask for this often while a full table arrives.
+    private func countRoutes(protocol proto: String?) -> String {
+        var routes = [0, 0], shown = [0, 0], nets = [0, 0]
+        let srcID: UInt32? = proto.flatMap { pn in rib.sources.firstIndex { $0.name == pn }.map { UInt32($0) } }
+        for (k, e) in rib.table {
+            let f = k.p.family == .ipv4 ? 0 : 1
+            routes[f] += 1 + e.others.count
+            if proto == nil {
+                shown[f] += 1 + e.others.count
+                nets[f] += 1
+            } else if let id = srcID {
+                var n = e.best.src == id ? 1 : 0
+                for r in e.others where r.src == id { n += 1 }
+                shown[f] += n
+                if n > 0 { nets[f] += 1 }
+            }
+        }
+        var out = "\(shown[0]) of \(routes[0]) routes for \(nets[0]) networks in table master4\n"
+        if routes[1] > 0 { out += "\(shown[1]) of \(routes[1]) routes for \(nets[1]) networks in table master6\n" }
+        return out
+    }
+
     /// `show route [for P] [protocol NAME] [count]`.
     public func showRoute(for target: IPPrefix? = nil, protocol proto: String? = nil, countOnly: Bool = false) -> String {
+        if countOnly && target == nil { return countRoutes(protocol: proto) }
         var out: [String] = []
         var totalRoutes = 0, shownRoutes = 0, nets = 0
         var tablesShown = 0
