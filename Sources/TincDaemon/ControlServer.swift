@@ -6,6 +6,8 @@ import CNetShim
 /// writes one command line; the daemon answers with text (or JSON) and closes the connection.
 final class ControlServer {
     let path: String
+    /// Extra names for the socket (symlinks), e.g. DIR/control.socket when --pidfile chose the path.
+    var aliases: [String] = []
     private let loop: EventLoop
     private let handler: (String) -> String
     private var listenFD: Int32 = -1
@@ -31,11 +33,18 @@ final class ControlServer {
         umask(old)
         guard r == 0, listen(fd, 16) == 0 else { let e = SystemError("bind \(path)"); close(fd); throw e }
         listenFD = fd
+        for a in aliases where a != path {
+            unlink(a)
+            if symlink(path, a) != 0 { Log.warning("Could not create control socket alias \(a): \(String(cString: strerror(errno)))") }
+        }
         loop.register(fd, events: .readable) { [unowned self] _ in self.accept() }
     }
 
     func stop() {
-        if listenFD >= 0 { loop.unregister(listenFD); close(listenFD); listenFD = -1; unlink(path) }
+        if listenFD >= 0 {
+            loop.unregister(listenFD); close(listenFD); listenFD = -1; unlink(path)
+            for a in aliases where a != path { unlink(a) }
+        }
         for fd in clients.keys { loop.unregister(fd); close(fd) }
         clients.removeAll()
     }

@@ -103,6 +103,10 @@ public enum DaemonCommand {
             }
             daemon.reloadSettings = load
             daemon.controlSocketPath = controlSocketPath(configured: settings.controlSocket, pidfile: options.pidfile, paths: paths)
+            // `ctl -c DIR` finds the daemon even when --pidfile placed the socket elsewhere.
+            if settings.controlSocket == nil, options.pidfile != nil, options.configDirectory != nil, paths.netname == nil {
+                daemon.controlSocketAliases = [controlSocketPath(configured: nil, pidfile: nil, paths: paths)]
+            }
             try daemon.start()
         } catch {
             Log.error("\(error)")

@@ -67,11 +67,24 @@ extension MeshDaemon {
         let o = outgoings[name] ?? Outgoing(name: name)
         outgoings[name] = o
         if activeByName[name] != nil { return }   // already connected (maybe incoming)
-        attemptOutgoing(o)
+        // A short random delay spreads the first dials of nodes started together (full-mesh
+        // ConnectTo), so fewer connections cross and get closed as duplicates.
+        o.timer = loop.schedule(after: Double(SecureRandom.uint32() % 300) / 1000) { [unowned self] in
+            o.timer = nil
+            self.attemptOutgoing(o)
+        }
     }
 
     func attemptOutgoing(_ o: Outgoing) {
         guard !o.cancelled, o.connection == nil else { return }
+        // tinc's "Already connected": an active (maybe incoming) connection serves this ConnectTo;
+        // when it closes, the retry starts from there.
+        if let c = activeByName[o.name] {
+            Log.info(Log.connections, "Already connected to \(o.name)")
+            if c.outgoing == nil { c.outgoing = o }
+            o.connection = c
+            return
+        }
         let p = try? peer(o.name)
         if p == nil || p!.addresses.isEmpty {
             Log.error("No address known for \(o.name)")
@@ -103,7 +116,10 @@ extension MeshDaemon {
         o.timeout = min(max(o.timeout + 5, settings.minTimeout), settings.maxTimeout)
         Log.notice("Trying to re-establish outgoing connection in \(Int(o.timeout)) seconds")
         loop.cancel(o.timer)
-        o.timer = loop.schedule(after: o.timeout) { [unowned self] in o.timer = nil; self.attemptOutgoing(o) }
+        // Up to a second of jitter: two nodes that ConnectTo each other and lost both connections at
+        // once would otherwise redial in lockstep and keep closing each other's duplicate.
+        let jitter = Double(SecureRandom.uint32() % 1000) / 1000
+        o.timer = loop.schedule(after: o.timeout + jitter) { [unowned self] in o.timer = nil; self.attemptOutgoing(o) }
     }
 
     // MARK: I/O
@@ -244,6 +260,16 @@ extension MeshDaemon {
         let n = graph.lookupOrCreateNode(named: name)
         if let old = activeByName[name], old !== c {
             Log.info(Log.connections, "Established a second connection with \(old.label), closing old connection")
+            // The ConnectTo moves to the new connection, so closing the old one schedules no retry.
+            if let o = old.outgoing {
+                if c.outgoing != nil && c.outgoing !== o {
+                    Log.warning("Two outgoing connections to the same node \(name)!")
+                } else {
+                    c.outgoing = o
+                }
+                old.outgoing = nil
+                o.connection = c
+            }
             terminate(old, report: false)
             runGraph()
         }

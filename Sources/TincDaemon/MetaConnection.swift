@@ -11,7 +11,8 @@ public final class MetaConnection {
     public let id: Int
     public private(set) var fd: Int32
     public let address: SocketAddress
-    public let outgoing: Outgoing?
+    /// The ConnectTo this connection serves (moved to a newer connection with the same peer).
+    public var outgoing: Outgoing?
     public var state: State
     public let inbound = MetaInbound()
     public let outbound = MetaOutbound()

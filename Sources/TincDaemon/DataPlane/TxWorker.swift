@@ -191,7 +191,8 @@ final class TxWorker {
             case .no:
                 return
             case .mst:
-                let towards = source == t.myID ? -1 : t.routes[Int(source)].nexthop
+                // A source newer than this snapshot has no known direction yet: send to every MST link.
+                let towards = source == t.myID || source < 0 || Int(source) >= t.routes.count ? -1 : t.routes[Int(source)].nexthop
                 for id in t.mstTargets where id != towards { sendTo(id, slot, len, viaTCP: viaTCP) }
             case .direct:
                 guard source == t.myID else { return }
