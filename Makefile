@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN_DEBUG := .build/debug/tincd-swift
 BIN_RELEASE := .build/release/tincd-swift
 
-.PHONY: all build release test unit-test deps lab lab-down validate bench bench-quick clean
+.PHONY: all build release test unit-test deps lab lab-down validate bench bench-quick bench-bgp clean
 
 all: build
 
@@ -38,5 +38,69 @@ bench-quick: release
 	QUICK=1 bench/throughput.sh
 	QUICK=1 bench/crypto.sh
 
+## bench-bgp: a bird2 peer announces N (default 1000000; QUICK=1: 100000) IPv4 /24s to BGPLite and to
+## bird2; load time and RSS of each, ratios vs the bars (time <= 2x, RSS <= 3x) (root)
+bench-bgp: release
+	bench/bgp.sh
+
+## ---- deployment (docs/DEPLOY.md). ENV: deploy/.env if it exists, else deploy/.env.example ----
+.PHONY: render keys deploy deploy-with-external-isp deploy-down deploy-clean
+DEPLOY_ENV ?= $(if $(wildcard deploy/.env),deploy/.env,deploy/.env.example)
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+COMPOSE_MESH := $(COMPOSE) -f deploy/docker-compose.yml --env-file $(DEPLOY_ENV)
+COMPOSE_BORDER := $(COMPOSE) -f deploy/hardware-test/docker-compose.border-router.yml --env-file $(DEPLOY_ENV)
+
+## render: every node's config dir and the ISP's bird.conf from $(DEPLOY_ENV) into deploy/rendered/ (starts nothing)
+render: build
+	@mkdir -p deploy/rendered && echo '*' > deploy/rendered/.gitignore
+	deploy/render.sh $(DEPLOY_ENV) deploy/rendered
+
+## keys: generate missing node keys (kept in deploy/keys unless KEYS_DIR says otherwise; compose mounts deploy/keys)
+keys: build
+	@tmp=$$(mktemp -d) && deploy/render.sh $(DEPLOY_ENV) $$tmp/out && rm -rf $$tmp
+
+## deploy: the five-node mesh in Docker (deploy/docker-compose.yml; PROFILES="isp monitoring" adds those)
+deploy:
+	$(COMPOSE_MESH) $(foreach p,$(PROFILES),--profile $(p)) up -d --build
+
+## deploy-with-external-isp: the mesh with bird1 on a macvlan of the wired NIC, eBGP to the real ISP
+deploy-with-external-isp:
+	$(COMPOSE_BORDER) up -d --build
+
+deploy-down:
+	-$(COMPOSE_MESH) --profile isp --profile monitoring down --remove-orphans
+	-$(COMPOSE_BORDER) down --remove-orphans
+
+## deploy-clean: deploy-down plus volumes and deploy/rendered (node keys in deploy/keys are kept)
+deploy-clean:
+	-$(COMPOSE_MESH) --profile isp --profile monitoring down -v --remove-orphans
+	-$(COMPOSE_BORDER) down -v --remove-orphans
+	rm -rf deploy/rendered
+
 clean:
 	rm -rf .build
+
+# ---- the local lab (scripts/lab.sh, scripts/validate.sh, deploy/render.sh with deploy/lab.env) ----
+.PHONY: ctl lab-status
+NODE ?= bird1
+CMD ?= show protocols
+
+## lab: build the release binary, then start the ISP guide's topology in namespaces isp, bird1..bird5, labnet
+lab:
+	@t=$$(date +%s%3N); $(SWIFT) build -c release && LAB_MAKE_START_MS=$$t LAB_BIN=$(CURDIR)/$(BIN_RELEASE) scripts/lab.sh up
+
+## lab-down: stop exactly the lab's processes, delete exactly its namespaces and lab-run/
+lab-down:
+	scripts/lab.sh down
+
+## validate: the guide's validation checklist against the running lab (STABILITY_WINDOW=10 seconds)
+validate:
+	scripts/validate.sh
+
+## ctl: a control command in a lab node, e.g. make ctl NODE=bird2 CMD='show route' (NODE=isp: birdc)
+ctl:
+	@scripts/lab.sh ctl $(NODE) $(CMD)
+
+## lab-status: processes, namespaces and every node's `show protocols`
+lab-status:
+	@scripts/lab.sh status
