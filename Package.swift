@@ -11,6 +11,11 @@ let package = Package(
     products: [
         .executable(name: "tincd-swift", targets: ["tincd-swift"]),
     ],
+    dependencies: [
+        // Metrics (MeshMetrics): the swift-metrics API with the Prometheus backend.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    ],
     targets: [
         // C shims: thin wrappers over libcrypto, zlib/LZO and Linux socket/tun ioctls that Swift cannot import directly.
         .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("crypto")]),
@@ -24,9 +29,15 @@ let package = Package(
         .target(name: "TunTap", dependencies: ["CNetShim", "MeshIO"], swiftSettings: swift5),
         .target(name: "TincProtocol", dependencies: ["MeshCrypto", "MeshRouting"], swiftSettings: swift5),
         .target(name: "TincDaemon",
-                dependencies: ["MeshCrypto", "MeshRouting", "TincConfig", "TincProtocol", "MeshIO", "TunTap", "BGPLite"],
+                dependencies: ["MeshCrypto", "MeshRouting", "TincConfig", "TincProtocol", "MeshIO", "TunTap", "BGPLite", "MeshMetrics"],
                 swiftSettings: swift5),
         .target(name: "BGPLite", dependencies: ["MeshIO"], swiftSettings: swift5),
+        // Prometheus exporter + tiny HTTP server on the control loop (MetricsAddress).
+        .target(name: "MeshMetrics",
+                dependencies: ["MeshIO",
+                               .product(name: "CoreMetrics", package: "swift-metrics"),
+                               .product(name: "Prometheus", package: "swift-prometheus")],
+                swiftSettings: swift5),
         .executableTarget(name: "tincd-swift", dependencies: ["TincDaemon", "TincConfig"], swiftSettings: swift5),
 
         .testTarget(name: "MeshCryptoTests", dependencies: ["MeshCrypto"], swiftSettings: swift5),
@@ -35,6 +46,7 @@ let package = Package(
         .testTarget(name: "TincProtocolTests", dependencies: ["TincProtocol", "MeshCrypto"], swiftSettings: swift5),
         .testTarget(name: "TincDaemonTests", dependencies: ["TincDaemon", "MeshRouting", "MeshIO", "TunTap"], swiftSettings: swift5),
         .testTarget(name: "BGPLiteTests", dependencies: ["BGPLite"], swiftSettings: swift5),
+        .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "MeshIO"], swiftSettings: swift5),
         .testTarget(name: "InteropTests", swiftSettings: swift5),
     ]
 )

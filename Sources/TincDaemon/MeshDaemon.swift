@@ -2,6 +2,7 @@ import Glibc
 import Foundation
 import MeshCrypto
 import MeshIO
+import MeshMetrics
 import MeshRouting
 import TincProtocol
 import TunTap
@@ -88,8 +89,10 @@ public final class MeshDaemon {
         }
         if let path = controlSocketPath {
             let server = ControlServer(path: path, loop: loop) { [unowned self] line in self.controlCommand(line) }
+            server.aliases = controlSocketAliases
             do { try server.start(); control = server } catch { Log.error("Could not open control socket: \(error)") }
         }
+        startMetrics()   // MetricsAddress (MeshDaemon+Metrics.swift)
         Log.notice("Ready")
         for name in s.connectTo { setupOutgoing(name) }
         scheduleHousekeeping()
@@ -262,7 +265,9 @@ public final class MeshDaemon {
 
     /// The control socket path (nil: none) and its server.
     public var controlSocketPath: String?
+    public var controlSocketAliases: [String] = []
     var control: ControlServer?
+    var metricsEndpoint: MetricsEndpoint?
     /// Answers `show ...` commands when BGP runs in this process: (arguments, json) -> text.
     public var bgpControl: (([String], Bool) -> String)?
     var bgp: BGPState?
@@ -278,6 +283,7 @@ public final class MeshDaemon {
         for c in Array(connections.values) { terminate(c, report: false) }
         dataPlane?.stop()
         control?.stop()
+        metricsEndpoint?.stop()
         for l in listeners { close(l.tcp); close(l.udp) }
         listeners.removeAll()
         tarpit.closeAll()

@@ -1,0 +1,133 @@
+import Foundation
+import Glibc
+import XCTest
+import MeshIO
+@testable import MeshMetrics
+
+final class MeshExporterTests: XCTestCase {
+    private func snapshot(in inPackets: UInt64 = 0, peers: [PeerSample] = [], bgp: BGPSample? = nil) -> MetricsSnapshot {
+        var s = MetricsSnapshot(nodeName: "n1", version: "v", startTime: 1000)
+        s.deviceInPackets = inPackets
+        s.drops = [.replay: 3]
+        s.peers = peers
+        s.bgp = bgp
+        return s
+    }
+
+    private func value(_ text: String, _ series: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.split(separator: " ").last!)
+        }
+        return nil
+    }
+
+    func testCountersFollowTotalsAndHelpIsAdded() {
+        let e = MeshExporter()
+        e.update(snapshot(in: 5), now: 2000)
+        var t = e.render()
+        XCTAssertEqual(value(t, "tincd_device_in_packets_total"), 5)
+        XCTAssertEqual(value(t, "tincd_dropped_packets_total{reason=\"replay\"}"), 3)
+        XCTAssertEqual(value(t, "tincd_dropped_packets_total{reason=\"bad_mac\"}"), 0)
+        XCTAssertTrue(t.contains("# HELP tincd_device_in_packets_total "))
+        XCTAssertTrue(t.contains("# TYPE tincd_device_in_packets_total counter"))
+        XCTAssertTrue(t.contains("# TYPE tincd_graph_nodes gauge"))
+        e.update(snapshot(in: 12), now: 2001)
+        t = e.render()
+        XCTAssertEqual(value(t, "tincd_device_in_packets_total"), 12)
+        // Families are in name order, and every sample line belongs to the family above it.
+        let types = t.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
+        XCTAssertEqual(types, types.sorted())
+    }
+
+    func testSessionSeriesComeAndGoAndCountersResetWithTheSession() {
+        let e = MeshExporter()
+        let peer = PeerSample(name: "n2", reachable: true, directlyConnected: true, distance: 1, validKey: true,
+                              pmtu: 1451, minMTU: 1451, maxMTU: 1451)
+        var s = BGPSessionSample(name: "n2", state: "Established", established: true, since: 1900, prefixesReceived: 4,
+                                 prefixesAccepted: 3, prefixesExported: 2, updatesReceived: 7, updatesSent: 5)
+        e.update(snapshot(peers: [peer], bgp: BGPSample(locRIBRoutes: 9, sessions: [s])), now: 2000)
+        var t = e.render()
+        XCTAssertEqual(value(t, "tincd_node_pmtu_bytes{node=\"n2\"}"), 1451)
+        XCTAssertEqual(value(t, "tincd_bgp_session_state{session=\"n2\"}"), 6)
+        XCTAssertEqual(value(t, "tincd_bgp_session_uptime_seconds{session=\"n2\"}"), 100)
+        XCTAssertEqual(value(t, "tincd_bgp_session_updates_received_total{session=\"n2\"}"), 7)
+        XCTAssertEqual(value(t, "tincd_bgp_session_prefixes_accepted{session=\"n2\"}"), 3)
+
+        // A re-created session starts counting from 0 again: the counter resets instead of going negative.
+        s.updatesReceived = 2
+        s.state = "Active"
+        s.established = false
+        e.update(snapshot(peers: [peer], bgp: BGPSample(locRIBRoutes: 9, sessions: [s])), now: 2010)
+        t = e.render()
+        XCTAssertEqual(value(t, "tincd_bgp_session_updates_received_total{session=\"n2\"}"), 2)
+        XCTAssertEqual(value(t, "tincd_bgp_session_state{session=\"n2\"}"), 3)
+        XCTAssertEqual(value(t, "tincd_bgp_session_uptime_seconds{session=\"n2\"}"), 0)
+
+        // Peer and session gone: no stale series.
+        e.update(snapshot(), now: 2020)
+        t = e.render()
+        XCTAssertFalse(t.contains("n2"), t)
+        XCTAssertFalse(t.contains("tincd_bgp_"), t)
+    }
+
+    func testHTTPServerAnswersAndLimits() throws {
+        let loop = try EventLoop()
+        let endpoint = try MetricsEndpoint(host: "127.0.0.1", port: 0, loop: loop) { MetricsSnapshot(nodeName: "t", version: "v", startTime: 0) }
+        let port = endpoint.boundAddresses[0].port
+        let thread = Thread { loop.run() }
+        thread.start()
+        defer { loop.post { endpoint.stop(); loop.stop() } }
+
+        func request(_ raw: String) -> String {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var tv = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            let addr = SocketAddress(numericHost: "127.0.0.1", port: port)!
+            guard addr.withSockaddr({ connect(fd, $0, $1) }) == 0 else { return "connect failed" }
+            _ = raw.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+            var out = [UInt8]()
+            var buf = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = recv(fd, &buf, buf.count, 0)
+                if n <= 0 { break }
+                out += buf[0..<n]
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+        let m = request("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertTrue(m.hasPrefix("HTTP/1.1 200 OK\r\n"), m)
+        XCTAssertTrue(m.contains("Content-Type: text/plain; version=0.0.4"), m)
+        XCTAssertTrue(m.contains("tincd_info{node=\"t\",version=\"v\"} 1"), m)
+        XCTAssertTrue(request("GET /healthz HTTP/1.0\r\n\r\n").contains("200 OK"))
+        XCTAssertTrue(request("GET /other HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 404"))
+        XCTAssertTrue(request("DELETE /metrics HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 405"))
+        XCTAssertTrue(request("nonsense\r\n\r\n").hasPrefix("HTTP/1.1 400"))
+        XCTAssertTrue(request("GET /metrics HTTP/1.1\r\nX: " + String(repeating: "a", count: 9000) + "\r\n\r\n").hasPrefix("HTTP/1.1 431"))
+        let head = request("HEAD /metrics HTTP/1.1\r\n\r\n")
+        XCTAssertTrue(head.hasPrefix("HTTP/1.1 200") && head.hasSuffix("\r\n\r\n"), head)
+    }
+}
+
+/// The Grafana dashboard (deploy/grafana/tincd-swift.json) queries only metrics the exporter emits.
+final class DashboardTests: XCTestCase {
+    func testDashboardUsesExportedMetricNames() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let data = try Data(contentsOf: root.appendingPathComponent("deploy/grafana/tincd-swift.json"))
+        let dash = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let panels = try XCTUnwrap(dash["panels"] as? [[String: Any]])
+        XCTAssertGreaterThan(panels.count, 10)
+        let regex = try NSRegularExpression(pattern: "tincd_[a-z_]+")
+        var used = Set<String>()
+        for p in panels {
+            for t in (p["targets"] as? [[String: Any]]) ?? [] {
+                let expr = t["expr"] as? String ?? ""
+                for m in regex.matches(in: expr, range: NSRange(expr.startIndex..., in: expr)) {
+                    used.insert(String(expr[Range(m.range, in: expr)!]))
+                }
+            }
+        }
+        XCTAssertFalse(used.isEmpty)
+        for name in used { XCTAssertNotNil(MeshExporter.help[name], "dashboard queries \(name), which the exporter does not emit") }
+    }
+}
