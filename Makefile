@@ -86,7 +86,7 @@ NODE ?= bird1
 CMD ?= show protocols
 
 ## lab: build the release binary, then start the ISP guide's topology in namespaces isp, bird1..bird5, labnet
-lab:
+lab: deps
 	@t=$$(date +%s%3N); $(SWIFT) build -c release && LAB_MAKE_START_MS=$$t LAB_BIN=$(CURDIR)/$(BIN_RELEASE) scripts/lab.sh up
 
 ## lab-down: stop exactly the lab's processes, delete exactly its namespaces and lab-run/
