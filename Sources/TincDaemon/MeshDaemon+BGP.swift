@@ -46,7 +46,8 @@ extension MeshDaemon {
         for (name, addr) in wanted where b.dynamicPeers[name] != addr {
             if b.dynamicPeers[name] != nil { b.speaker.removeDynamicPeer(name: name) }
             Log.info(Log.status, "BGP: \(name) is reachable, starting an iBGP session to \(addr.addressString)")
-            b.speaker.addDynamicPeer(name: name, neighbor: addr, neighborAS: b.localAS, localAddress: local, template: b.meshTemplate)
+            b.speaker.addDynamicPeer(name: name, neighbor: addr, neighborAS: b.localAS, localAddress: local, template: b.meshTemplate,
+                                     nextHop6: settings.bgpAddress6.flatMap { IPPrefix($0) })
             b.dynamicPeers[name] = addr
         }
     }

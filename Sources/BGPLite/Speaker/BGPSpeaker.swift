@@ -95,7 +95,10 @@ public final class BGPSpeaker {
     /// Adds an iBGP mesh peer discovered by the VPN. Uses `template bgp NAME` (or a configured bgp
     /// protocol of that name) when given; otherwise BIRD's iBGP defaults plus import all,
     /// export all and next hop self, with the local AS of the first configured BGP protocol.
-    public func addDynamicPeer(name: String, neighbor: IPPrefix, neighborAS: UInt32, localAddress: IPPrefix?, template: String?) {
+    /// `nextHop6` is our IPv6 address on the shared link, used as the IPv6 next hop when the
+    /// channel has no `next hop address` (the session itself runs over IPv4).
+    public func addDynamicPeer(name: String, neighbor: IPPrefix, neighborAS: UInt32, localAddress: IPPrefix?, template: String?,
+                               nextHop6: IPPrefix? = nil) {
         if sessions.contains(where: { $0.name == name }) {
             log(.warning, "Dynamic peer \(name) already exists")
             return
@@ -131,6 +134,11 @@ public final class BGPSpeaker {
             var ch = ChannelConfig(family: host.family)
             ch.importPolicy = .all; ch.exportPolicy = .all; ch.nextHopSelf = .on
             c.channels = [ch]
+        }
+        if let v6 = nextHop6, v6.family == .ipv6 {
+            for i in c.channels.indices where c.channels[i].family == .ipv6 && c.channels[i].nextHopAddress == nil {
+                c.channels[i].nextHopAddress = IPPrefix(family: .ipv6, hi: v6.hi, lo: v6.lo, length: 128)
+            }
         }
         if c.multihop == nil { c.multihop = c.isInternal ? 64 : 0 }
         let src = rib.addSource(name: name, kind: .bgp, preference: UInt32(c.channels.first?.preference ?? 100))
