@@ -104,3 +104,23 @@ ctl:
 ## lab-status: processes, namespaces and every node's `show protocols`
 lab-status:
 	@scripts/lab.sh status
+
+# ---- failover and the mixed mesh (scripts/failover.sh; LAB_MIXED in scripts/lab.sh) ----
+.PHONY: stop-node start-node failover lab-mixed
+FAILOVER_NODE ?= bird3
+
+## stop-node / start-node: stop or restart exactly one node's daemon(s) in the running lab, e.g. make stop-node NODE=bird3
+stop-node:
+	scripts/lab.sh stop-node $(NODE)
+
+start-node:
+	scripts/lab.sh start-node $(NODE)
+
+## failover: stop FAILOVER_NODE (default bird3), time unreachable / session down / routes withdrawn (BGP and FIB)
+## on every other node, start it again, time the recovery, then run the checklist again
+failover:
+	scripts/failover.sh $(FAILOVER_NODE)
+
+## lab-mixed: make lab with bird4 (LAB_MIXED) on C tincd 1.0 + bird2 instead of tincd-swift, then `make validate`
+lab-mixed:
+	$(MAKE) lab LAB_MIXED=$(or $(LAB_MIXED),bird4)

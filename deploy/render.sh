@@ -50,6 +50,12 @@
 #                                re-rendering keeps every node's identity.
 #     TINCD_SWIFT                binary used for -K (default: tincd-swift in PATH, then this repo's build)
 #     RENDER_CHECK=auto          auto|yes|no: check every bgp.conf and bird.conf with `bird -p -c FILE`
+#     LAB_MIXED=                 nodes (e.g. "bird4") that run C tincd 1.0 + bird2 instead of tincd-swift, as
+#                                during a migration: same tinc.conf and hosts files (C tincd ignores the
+#                                BGPAddress extension), but bird.conf instead of bgp.conf: static iBGP sessions
+#                                named after every other node (neighbor = its BGPAddress), the same static site
+#                                prefixes, kernel export, and for node 1 the ISP session. The tincd-swift nodes
+#                                open their automatic session to a mixed node as to any other.
 set -euo pipefail
 
 usage() { echo "usage: $0 ENV_FILE OUTDIR" >&2; exit 2; }
@@ -104,7 +110,10 @@ case $ISP_ENABLED in true|yes|1|on) ISP_ENABLED=true ;; *) ISP_ENABLED=false ;; 
 VARS=(BGP_AS ISP_ENABLED ISP_NEIGHBOR LAN_INTERFACE LAN_SUBNET LAN_GATEWAY LAN_IP_RANGE TINC1_LAN_IP ISP_LOCAL_IP
       NODES NODE_PREFIX OVERLAY_PREFIX OVERLAY_PREFIXLEN OVERLAY6_PREFIX OVERLAY6_PREFIXLEN TINC_INTERFACE TINC_PORT
       UNDERLAY_PREFIX UNDERLAY_PREFIXLEN SITE_PREFIX SITE6_PREFIX ISP_AS ISP_ROUTER_ID ISP_PREFIXES
-      ISP_ACCEPT_PREFIXES ISP_EXPORT_PREFIXES ISP_HOLD_TIME ISP_KEEPALIVE_TIME ISP_TEST_IP ISP_BIRD_LOG KEYS_DIR)
+      ISP_ACCEPT_PREFIXES ISP_EXPORT_PREFIXES ISP_HOLD_TIME ISP_KEEPALIVE_TIME ISP_TEST_IP ISP_BIRD_LOG KEYS_DIR LAB_MIXED)
+: "${LAB_MIXED:=}"
+LAB_MIXED=$(echo "$LAB_MIXED" | tr ',' ' ' | xargs)
+is_mixed() { [[ " $LAB_MIXED " == *" $1 "* ]]; }
 
 node_name() { echo "${NODE_PREFIX}$1"; }
 overlay4() { echo "${OVERLAY_PREFIX}.$1"; }
@@ -152,6 +161,102 @@ ensure_key() {
 
 # --- per-node files -------------------------------------------------------------------------------------
 HEADER_NOTE="rendered by deploy/render.sh from $(basename "$ENV_FILE"); edit the env file and re-render instead"
+
+# bird1's eBGP session with the ISP (BIRD 2 syntax; in bgp.conf, or in bird.conf of a mixed bird1)
+border_section() {
+  cat <<EOF
+
+# --- border router: eBGP with the ISP over the LAN (macvlan $TINC1_LAN_IP) ---
+
+# The overlay prefix, announced to the ISP so that replies to overlay addresses come back through here.
+protocol static overlay4 {
+    ipv4;
+    route ${OVERLAY_PREFIX}.0/${OVERLAY_PREFIXLEN} via "$TINC_INTERFACE";
+}
+
+filter import_from_isp {
+    if net ~ [ $(prefix_set "$ISP_ACCEPT_PREFIXES") ] then accept;
+    reject;
+}
+
+filter export_to_isp {
+    if net ~ [ $(prefix_set "$ISP_EXPORT_PREFIXES") ] then accept;
+    reject;
+}
+
+protocol bgp isp {
+    description "ISP AS $ISP_AS";
+    local $ISP_LOCAL_IP as $BGP_AS;
+    neighbor $ISP_NEIGHBOR as $ISP_AS;
+    hold time $ISP_HOLD_TIME;
+    keepalive time $ISP_KEEPALIVE_TIME;
+    ipv4 {
+        import filter import_from_isp;
+        export filter export_to_isp;
+        import limit 1000 action restart;
+    };
+}
+EOF
+}
+
+# bird.conf of a mixed node (C tincd + bird2): what tincd-swift's embedded speaker does, spelled out
+render_mixed_bird() {
+  local n=$1 dir=$2 i
+  {
+    cat <<EOF
+# bird.conf of $(node_name "$n") (AS $BGP_AS, mixed node: C tincd + bird2) -- $HEADER_NOTE
+log "bird.log" all;
+router id $(overlay4 "$n");
+
+protocol device {
+}
+
+protocol kernel kernel4 {
+    ipv4 { export all; };
+}
+
+protocol kernel kernel6 {
+    ipv6 { export all; };
+}
+
+protocol static site4 {
+    ipv4;
+    route ${SITE_PREFIX}.$n.0/24 blackhole;
+}
+
+protocol static site6 {
+    ipv6;
+    route ${SITE6_PREFIX}:$n::/64 blackhole;
+}
+
+# iBGP full mesh, static: one session per other node, named after it (the tincd-swift nodes name
+# their automatic session to this node after it too)
+template bgp mesh {
+    local $(overlay4 "$n") as $BGP_AS;
+    direct;
+    ipv4 {
+        import all;
+        export all;
+        next hop self;
+    };
+    ipv6 {
+        import all;
+        export all;
+        next hop self;
+        next hop address $(overlay6 "$n");
+    };
+}
+EOF
+    for ((i = 1; i <= NODES; i++)); do
+      [ "$i" -eq "$n" ] && continue
+      echo
+      echo "protocol bgp $(node_name "$i") from mesh {"
+      echo "    neighbor $(overlay4 "$i") as $BGP_AS;"
+      echo "}"
+    done
+    if [ "$n" -eq 1 ] && [ "$ISP_ENABLED" = true ]; then border_section; fi
+  } > "$dir/bird.conf"
+}
 
 render_node() {
   local n=$1 name dir i other
@@ -257,42 +362,14 @@ template bgp mesh {
     };
 }
 EOF
-    if [ "$n" -eq 1 ] && [ "$ISP_ENABLED" = true ]; then
-      cat <<EOF
-
-# --- border router: eBGP with the ISP over the LAN (macvlan $TINC1_LAN_IP) ---
-
-# The overlay prefix, announced to the ISP so that replies to overlay addresses come back through here.
-protocol static overlay4 {
-    ipv4;
-    route ${OVERLAY_PREFIX}.0/${OVERLAY_PREFIXLEN} via "$TINC_INTERFACE";
-}
-
-filter import_from_isp {
-    if net ~ [ $(prefix_set "$ISP_ACCEPT_PREFIXES") ] then accept;
-    reject;
-}
-
-filter export_to_isp {
-    if net ~ [ $(prefix_set "$ISP_EXPORT_PREFIXES") ] then accept;
-    reject;
-}
-
-protocol bgp isp {
-    description "ISP AS $ISP_AS";
-    local $ISP_LOCAL_IP as $BGP_AS;
-    neighbor $ISP_NEIGHBOR as $ISP_AS;
-    hold time $ISP_HOLD_TIME;
-    keepalive time $ISP_KEEPALIVE_TIME;
-    ipv4 {
-        import filter import_from_isp;
-        export filter export_to_isp;
-        import limit 1000 action restart;
-    };
-}
-EOF
-    fi
+    if [ "$n" -eq 1 ] && [ "$ISP_ENABLED" = true ]; then border_section; fi
   } > "$dir/bgp.conf"
+  if is_mixed "$name"; then
+    rm -f "$dir/bgp.conf"
+    render_mixed_bird "$n" "$dir"
+  else
+    rm -f "$dir/bird.conf"
+  fi
 }
 
 render_isp() {
@@ -376,7 +453,9 @@ check=$RENDER_CHECK
 if [ "$check" = auto ]; then command -v bird >/dev/null 2>&1 && check=yes || check=no; fi
 if [ "$check" = yes ]; then
   files=()
-  for ((n = 1; n <= NODES; n++)); do files+=("$OUTDIR/$(node_name "$n")/bgp.conf"); done
+  for ((n = 1; n <= NODES; n++)); do
+    if is_mixed "$(node_name "$n")"; then files+=("$OUTDIR/$(node_name "$n")/bird.conf"); else files+=("$OUTDIR/$(node_name "$n")/bgp.conf"); fi
+  done
   [ "$ISP_ENABLED" = true ] && files+=("$OUTDIR/isp/bird.conf")
   for f in "${files[@]}"; do
     if ! out=$(bird -p -c "$f" 2>&1); then

@@ -55,6 +55,45 @@ ctl() {
   timeout 10 ip netns exec "$node" "$LAB_BIN" ctl --pidfile "$LAB_CONF/$node/tinc.pid" "$@"
 }
 
+# Mixed nodes (LAB_MIXED="bird4 ..." when the lab was rendered, kept in render.env): C tincd 1.0 + bird2
+# instead of tincd-swift. Their config dir has bird.conf (no bgp.conf); bird's socket is bird.ctl.
+is_mixed() { [[ " ${LAB_MIXED:-} " == *" $1 "* ]]; }
+node_birdc() { local node=$1; shift; timeout 10 ip netns exec "$node" birdc -s "$LAB_CONF/$node/bird.ctl" "$@"; }
+# node_cli NODE ARGS...: a BIRD-style command (show protocols, show route ...) to a mesh node, whichever
+# implementation runs there (tincd-swift's control socket, or birdc on a mixed node).
+node_cli() {
+  if is_mixed "$1"; then node_birdc "$@"; else ctl "$@"; fi
+}
+# tinc_nodes NODE: "name state" per node known to NODE's tinc daemon (state: myself|reachable|unreachable).
+# tincd-swift: `dump nodes`; C tincd 1.0 (mixed node): SIGUSR2 makes it log its node list (status bit 0x10
+# = reachable), which is read back from its log file.
+tinc_nodes() {
+  local node=$1
+  if ! is_mixed "$node"; then
+    ctl "$node" dump nodes 2>/dev/null | awk 'NR > 1 { print $1, $2 }'
+    return
+  fi
+  local log=$LAB_CONF/$node/tinc.log pid before i
+  pid=$(cat "$LAB_CONF/$node/tinc.pid" 2>/dev/null | awk '{ print $1; exit }')
+  [ -n "$pid" ] && [ -f "$log" ] || return 1
+  before=$(grep -c 'End of nodes' "$log" 2>/dev/null || true)
+  kill -USR2 "$pid" 2>/dev/null || return 1
+  for ((i = 0; i < 40; i++)); do
+    [ "$(grep -c 'End of nodes' "$log" 2>/dev/null || true)" -gt "$before" ] && break
+    sleep 0.05
+  done
+  # the last "Nodes:" ... "End of nodes." block (plain awk: no strtonum/and)
+  awk -v me="$node" '
+    function hex(h,   i, v) { v = 0; h = tolower(h); for (i = 1; i <= length(h); i++) v = v * 16 + index("0123456789abcdef", substr(h, i, 1)) - 1; return v }
+    /Nodes:$/ { n = 0; next }
+    /End of nodes\./ { m = n; for (i = 1; i <= n; i++) out[i] = L[i]; next }
+    / at .* status [0-9a-fA-F]+ / { nm = ""; st = ""
+      for (i = 1; i < NF; i++) { if ($i == "status") st = $(i + 1); if (nm == "" && $(i + 1) == "at") nm = $i }
+      r = (nm == me) ? "myself" : ((int(hex(st) / 16) % 2) ? "reachable" : "unreachable")
+      L[++n] = nm " " r }
+    END { for (i = 1; i <= m; i++) print out[i] }' "$log"
+}
+
 # isp_birdc ARGS...: birdc on the ISP (bird2 only).
 isp_birdc() { timeout 10 ip netns exec isp birdc -s "$LAB_CONF/isp/bird.ctl" "$@"; }
 
@@ -107,7 +146,7 @@ pid_alive() {
 # Prints the last lines of every log of the lab (for failure reports).
 lab_log_tails() {
   local lines=${1:-25} f
-  for f in "$LAB_CONF"/*/tinc.log "$LAB_CONF"/*/stdout.log "$LAB_CONF"/isp/bird.log "$LAB_CONF"/isp/bgp.log; do
+  for f in "$LAB_CONF"/*/tinc.log "$LAB_CONF"/*/stdout.log "$LAB_CONF"/*/bird.log "$LAB_CONF"/isp/bgp.log; do
     [ -s "$f" ] || continue
     echo "----- ${f#"$LAB_RUN"/} (last $lines lines) -----"
     tail -n "$lines" "$f"

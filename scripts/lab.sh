@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# scripts/lab.sh up|down|status|ctl NODE COMMAND...|logs [LINES]
+# scripts/lab.sh up|down|status|ctl NODE COMMAND...|logs [LINES]|stop-node NODE|start-node NODE
+#
+#   stop-node NODE   stops exactly that node's recorded process(es) (SIGTERM; LAB_STOP_SIGNAL=KILL for a
+#                    crash) and drops them from lab-run/pids; the rest of the lab is not touched
+#   start-node NODE  starts that node again with the lab's binary and config, records the new pid(s)
 #
 # The ISP integration guide's topology on this machine, in network namespaces (root needed):
 #
@@ -17,7 +21,10 @@
 # Configs come from deploy/render.sh with deploy/lab.env (LAB_ENV), into lab-run/config (LAB_RUN).
 #
 # Environment: LAB_BIN (tincd-swift binary, default .build/release/tincd-swift), LAB_ISP=auto|bird2|builtin,
-# LAB_CONVERGE_TIMEOUT (s, default 60), LAB_ENV, LAB_RUN.
+# LAB_CONVERGE_TIMEOUT (s, default 60), LAB_ENV, LAB_RUN,
+# LAB_MIXED="bird4 ..." (at `up`): those nodes run C tincd 1.0 (/usr/sbin/tincd, LAB_TINCD) plus bird2 with
+# static iBGP sessions to the others (bird.conf from deploy/render.sh) instead of tincd-swift -- a mixed
+# mesh as during a migration. The Swift nodes still open their automatic session to them (BGPAddress).
 set -uo pipefail
 # shellcheck source=scripts/lab-lib.sh
 . "$(dirname "$0")/lab-lib.sh"
@@ -95,6 +102,29 @@ start_isp() {
 }
 
 start_node() {
+  if is_mixed "$1"; then start_mixed_node "$1"; else start_swift_node "$1"; fi
+}
+
+# C tincd 1.0 + bird2 in the node's namespace (two processes, both recorded under the node's name)
+start_mixed_node() {
+  local node=$1 d=$LAB_CONF/$1 tincd=${LAB_TINCD:-/usr/sbin/tincd}
+  ( close_extra_fds; cd "$d" && ulimit -c unlimited 2>/dev/null
+    exec setsid ip netns exec "$node" "$tincd" -c "$d" -D -d2 --logfile="$d/tinc.log" --pidfile="$d/tinc.pid" \
+      </dev/null >>"$d/stdout.log" 2>&1 ) &
+  record_pid "$node" $!
+  ( close_extra_fds; cd "$d"
+    exec setsid ip netns exec "$node" bird -f -c "$d/bird.conf" -s "$d/bird.ctl" -P "$d/bird.pid" \
+      </dev/null >>"$d/bird-stdout.log" 2>&1 ) &
+  record_pid "$node" $!
+}
+
+# node_started NODE: its control socket(s) exist
+node_started() {
+  if is_mixed "$1"; then [ -S "$LAB_CONF/$1/bird.ctl" ] && [ -s "$LAB_CONF/$1/tinc.pid" ]
+  else [ -S "$LAB_CONF/$1/tinc.socket" ]; fi
+}
+
+start_swift_node() {
   local node=$1 d=$LAB_CONF/$1
   # run in its config dir with core dumps on and Swift's crash backtracer, so a crash leaves evidence
   # (stdout.log, core*); `exec` keeps $! the daemon's pid (setsid and ip netns exec exec too)
@@ -108,7 +138,7 @@ start_node() {
 tinc_converged() {
   local node n
   for node in $(lab_nodes); do
-    n=$(ctl "$node" dump nodes 2>/dev/null | awk '$2 == "reachable" || $2 == "myself"' | wc -l)
+    n=$(tinc_nodes "$node" 2>/dev/null | awk '$2 == "reachable" || $2 == "myself"' | wc -l)
     [ "$n" -eq "$NODES" ] || return 1
   done
 }
@@ -118,10 +148,10 @@ bgp_converged() {
   for node in $(lab_nodes); do
     want=$((NODES - 1))
     [ "$node" = "${NODE_PREFIX}1" ] && [ "$ISP_ENABLED" = true ] && want=$NODES
-    n=$(ctl "$node" show protocols 2>/dev/null | bgp_protocols | grep -c ' Established' || true)
+    n=$(node_cli "$node" show protocols 2>/dev/null | bgp_protocols | grep -c ' Established' || true)
     [ "$n" -ge "$want" ] || return 1
     if [ "$ISP_ENABLED" = true ]; then
-      ctl "$node" show route for "$probe" 2>/dev/null | grep -qF "$probe" || return 1
+      node_cli "$node" show route for "$probe" 2>/dev/null | grep -qF "$probe" || return 1
     fi
   done
 }
@@ -133,6 +163,10 @@ cmd_up() {
   [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
   command -v ip >/dev/null || die "needs iproute2's ip"
   [ -x "$LAB_BIN" ] || die "no tincd-swift binary at $LAB_BIN (run \`swift build -c release\` or set LAB_BIN)"
+  if [ -n "${LAB_MIXED:-}" ]; then
+    [ -x "${LAB_TINCD:-/usr/sbin/tincd}" ] || die "LAB_MIXED=$LAB_MIXED needs C tincd at ${LAB_TINCD:-/usr/sbin/tincd}"
+    command -v bird >/dev/null && command -v birdc >/dev/null || die "LAB_MIXED=$LAB_MIXED needs bird2 (bird, birdc)"
+  fi
   [ -c /dev/net/tun ] || die "no /dev/net/tun"
   if lab_exists; then
     say "a previous lab exists: removing it first"
@@ -222,13 +256,17 @@ cmd_up() {
   t0=$(now_ms)
   state_set STATE_START_MS "$t0"
   state_set STATE_START_TOD "$(now_tod)"
-  say "starting ${NODES} tincd-swift nodes ($LAB_BIN)"
+  if [ -n "${LAB_MIXED:-}" ]; then
+    say "starting ${NODES} nodes: C tincd + bird2 on ${LAB_MIXED}, tincd-swift ($LAB_BIN) on the others"
+  else
+    say "starting ${NODES} tincd-swift nodes ($LAB_BIN)"
+  fi
   for node in $(lab_nodes); do start_node "$node"; done
   for node in $(lab_nodes); do
-    for ((i = 0; i < 100; i++)); do [ -S "$LAB_CONF/$node/tinc.socket" ] && break; sleep 0.1; done
-    if [ ! -S "$LAB_CONF/$node/tinc.socket" ]; then
-      tail -20 "$LAB_CONF/$node/tinc.log" "$LAB_CONF/$node/stdout.log" 2>/dev/null
-      die "$node did not come up (no control socket $LAB_CONF/$node/tinc.socket after 10 s)"
+    for ((i = 0; i < 100; i++)); do node_started "$node" && break; sleep 0.1; done
+    if ! node_started "$node"; then
+      tail -20 "$LAB_CONF/$node/tinc.log" "$LAB_CONF/$node/stdout.log" "$LAB_CONF/$node/bird.log" 2>/dev/null
+      die "$node did not come up (no control socket in $LAB_CONF/$node after 10 s)"
     fi
   done
 
@@ -308,8 +346,8 @@ cmd_status() {
     if pid_alive "$name" "$pid"; then echo "  $name pid $pid running"; else echo "  $name pid $pid NOT running"; fi
   done < "$LAB_RUN/pids"
   for name in $(lab_nodes); do
-    echo "--- $name: show protocols"
-    ctl "$name" show protocols 2>&1 | sed 's/^/  /'
+    if is_mixed "$name"; then echo "--- $name (C tincd + bird2): birdc show protocols"; else echo "--- $name: show protocols"; fi
+    node_cli "$name" show protocols 2>&1 | sed 's/^/  /'
   done
   if [ "${STATE_ISP_KIND:-}" != none ]; then
     echo "--- isp: show protocols"
@@ -336,7 +374,62 @@ cmd_ctl() {
     return
   fi
   [ -d "$LAB_CONF/$node" ] || die "unknown node $node (nodes: isp $(lab_nodes | tr '\n' ' '))"
+  if is_mixed "$node"; then
+    case "$*" in
+      "dump nodes") tinc_nodes "$node" ;;
+      *) node_birdc "$node" "$@" ;;
+    esac
+    return
+  fi
   ctl "$node" "$@"
+}
+
+# ------------------------------------------------------------------------------- stop-node / start-node
+node_arg() {
+  local node=${1:-}
+  [ -n "$node" ] || die "usage: lab.sh stop-node|start-node NODE"
+  lab_exists || die "no lab is up; run \`make lab\`"
+  lab_load || exit 1
+  lab_nodes | grep -qx "$node" || die "unknown node $node (nodes: $(lab_nodes | tr '\n' ' '))"
+}
+
+cmd_stop_node() {
+  node_arg "$@"
+  local node=$1 sig=${LAB_STOP_SIGNAL:-TERM} name pid victims=() i left v
+  while read -r name pid; do
+    [ "$name" = "$node" ] && pid_alive "$name" "$pid" && victims+=("$pid")
+  done < "$LAB_RUN/pids"
+  [ ${#victims[@]} -gt 0 ] || { sed -i "/^$node /d" "$LAB_RUN/pids"; die "$node is not running (no live pid recorded)"; }
+  kill -"$sig" "${victims[@]}" 2>/dev/null
+  for ((i = 0; i < 50; i++)); do
+    left=0
+    for v in "${victims[@]}"; do pid_alive "$node" "$v" && left=1; done
+    [ $left = 0 ] && break
+    sleep 0.1
+  done
+  for v in "${victims[@]}"; do
+    pid_alive "$node" "$v" && { say "$node (pid $v) ignored SIG$sig for 5 s, sending SIGKILL"; kill -KILL "$v" 2>/dev/null; }
+  done
+  sed -i "/^$node /d" "$LAB_RUN/pids"
+  # a killed daemon leaves its sockets and pid file behind; the next start must not mistake them for its own
+  rm -f "$LAB_CONF/$node/tinc.socket" "$LAB_CONF/$node/tinc.pid" "$LAB_CONF/$node/bird.ctl" "$LAB_CONF/$node/bird.pid"
+  state_set "STATE_STOPPED_${node}_MS" "$(now_ms)"
+  say "$node stopped (SIG$sig, pid ${victims[*]})"
+}
+
+cmd_start_node() {
+  node_arg "$@"
+  local node=$1 name pid i
+  while read -r name pid; do
+    [ "$name" = "$node" ] && pid_alive "$name" "$pid" && die "$node is already running (pid $pid)"
+  done < "$LAB_RUN/pids"
+  sed -i "/^$node /d" "$LAB_RUN/pids"
+  LAB_BIN=$(realpath -m "$LAB_BIN")
+  start_node "$node"
+  for ((i = 0; i < 100; i++)); do node_started "$node" && break; sleep 0.1; done
+  node_started "$node" || { tail -20 "$LAB_CONF/$node/tinc.log" "$LAB_CONF/$node/stdout.log" 2>/dev/null; die "$node did not come up"; }
+  state_set "STATE_STARTED_${node}_MS" "$(now_ms)"
+  say "$node started (pid $(awk -v n="$node" '$1 == n { printf "%s ", $2 }' "$LAB_RUN/pids"| xargs))"
 }
 
 case ${1:-} in
@@ -345,5 +438,7 @@ case ${1:-} in
   status) cmd_status ;;
   ctl) shift; cmd_ctl "$@" ;;
   logs) lab_exists || die "no lab is up"; lab_load && lab_log_tails "${2:-25}" ;;
-  *) echo "usage: $0 up|down|status|ctl NODE COMMAND...|logs [LINES]" >&2; exit 2 ;;
+  stop-node) shift; cmd_stop_node "$@" ;;
+  start-node) shift; cmd_start_node "$@" ;;
+  *) echo "usage: $0 up|down|status|ctl NODE COMMAND...|logs [LINES]|stop-node NODE|start-node NODE" >&2; exit 2 ;;
 esac

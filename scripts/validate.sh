@@ -46,19 +46,19 @@ PROBE=${ACCEPT_SET[0]}
 # sessions NODE: "name state since info" for every BGP protocol of a mesh node (or of the ISP: NODE=isp)
 sessions() {
   if [ "$1" = isp ]; then isp_show show protocols 2>/dev/null | bgp_protocols
-  else ctl "$1" show protocols 2>/dev/null | bgp_protocols; fi
+  else node_cli "$1" show protocols 2>/dev/null | bgp_protocols; fi
 }
 established() { awk -v p="$2" '$1 == p && / Established/ { found = 1 } END { exit !found }' <<< "$1"; }
 since_of() { awk -v p="$2" '$1 == p { print $3 }' <<< "$1"; }
 # route_since NODE PREFIX [PROTO]: since of the best route for PREFIX on a mesh node (empty if none)
 route_since() {
   local out
-  out=$(ctl "$1" show route for "$2" 2>/dev/null) || return 0
+  out=$(node_cli "$1" show route for "$2" 2>/dev/null) || return 0
   route_lines <<< "$out" | awk -v p="$2" -v pr="${3:-}" '$1 == p && (pr == "" || $2 == pr) { print $3; exit }'
 }
 ms() { awk -v s="$1" 'BEGIN { if (s < 0 && s > -0.005) s = 0; printf "%d ms", s * 1000 + (s >= 0 ? 0.5 : -0.5) }'; }
 
-echo "tincd-swift lab validation -- ISP: ${STATE_ISP_KIND:-?}, binary: $LAB_BIN"
+echo "tincd-swift lab validation -- ISP: ${STATE_ISP_KIND:-?}, binary: $LAB_BIN${LAB_MIXED:+, mixed nodes (C tincd 1.0 + bird2): $LAB_MIXED}"
 echo "  nodes: $(lab_nodes | tr '\n' ' ')  stability window: ${STABILITY_WINDOW} s"
 echo
 
@@ -74,13 +74,21 @@ running=() dead=() ctl_dead=()
 while read -r name pid; do
   if pid_alive "$name" "$pid"; then running+=("$name"); else dead+=("$name(pid $pid)"); fi
 done < "$LAB_RUN/pids"
+MIXED_N=0
 for n in $(lab_nodes); do
-  ctl "$n" dump nodes >/dev/null 2>&1 || ctl_dead+=("$n")
+  if is_mixed "$n"; then
+    # C tincd + bird2: bird answers birdc, tincd answers SIGUSR2 with its node list
+    MIXED_N=$((MIXED_N + 1))
+    node_birdc "$n" show status >/dev/null 2>&1 || ctl_dead+=("$n(birdc)")
+    tinc_nodes "$n" 2>/dev/null | grep -q . || ctl_dead+=("$n(tincd SIGUSR2 dump)")
+  else
+    ctl "$n" dump nodes >/dev/null 2>&1 || ctl_dead+=("$n")
+  fi
 done
 if $ISP_ON && [ "$STATE_ISP_KIND" = bird2 ]; then isp_birdc show status >/dev/null 2>&1 || ctl_dead+=("isp(birdc)"); fi
-expected=$(( NODES + $( $ISP_ON && echo 1 || echo 0 ) ))
+expected=$(( NODES + MIXED_N + $( $ISP_ON && echo 1 || echo 0 ) ))
 if [ ${#dead[@]} -eq 0 ] && [ ${#ctl_dead[@]} -eq 0 ] && [ ${#running[@]} -eq "$expected" ]; then
-  item ok "All nodes running" "${#running[@]}/$expected processes up and answering (${running[*]}; ISP: $STATE_ISP_KIND)"
+  item ok "All nodes running" "${#running[@]}/$expected processes up and answering (${running[*]}; ISP: $STATE_ISP_KIND${LAB_MIXED:+; C tincd + bird2 on: $LAB_MIXED})"
 else
   details=()
   for d in "${dead[@]}"; do
@@ -126,7 +134,7 @@ if $ISP_ON; then
     ispview="ISP \`customer\`: $(awk '$1 == "customer" { $1 = ""; print }' <<< "$S_ISP" | xargs)"
     item ok "ISP session Established" "bird1 \`isp\` Established at $since, ${took} s after $B1 started ($goal the guide's ${ESTABLISH_GOAL} s); $ispview"
   else
-    det=("$B1 \`isp\`: ${line:-no such protocol (show protocols: $(ctl "$B1" show protocols 2>&1 | head -3 | tr '\n' ' '))}")
+    det=("$B1 \`isp\`: ${line:-no such protocol (show protocols: $(node_cli "$B1" show protocols 2>&1 | head -3 | tr '\n' ' '))}")
     det+=("ISP \`customer\`: $(awk '$1 == "customer"' <<< "$S_ISP")")
     det+=("$B1 log: $(grep -i ' isp\b\|isp:' "$LAB_CONF/$B1/tinc.log" 2>/dev/null | tail -3 | tr '\n' ' ')")
     item fail "ISP session Established" "not established" "${det[@]}"
@@ -139,14 +147,14 @@ fi
 # ---- 4. 3+ routes from the ISP ------------------------------------------------------------------------
 ISP_ROUTES=()
 if $ISP_ON; then
-  mapfile -t ISP_ROUTES < <(ctl "$B1" show route protocol isp 2>/dev/null | route_lines | awk '$2 == "isp" { print $1 }' | sort -u)
+  mapfile -t ISP_ROUTES < <(node_cli "$B1" show route protocol isp 2>/dev/null | route_lines | awk '$2 == "isp" { print $1 }' | sort -u)
   kern=0
   for p in "${ISP_ROUTES[@]}"; do ip -n "$B1" route show "$p" 2>/dev/null | grep -q "via $ISP_NEIGHBOR" && kern=$((kern + 1)); done
   if [ ${#ISP_ROUTES[@]} -ge 3 ]; then
     item ok "3+ routes received from the ISP" "${#ISP_ROUTES[@]} routes: ${ISP_ROUTES[*]} ($kern in $B1's kernel FIB via $ISP_NEIGHBOR)"
   else
     item fail "3+ routes received from the ISP" "${#ISP_ROUTES[@]} routes${ISP_ROUTES[*]:+: ${ISP_ROUTES[*]}}" \
-      "$B1 show route protocol isp: $(ctl "$B1" show route protocol isp 2>&1 | head -4 | tr '\n' ' ')"
+      "$B1 show route protocol isp: $(node_cli "$B1" show route protocol isp 2>&1 | head -4 | tr '\n' ' ')"
   fi
 else
   item ok "3+ routes received from the ISP" "skipped: no ISP in this lab"
@@ -158,7 +166,7 @@ if $ISP_ON && [ ${#ISP_ROUTES[@]} -gt 0 ]; then
   missing=()
   for n in "${OTHERS[@]}"; do
     for p in "${ISP_ROUTES[@]}"; do
-      ctl "$n" show route for "$p" 2>/dev/null | grep -qF "$p" || { missing+=("$n lacks $p in BGP"); continue; }
+      node_cli "$n" show route for "$p" 2>/dev/null | grep -qF "$p" || { missing+=("$n lacks $p in BGP"); continue; }
       ip -n "$n" route show "$p" 2>/dev/null | grep -q . || missing+=("$n lacks $p in its kernel FIB")
     done
   done
@@ -261,7 +269,7 @@ fi
 # ---- 8. IPv4 and IPv6 exchanged over iBGP --------------------------------------------------------------
 miss=() seen4=0 seen6=0
 for n in $(lab_nodes); do
-  rt=$(ctl "$n" show route 2>/dev/null | route_lines)
+  rt=$(node_cli "$n" show route 2>/dev/null | route_lines)
   for m in $(lab_nodes); do
     [ "$n" = "$m" ] && continue
     j=$(node_index "$m")
@@ -281,8 +289,8 @@ if $ISP_ON; then
   mapfile -t WANT < <(printf '%s\n' "${EXPORT_SET[@]}" | sed '/^$/d' | sort -u)
   extra=$(comm -13 <(printf '%s\n' "${WANT[@]}") <(printf '%s\n' "${GOT[@]}") | xargs)
   lack=$(comm -23 <(printf '%s\n' "${WANT[@]}") <(printf '%s\n' "${GOT[@]}") | xargs)
-  held=$(ctl "$B1" show route 2>/dev/null | route_lines | awk '{ print $1 }' | sort -u | grep -vxF -f <(printf '%s\n' "${WANT[@]}" "${ISP_ROUTES[@]}") | grep -c . || true)
-  expline=$(ctl "$B1" show protocols all isp 2>/dev/null | awk '/Export updates:/ { printf "export updates: %s accepted, %s filtered", $7, $5 }')
+  held=$(node_cli "$B1" show route 2>/dev/null | route_lines | awk '{ print $1 }' | sort -u | grep -vxF -f <(printf '%s\n' "${WANT[@]}" "${ISP_ROUTES[@]}") | grep -c . || true)
+  expline=$(node_cli "$B1" show protocols all isp 2>/dev/null | awk '/Export updates:/ { printf "export updates: %s accepted, %s filtered", $7, $5 }')
   if [ -z "$extra" ] && [ -z "$lack" ] && [ ${#GOT[@]} -gt 0 ]; then
     item ok "Export filters working" "ISP receives exactly ${GOT[*]} (export_to_isp allows ${WANT[*]}); $held other mesh routes kept back; $B1: $expline"
   else
@@ -350,7 +358,7 @@ echo "validate: $FAILED of $((PASSED + FAILED)) items FAILED: ${FAILED_ITEMS[*]}
 if [ "$VALIDATE_LOGS" = 1 ]; then
   echo
   echo "log excerpts (errors, warnings and BGP state changes, last 15 per node):"
-  for f in "$LAB_CONF"/*/tinc.log "$LAB_CONF"/*/stdout.log "$LAB_CONF"/isp/bird.log "$LAB_CONF"/isp/bgp.log; do
+  for f in "$LAB_CONF"/*/tinc.log "$LAB_CONF"/*/stdout.log "$LAB_CONF"/*/bird.log "$LAB_CONF"/isp/bgp.log; do
     [ -s "$f" ] || continue
     ex=$(grep -iE "error|warn|fail|crash|fatal|BGP state|notification|limit|unreachable|established" "$f" | tail -15)
     [ -n "$ex" ] || continue

@@ -10,7 +10,8 @@ import Glibc
 ///
 /// The lab's namespace names are fixed (isp, bird1..bird5, labnet), so this test refuses to run while a
 /// lab is up (someone's `make lab`: it is not ours to remove), and always tears down the lab it started.
-/// Bounded to about three minutes.
+/// Bounded to about three minutes each. Besides the plain lab: testFailoverBird3 (scripts/failover.sh: stop
+/// and restart one node's daemon) and testMixedMeshBird4 (LAB_MIXED=bird4: C tincd 1.0 + bird2 on bird4).
 final class LabTests: XCTestCase {
     static let fixedNamespaces = ["isp", "bird1", "bird2", "bird3", "bird4", "bird5", "labnet"]
 
@@ -20,6 +21,80 @@ final class LabTests: XCTestCase {
     }
 
     func testLabUpValidateDown() throws {
+        try withLab(name: "lab") { lab in
+            let validate = try lab.script([lab.validateScript], timeout: lab.remaining(60), extraEnv: ["STABILITY_WINDOW=10"])
+            print("--- validate.sh\n\(validate.stdout)\(validate.stderr)")
+            XCTAssertEqual(validate.status, 0, "scripts/validate.sh failed:\n\(validate.stdout)\(validate.stderr)")
+            XCTAssertFalse(validate.timedOut, "scripts/validate.sh timed out")
+            XCTAssertTrue(validate.stdout.contains("✅"), validate.stdout)
+        }
+    }
+
+    /// The lab issue's failover item: stop bird3's daemon (`lab.sh stop-node`), every other node must report
+    /// it unreachable, drop its iBGP session and withdraw its site prefixes from BGP and the kernel FIB
+    /// within FAILOVER_GOAL (5 s); `lab.sh start-node` must bring everything back without touching the
+    /// other processes, and validate.sh must pass again (scripts/failover.sh does all that and prints the
+    /// figures).
+    func testFailoverBird3() throws {
+        try withLab(name: "failover") { lab in
+            let failover = lab.repo.appendingPathComponent("scripts/failover.sh").path
+            let r = try lab.script([failover, "bird3"], timeout: lab.remaining(90),
+                                   extraEnv: ["FAILOVER_GOAL=5", "FAILOVER_TIMEOUT=20", "STABILITY_WINDOW=5"])
+            print("--- failover.sh bird3\n\(r.stdout)\(r.stderr)")
+            XCTAssertFalse(r.timedOut, "scripts/failover.sh timed out")
+            XCTAssertEqual(r.status, 0, "scripts/failover.sh bird3 failed:\n\(r.stdout)\(r.stderr)")
+            XCTAssertTrue(r.stdout.contains("failover summary: bird3 down everywhere"), r.stdout)
+            XCTAssertTrue(r.stdout.contains("validate: all 11 items passed"), r.stdout)
+        }
+    }
+
+    /// A mixed mesh as during a migration: bird4 runs C tincd 1.0 (/usr/sbin/tincd) plus bird2 with static
+    /// iBGP sessions, the other nodes tincd-swift with their automatic sessions; the whole checklist must
+    /// still pass.
+    func testMixedMeshBird4() throws {
+        let tincd = ProcessInfo.processInfo.environment["LAB_TINCD"] ?? "/usr/sbin/tincd"
+        guard FileManager.default.isExecutableFile(atPath: tincd) else { throw XCTSkip("no C tincd at \(tincd)") }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/bird"),
+              FileManager.default.isExecutableFile(atPath: "/usr/sbin/birdc") else { throw XCTSkip("bird2 is not installed") }
+        try withLab(name: "mixed", extraEnv: ["LAB_MIXED=bird4"]) { lab in
+            // bird4's recorded processes are C tincd and bird, not tincd-swift
+            let pids = (try? String(contentsOf: lab.runDir.appendingPathComponent("pids"), encoding: .utf8)) ?? ""
+            let bird4 = pids.split(separator: "\n").filter { $0.hasPrefix("bird4 ") }.compactMap { $0.split(separator: " ").last.map(String.init) }
+            let cmdlines = bird4.map { pid in
+                ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").replacingOccurrences(of: "\0", with: " ")
+            }
+            XCTAssertEqual(bird4.count, 2, "bird4 should run two processes (tincd + bird): \(pids)")
+            XCTAssertTrue(cmdlines.contains { $0.hasPrefix(tincd + " ") }, "no C tincd on bird4: \(cmdlines)")
+            XCTAssertTrue(cmdlines.contains { $0.hasPrefix("bird ") }, "no bird on bird4: \(cmdlines)")
+            XCTAssertFalse(cmdlines.contains { $0.contains("tincd-swift") }, "tincd-swift runs on bird4: \(cmdlines)")
+
+            let validate = try lab.script([lab.validateScript], timeout: lab.remaining(60), extraEnv: ["STABILITY_WINDOW=10"])
+            print("--- validate.sh (LAB_MIXED=bird4)\n\(validate.stdout)\(validate.stderr)")
+            XCTAssertEqual(validate.status, 0, "scripts/validate.sh failed on the mixed mesh:\n\(validate.stdout)\(validate.stderr)")
+            XCTAssertFalse(validate.timedOut, "scripts/validate.sh timed out")
+            XCTAssertTrue(validate.stdout.contains("C tincd + bird2 on: bird4"), validate.stdout)
+            XCTAssertTrue(validate.stdout.contains("full iBGP mesh 20/20 sessions"), validate.stdout)
+        }
+    }
+
+    /// What a test body gets: the scripts, the binary, and a deadline (three minutes from the start).
+    struct Lab {
+        let repo: URL
+        let bin: String
+        let labScript: String
+        let validateScript: String
+        let runDir: URL
+        let deadline: Date
+        let env: [String]
+        func remaining(_ cap: TimeInterval) -> TimeInterval { max(5, min(cap, deadline.timeIntervalSinceNow)) }
+        func script(_ argv: [String], timeout: TimeInterval, extraEnv: [String] = []) throws -> CommandResult {
+            try Shell.run(["env", "LAB_BIN=\(bin)"] + env + extraEnv + argv, timeout: timeout)
+        }
+    }
+
+    /// `lab.sh up` (with extraEnv, e.g. LAB_MIXED=bird4), then body, then always `lab.sh down` with checks that
+    /// nothing is left behind. Refuses to run while a lab is up (not ours to remove). Bounded to three minutes.
+    func withLab(name: String, extraEnv: [String] = [], _ body: (Lab) throws -> Void) throws {
         guard getuid() == 0 else { throw XCTSkip("the lab needs root (network namespaces); uid is \(getuid())") }
         let repo = LabTests.repo
         let labScript = repo.appendingPathComponent("scripts/lab.sh").path
@@ -54,19 +129,17 @@ final class LabTests: XCTestCase {
             return
         }
 
-        let deadline = Date().addingTimeInterval(180)
-        func remaining(_ cap: TimeInterval) -> TimeInterval { max(5, min(cap, deadline.timeIntervalSinceNow)) }
-        func script(_ argv: [String], timeout: TimeInterval, extraEnv: [String] = []) throws -> CommandResult {
-            try Shell.run(["env", "LAB_BIN=\(bin)"] + extraEnv + argv, timeout: timeout)
-        }
+        // the lab's own variables must come from this test, not from the caller's environment
+        let lab = Lab(repo: repo, bin: bin, labScript: labScript, validateScript: validateScript, runDir: runDir,
+                      deadline: Date().addingTimeInterval(180), env: ["LAB_MIXED="] + extraEnv)
 
         // From here on the lab is ours: always remove it, whatever happens below.
         var tornDown = false
         func tearDownLab() {
             guard !tornDown else { return }
             tornDown = true
-            let down = try? script([labScript, "down"], timeout: 60)
-            print("--- lab.sh down\n\(down?.stdout ?? "")\(down?.stderr ?? "")")
+            let down = try? lab.script([labScript, "down"], timeout: 60)
+            print("--- [\(name)] lab.sh down\n\(down?.stdout ?? "")\(down?.stderr ?? "")")
             if down?.succeeded != true { XCTFail("scripts/lab.sh down failed: \(down.map { "\($0)" } ?? "could not run")") }
             let after = (try? Shell.run(["ip", "netns", "list"], timeout: 20).stdout) ?? ""
             let left = LabTests.fixedNamespaces.filter { name in after.split(separator: "\n").contains { $0.split(separator: " ").first.map(String.init) == name } }
@@ -76,18 +149,13 @@ final class LabTests: XCTestCase {
         addTeardownBlock { tearDownLab() }
         defer { tearDownLab() }
 
-        let up = try script([labScript, "up"], timeout: remaining(100), extraEnv: ["LAB_CONVERGE_TIMEOUT=45"])
-        print("--- lab.sh up\n\(up.stdout)\(up.stderr)")
+        let up = try lab.script([labScript, "up"], timeout: lab.remaining(100), extraEnv: ["LAB_CONVERGE_TIMEOUT=45"])
+        print("--- [\(name)] lab.sh up\n\(up.stdout)\(up.stderr)")
         if !up.succeeded {
             XCTFail("scripts/lab.sh up failed: \(up)")
-            // an incomplete lab (a daemon died, say): the checklist still tells what works and what does not
+            // an incomplete lab (a daemon died, say): the checks still tell what works and what does not
             guard FileManager.default.fileExists(atPath: runDir.appendingPathComponent("config/render.env").path) else { return }
         }
-
-        let validate = try script([validateScript], timeout: remaining(60), extraEnv: ["STABILITY_WINDOW=10"])
-        print("--- validate.sh\n\(validate.stdout)\(validate.stderr)")
-        XCTAssertEqual(validate.status, 0, "scripts/validate.sh failed:\n\(validate.stdout)\(validate.stderr)")
-        XCTAssertFalse(validate.timedOut, "scripts/validate.sh timed out")
-        XCTAssertTrue(validate.stdout.contains("✅"), validate.stdout)
+        try body(lab)
     }
 }
