@@ -61,3 +61,32 @@ public struct DataPlaneStats {
         fragmented &+= o.fragmented
     }
 }
+
+/// What a worker thread hands the control thread: events as they happen (one post per batch) and
+/// counters twice a second — a post per batch for counters alone would wake the control loop at
+/// packet rate.
+struct WorkerOutbox {
+    var events: [DataPlaneEvent] = []
+    var stats = DataPlaneStats()
+    private var lastStatsReport = 0.0
+
+    mutating func flush(now: Double, _ emit: ([DataPlaneEvent]) -> Void) {
+        if now - lastStatsReport >= 0.5 && !stats.isZero {
+            lastStatsReport = now
+            events.append(.stats(stats))
+            stats = DataPlaneStats()
+        }
+        if !events.isEmpty {
+            emit(events)
+            events.removeAll(keepingCapacity: true)
+        }
+    }
+}
+
+extension Array {
+    /// Stores `value` at `index`, growing the array with nils first (per-node-id tables).
+    mutating func set<T>(_ index: Int, _ value: T?) where Element == T? {
+        if index >= count { append(contentsOf: [T?](repeating: nil, count: index - count + 1)) }
+        self[index] = value
+    }
+}

@@ -31,14 +31,12 @@ final class RxWorker {
     let replayWindow: Int
 
     private var peers: [Peer?] = []
-    private var events: [DataPlaneEvent] = []
+    private var outbox = WorkerOutbox()
     private var relays: [TxCommand] = []
-    private var stats = DataPlaneStats()
     private var t: ForwardingTable
     private var running = true
     private var tryHarderBudget = 0
     private var tryHarderSecond = 0
-    private var lastStatsReport = 0.0
 
     /// GRO towards the device when it takes super-frames (TAP with offload).
     private let tap: TunTapDevice?
@@ -87,13 +85,7 @@ final class RxWorker {
                 if fd == mailbox.fd { handleMailbox() } else { receive(fd) }
             }
             if !relays.isEmpty { toTX.post(contentsOf: relays); relays.removeAll(keepingCapacity: true) }
-            let now = EventLoop.now()
-            if now - lastStatsReport >= 0.5 && !stats.isZero {
-                lastStatsReport = now
-                events.append(.stats(stats))
-                stats = DataPlaneStats()
-            }
-            if !events.isEmpty { emit(events); events.removeAll(keepingCapacity: true) }
+            outbox.flush(now: EventLoop.now(), emit)
         }
     }
 
@@ -101,9 +93,7 @@ final class RxWorker {
         for cmd in mailbox.drain() {
             switch cmd {
             case let .setKey(id, cipher, compression):
-                let i = Int(id)
-                if i >= peers.count { peers += [Peer?](repeating: nil, count: i - peers.count + 1) }
-                peers[i] = cipher.map { Peer(cipher: $0, compression: compression, window: replayWindow) }
+                peers.set(Int(id), cipher.map { Peer(cipher: $0, compression: compression, window: replayWindow) })
             case .stop:
                 running = false
             }
@@ -124,9 +114,9 @@ final class RxWorker {
             if n <= 0 { return }
             for i in 0..<Int(n) {
                 let len = Int(lens[i])
-                if len < 0 { stats.droppedShort &+= 1; continue }   // truncated: larger than any tinc packet
-                stats.udpInPackets &+= 1
-                stats.udpInBytes &+= UInt64(len)
+                if len < 0 { outbox.stats.droppedShort &+= 1; continue }   // truncated: larger than any tinc packet
+                outbox.stats.udpInPackets &+= 1
+                outbox.stats.udpInBytes &+= UInt64(len)
                 handle(inBuf + i * RxWorker.slotSize, len, SocketAddress(storage: addrs[i], length: addrLens[i]))
             }
             flushCoalesced()
@@ -141,8 +131,8 @@ final class RxWorker {
         var opened = -1
         if let known = t.nodeByAddress[from] {
             id = known
-            guard let p = peer(id) else { stats.droppedNoKey &+= 1; return }
-            guard let n = p.cipher.open(input, into: out) else { stats.droppedBadMAC &+= 1; return }
+            guard let p = peer(id) else { outbox.stats.droppedNoKey &+= 1; return }
+            guard let n = p.cipher.open(input, into: out) else { outbox.stats.droppedBadMAC &+= 1; return }
             opened = n
         } else {
             // tinc's try_harder: which node's key authenticates this packet? Budgeted per second
@@ -154,17 +144,17 @@ final class RxWorker {
                 if let n = p!.cipher.open(input, into: out) {
                     id = Int32(i)
                     opened = n
-                    events.append(.udpAddress(id, from))
+                    outbox.events.append(.udpAddress(id, from))
                     break
                 }
             }
-            guard id >= 0 else { stats.droppedUnknownSource &+= 1; return }
+            guard id >= 0 else { outbox.stats.droppedUnknownSource &+= 1; return }
         }
-        guard opened >= 4, let p = peer(id) else { stats.droppedShort &+= 1; return }
+        guard opened >= 4, let p = peer(id) else { outbox.stats.droppedShort &+= 1; return }
         let seq = UInt32(bigEndian: plain.loadUnaligned(as: UInt32.self))
         switch p.window.check(seq) {
         case .replayed, .farFuture:
-            stats.droppedReplay &+= 1
+            outbox.stats.droppedReplay &+= 1
             return
         case .accept, .accepted:
             break
@@ -174,32 +164,32 @@ final class RxWorker {
         if p.compression != 0 {
             guard let n = PacketCompression.decompress(level: p.compression, UnsafeRawBufferPointer(start: frame, count: flen),
                                                        into: UnsafeMutableRawBufferPointer(start: inflated, count: RxWorker.slotSize)) else {
-                stats.droppedCompression &+= 1
+                outbox.stats.droppedCompression &+= 1
                 return
             }
             frame = inflated
             flen = n
         }
-        guard flen >= 14 else { stats.droppedShort &+= 1; return }
+        guard flen >= 14 else { outbox.stats.droppedShort &+= 1; return }
         if frame.load(fromByteOffset: 12, as: UInt8.self) == 0 && frame.load(fromByteOffset: 13, as: UInt8.self) == 0 {
-            events.append(.probe(Array(UnsafeRawBufferPointer(start: frame, count: flen)), from: id))
+            outbox.events.append(.probe(Array(UnsafeRawBufferPointer(start: frame, count: flen)), from: id))
             return
         }
         switch t.decide(frame, length: flen, source: id) {
         case .drop, .unknownDestination, .unreachableDestination:
-            stats.droppedNoRoute &+= 1
+            outbox.stats.droppedNoRoute &+= 1
         case .device:
             if t.myClampMSS, Int(id) < t.routes.count {
                 MSSClamp.clamp(frame, length: flen, mtu: min(t.routes[Int(id)].mtu, t.myMTU))
             }
             if tap != nil {
-                stats.deviceOutPackets &+= 1
-                stats.deviceOutBytes &+= UInt64(flen)
+                outbox.stats.deviceOutPackets &+= 1
+                outbox.stats.deviceOutBytes &+= UInt64(flen)
                 if gro.offer(frame, length: flen) { return }
                 flushCoalesced()
                 if gro.begin(frame, length: flen) { return }
-                stats.deviceOutPackets &-= 1
-                stats.deviceOutBytes &-= UInt64(flen)
+                outbox.stats.deviceOutPackets &-= 1
+                outbox.stats.deviceOutBytes &-= UInt64(flen)
             }
             writeDevice(frame, flen)
         case .node:
@@ -224,8 +214,8 @@ final class RxWorker {
     private func writeDevice(_ f: UnsafeRawPointer, _ len: Int) {
         flushCoalesced()   // keep frame order on the device
         if device.write(UnsafeRawBufferPointer(start: f, count: len)) {
-            stats.deviceOutPackets &+= 1
-            stats.deviceOutBytes &+= UInt64(len)
+            outbox.stats.deviceOutPackets &+= 1
+            outbox.stats.deviceOutBytes &+= UInt64(len)
         }
     }
 }

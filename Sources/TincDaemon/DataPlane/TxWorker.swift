@@ -28,8 +28,7 @@ final class TxWorker {
     let macRefresh: Double
 
     private var peers: [Peer?] = []
-    private var events: [DataPlaneEvent] = []
-    private var stats = DataPlaneStats()
+    private var outbox = WorkerOutbox()
     private var t: ForwardingTable
     private var running = true
     private var reportedMACs: [UInt64: Double] = [:]
@@ -91,27 +90,15 @@ final class TxWorker {
         }
     }
 
-    private var lastStatsReport = 0.0
-
     private func report() {
-        // Counters go to the control thread twice a second, not per batch: a post per batch would
-        // keep the control loop busy waking up at packet rate.
-        let now = EventLoop.now()
-        if now - lastStatsReport >= 0.5 && !stats.isZero {
-            lastStatsReport = now
-            events.append(.stats(stats))
-            stats = DataPlaneStats()
-        }
-        if !events.isEmpty { emit(events); events.removeAll(keepingCapacity: true) }
+        outbox.flush(now: EventLoop.now(), emit)
     }
 
     private func handleMailbox() {
         for cmd in mailbox.drain() {
             switch cmd {
             case let .setKey(id, cipher, compression):
-                let i = Int(id)
-                if i >= peers.count { peers += [Peer?](repeating: nil, count: i - peers.count + 1) }
-                peers[i] = cipher.map { Peer(cipher: $0, compression: compression) }
+                peers.set(Int(id), cipher.map { Peer(cipher: $0, compression: compression) })
             case let .sendProbe(frame, to):
                 guard frame.count <= TxWorker.slotSize - 4 else { continue }
                 let slot = inBuf
@@ -136,8 +123,8 @@ final class TxWorker {
             let slot = inBuf + i * TxWorker.slotSize
             let n = device.read(into: UnsafeMutableRawBufferPointer(start: slot + 4, count: TxWorker.slotSize - 4))
             if n <= 0 { break }
-            stats.deviceInPackets &+= 1
-            stats.deviceInBytes &+= UInt64(n)
+            outbox.stats.deviceInPackets &+= 1
+            outbox.stats.deviceInBytes &+= UInt64(n)
             localFrame(slot, n)
             if outCount >= TxWorker.outSlots - 16 { flush() }
         }
@@ -151,7 +138,7 @@ final class TxWorker {
             let type = UInt16(f.load(fromByteOffset: 12, as: UInt8.self)) << 8 | UInt16(f.load(fromByteOffset: 13, as: UInt8.self))
             // ARP, and ICMPv6 neighbor solicitations (next header 58, type 135), are answered by the control thread.
             if type == 0x0806 || (type == 0x86DD && len >= 55 && f.load(fromByteOffset: 20, as: UInt8.self) == 58 && f.load(fromByteOffset: 54, as: UInt8.self) == 135) {
-                events.append(.localControlFrame(Array(UnsafeRawBufferPointer(start: f, count: len))))
+                outbox.events.append(.localControlFrame(Array(UnsafeRawBufferPointer(start: f, count: len))))
                 return
             }
         }
@@ -166,7 +153,7 @@ final class TxWorker {
         if let last = reportedMACs[k], now - last < macRefresh, t.lookupMAC(f + 6) == t.myID { return }
         reportedMACs[k] = now
         if reportedMACs.count > 65536 { reportedMACs.removeAll() }
-        events.append(.learnedMAC(Array(UnsafeRawBufferPointer(start: f + 6, count: 6))))
+        outbox.events.append(.learnedMAC(Array(UnsafeRawBufferPointer(start: f + 6, count: 6))))
     }
 
     private func routeFrame(_ slot: UnsafeMutableRawPointer, _ len: Int, from source: Int32, viaTCP: Bool, deliverLocally: Bool) {
@@ -175,9 +162,9 @@ final class TxWorker {
         let decision = t.decide(slot + 4, length: len, source: source)
         switch decision {
         case .drop:
-            stats.droppedNoRoute &+= 1
+            outbox.stats.droppedNoRoute &+= 1
         case .unknownDestination, .unreachableDestination:
-            stats.droppedNoRoute &+= 1
+            outbox.stats.droppedNoRoute &+= 1
             if source == t.myID { answerUnreachable(slot + 4, len, known: decision == .unreachableDestination) }
         case .device:
             if t.myClampMSS { MSSClamp.clamp(slot + 4, length: len, mtu: min(sourceMTU, t.myMTU)) }
@@ -215,8 +202,8 @@ final class TxWorker {
 
     private func writeDevice(_ f: UnsafeRawPointer, _ len: Int) {
         if device.write(UnsafeRawBufferPointer(start: f, count: len)) {
-            stats.deviceOutPackets &+= 1
-            stats.deviceOutBytes &+= UInt64(len)
+            outbox.stats.deviceOutPackets &+= 1
+            outbox.stats.deviceOutBytes &+= UInt64(len)
         }
     }
 
@@ -232,15 +219,15 @@ final class TxWorker {
     private func sendTo(_ id: Int32, _ slot: UnsafeMutableRawPointer, _ len: Int, viaTCP: Bool) {
         guard id >= 0, Int(id) < t.routes.count else { return }
         let r = t.routes[Int(id)]
-        guard r.reachable else { stats.droppedNoRoute &+= 1; return }
+        guard r.reachable else { outbox.stats.droppedNoRoute &+= 1; return }
         let via = (viaTCP || r.via == t.myID) ? r.nexthop : r.via
         guard via >= 0 else { return }
         if t.directOnly && via != id {
-            stats.droppedNoRoute &+= 1
+            outbox.stats.droppedNoRoute &+= 1
             return
         }
         if t.decrementTTL && currentSource != t.myID && currentSource >= 0 {
-            guard TTL.decrement(slot + 4, length: len) else { stats.droppedNoRoute &+= 1; return }
+            guard TTL.decrement(slot + 4, length: len) else { outbox.stats.droppedNoRoute &+= 1; return }
         }
         let viaRoute = t.routes[Int(via)]
         if via != t.myID, len > 14, let limit = oversizeLimit(slot + 4, len, viaMTU: viaRoute.mtu) {
@@ -251,8 +238,8 @@ final class TxWorker {
             MSSClamp.clamp(slot + 4, length: len, mtu: min(viaRoute.mtu, sourceMTU))
         }
         if viaTCP || t.myTCPOnly || t.routes[Int(via)].options & 0x2 != 0 {
-            stats.tcpFallbackFrames &+= 1
-            events.append(.sendTCP(copyFrame(slot, len), to: via))
+            outbox.stats.tcpFallbackFrames &+= 1
+            outbox.events.append(.sendTCP(copyFrame(slot, len), to: via))
             return
         }
         sendUDP(slot, len, to: via, probe: false)
@@ -282,7 +269,7 @@ final class TxWorker {
         var reply: [UInt8]?
         if frame[12] == 0x08 {
             if frame[20] & 0x40 == 0, let frags = ICMPReply.fragmentIPv4(frame, maxPayload: limit - 14 - 20) {
-                stats.fragmented &+= 1
+                outbox.stats.fragmented &+= 1
                 for frag in frags {
                     frag.withUnsafeBytes { (fragBuf + 4).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
                     sendTo(id, fragBuf, frag.count, viaTCP: viaTCP)
@@ -308,10 +295,10 @@ final class TxWorker {
         guard i >= 0, i < t.routes.count else { return }
         let r = t.routes[i]
         guard let p = i < peers.count ? peers[i] : nil else {
-            events.append(.needKey(id))
+            outbox.events.append(.needKey(id))
             if !probe && r.nexthop >= 0 {
-                stats.tcpFallbackFrames &+= 1
-                events.append(.sendTCP(copyFrame(slot, len), to: r.nexthop))
+                outbox.stats.tcpFallbackFrames &+= 1
+                outbox.events.append(.sendTCP(copyFrame(slot, len), to: r.nexthop))
             }
             return
         }
@@ -319,13 +306,13 @@ final class TxWorker {
             if r.nexthop >= 0 && r.nexthop != id {
                 sendTo(r.nexthop, slot, len, viaTCP: false)
             } else {
-                stats.tcpFallbackFrames &+= 1
-                events.append(.sendTCP(copyFrame(slot, len), to: id))
+                outbox.stats.tcpFallbackFrames &+= 1
+                outbox.events.append(.sendTCP(copyFrame(slot, len), to: id))
             }
             return
         }
         guard let addr = r.udp, let fd = sockets.first(where: { $0.family == addr.family })?.fd else {
-            if r.nexthop >= 0 && !probe { events.append(.sendTCP(copyFrame(slot, len), to: r.nexthop)) }
+            if r.nexthop >= 0 && !probe { outbox.events.append(.sendTCP(copyFrame(slot, len), to: r.nexthop)) }
             return
         }
         var plain = slot
@@ -333,7 +320,7 @@ final class TxWorker {
         if p.compression != 0 {
             let n = PacketCompression.compress(level: p.compression, UnsafeRawBufferPointer(start: slot + 4, count: len),
                                                into: UnsafeMutableRawBufferPointer(start: scratch + 4, count: TxWorker.slotSize * 2 - 4))
-            guard let n = n else { stats.droppedCompression &+= 1; return }
+            guard let n = n else { outbox.stats.droppedCompression &+= 1; return }
             plain = scratch
             plainLen = 4 + n
         }
@@ -373,17 +360,17 @@ final class TxWorker {
                     }
                 }
                 if n > 0 {
-                    for k in i ..< i + Int(n) { stats.udpOutPackets &+= 1; stats.udpOutBytes &+= UInt64(outLens[k]) }
+                    for k in i ..< i + Int(n) { outbox.stats.udpOutPackets &+= 1; outbox.stats.udpOutBytes &+= UInt64(outLens[k]) }
                     i += Int(n)
                     continue
                 }
-                if -n == EMSGSIZE { events.append(.tooBig(outNode[i], outFrameLen[i])) }
+                if -n == EMSGSIZE { outbox.events.append(.tooBig(outNode[i], outFrameLen[i])) }
                 else if -n == EAGAIN || -n == ENOBUFS {
                     // Socket buffer full: wait briefly for room rather than dropping the whole batch.
                     var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
                     if poll(&pfd, 1, 5) > 0 { continue }
                 }
-                stats.droppedSendError &+= 1
+                outbox.stats.droppedSendError &+= 1
                 i += 1
             }
         }
