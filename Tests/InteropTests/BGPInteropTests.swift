@@ -300,6 +300,50 @@ final class BGPInteropTests: InteropTestCase {
         XCTAssertTrue(us.status().contains("Hold timer:") && us.status().contains("/180"), diag())
     }
 
+    // MARK: BFD with BIRD: a vanished neighbour takes the BGP session down within a second
+
+    func testBFDTakesSessionDownWithinOneSecond() throws {
+        try requireTools()
+        let lab = try makeLab(nodes: 2)
+        let bfd = """
+        protocol bfd {
+            interface "*" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; };
+        }
+        """
+        let bird = try BirdNode(lab: lab, node: 0, name: "isp",
+                                config: ispConfig(local: lab.address(0), neighbor: lab.address(1), extra: "    bfd on;") + "\n" + bfd)
+        let us = try BGPLiteNode(lab: lab, node: 1, name: "bird1",
+                                 config: ourConfig(local: lab.address(1), neighbor: lab.address(0), extra: "    bfd on;") + "\n" + bfd)
+        birds = [bird]; ours = [us]
+        try bird.start()
+        try us.start()
+        XCTAssertTrue(waitUntil(timeout: budget(10), poll: 0.05) { us.isEstablished("isp") }, "session not established" + diag())
+        // Both BFD ends must be Up before the neighbour vanishes.
+        XCTAssertTrue(waitUntil(timeout: budget(10), poll: 0.1) {
+            bird.birdc("show", "bfd", "sessions").split(separator: "\n").contains { $0.contains(lab.address(1)) && $0.contains("Up") }
+        }, "BIRD's BFD session never came up" + diag())
+        // The neighbour vanishes: everything in and out of BIRD's namespace is dropped (no carrier loss,
+        // no TCP reset), so only BFD can notice within a second; the hold timer would take 180 s.
+        let nft = """
+        table inet tswbfd {
+            chain i { type filter hook input priority 0; policy drop; }
+            chain o { type filter hook output priority 0; policy drop; }
+        }
+
+        """
+        let nftFile = lab.workDir.appendingPathComponent("drop.nft")
+        try nft.write(to: nftFile, atomically: true, encoding: .utf8)
+        let cut = Date()
+        let r = try lab.exec(in: lab.namespace(0), ["nft", "-f", nftFile.path])
+        XCTAssertEqual(r.status, 0, "nft: \(r.stderr)")
+        let down = waitUntil(timeout: budget(5), poll: 0.02) { !us.isEstablished("isp") }
+        let took = Date().timeIntervalSince(cut)
+        XCTAssertTrue(down, "BGP session stayed up after the neighbour vanished" + diag())
+        XCTAssertLessThan(took, 1.0, "BFD took \(took) s to take the session down" + diag())
+        print("BFD: BGP session down \(String(format: "%.3f", took)) s after the neighbour vanished")
+        XCTAssertTrue(us.log.text().lowercased().contains("bfd"), "the log should say BFD took the session down" + diag())
+    }
+
     // MARK: iBGP with BIRD
 
     func testIBGPWithBird() throws {
