@@ -30,6 +30,35 @@ final class LabTests: XCTestCase {
         }
     }
 
+    /// The deploy issue's first item: configs rendered from a second env file with other addresses (LAN,
+    /// overlay, underlay, site prefixes, keys) start in the namespaces and the mesh validates too.
+    func testLabWithOtherAddressesValidates() throws {
+        let base = try String(contentsOf: LabTests.repo.appendingPathComponent("deploy/lab.env"), encoding: .utf8)
+        let keys = FileManager.default.temporaryDirectory.appendingPathComponent("tsw-lab-keys-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: keys) }
+        var lines: [String] = []
+        let overrides = [
+            "ISP_NEIGHBOR": "10.44.0.228", "LAN_SUBNET": "10.44.0.0/24", "LAN_GATEWAY": "10.44.0.1",
+            "LAN_IP_RANGE": "10.44.0.100/31", "TINC1_LAN_IP": "10.44.0.100", "ISP_LOCAL_IP": "10.44.0.100",
+            "OVERLAY_PREFIX": "10.9.0", "OVERLAY6_PREFIX": "2001:db8:9::", "UNDERLAY_PREFIX": "172.31.5",
+            "SITE_PREFIX": "10.101", "SITE6_PREFIX": "2001:db8:101", "KEYS_DIR": keys.path,
+        ]
+        for line in base.split(separator: "\n", omittingEmptySubsequences: false) {
+            let key = line.split(separator: "=", maxSplits: 1).first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
+            if let v = overrides[key] { lines.append("\(key)=\(v)") } else { lines.append(String(line)) }
+        }
+        let env = FileManager.default.temporaryDirectory.appendingPathComponent("tsw-lab-\(getpid()).env")
+        try lines.joined(separator: "\n").write(to: env, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: env) }
+        try withLab(name: "otherenv", extraEnv: ["LAB_ENV=\(env.path)"]) { lab in
+            let validate = try lab.script([lab.validateScript], timeout: lab.remaining(60),
+                                          extraEnv: ["STABILITY_WINDOW=5", "LAB_ENV=\(env.path)"])
+            print("--- validate.sh (second env)\n\(validate.stdout)\(validate.stderr)")
+            XCTAssertEqual(validate.status, 0, "validate with the second env failed:\n\(validate.stdout)\(validate.stderr)")
+            XCTAssertTrue(validate.stdout.contains("10.44.0.100"), "validate should report the second env's LAN address")
+        }
+    }
+
     /// The lab issue's failover item: stop bird3's daemon (`lab.sh stop-node`), every other node must report
     /// it unreachable, drop its iBGP session and withdraw its site prefixes from BGP and the kernel FIB
     /// within FAILOVER_GOAL (5 s); `lab.sh start-node` must bring everything back without touching the
