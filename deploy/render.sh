@@ -80,6 +80,8 @@ while IFS= read -r line || [ -n "$line" ]; do
   FILE_KEYS+=("$key")
   if [[ $val =~ ^\"([^\"]*)\"[[:space:]]*(#.*)?$ ]]; then val=${BASH_REMATCH[1]}
   elif [[ $val =~ ^\'([^\']*)\'[[:space:]]*(#.*)?$ ]]; then val=${BASH_REMATCH[1]}
+  elif [[ $val == \#* ]]; then
+    val=""   # `KEY=   # comment`: an empty value followed by a comment
   else
     val=${val%%[[:space:]]#*}
     val=${val%"${val##*[![:space:]]}"}
@@ -234,6 +236,7 @@ protocol static site6 {
 template bgp mesh {
     local $(overlay4 "$n") as $BGP_AS;
     direct;
+    connect retry time 5;
     ipv4 {
         import all;
         export all;
@@ -300,6 +303,9 @@ render_node() {
   cat > "$dir/tinc-up" <<EOF
 #!/bin/sh
 # tinc-up of $name -- $HEADER_NOTE
+# A fixed MAC per node: after a restart the other nodes' ARP/ND caches stay right, so sessions over
+# the overlay come back at once instead of waiting for stale neighbour entries to expire.
+ip link set "\$INTERFACE" address 02:74:73:00:00:$(printf %02x "$n")
 ip link set "\$INTERFACE" up
 ip addr replace $(overlay4 "$n")/$OVERLAY_PREFIXLEN dev "\$INTERFACE"
 ip -6 addr replace $(overlay6 "$n")/$OVERLAY6_PREFIXLEN dev "\$INTERFACE" nodad
@@ -348,6 +354,7 @@ protocol static site6 {
 template bgp mesh {
     local as $BGP_AS;
     direct;
+    connect retry time 5;
     ipv4 {
         import all;
         export all;
