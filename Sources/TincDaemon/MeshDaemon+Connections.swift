@@ -285,6 +285,9 @@ extension MeshDaemon {
         c.lastPingTime = loop.now
         if let o = c.outgoing { o.connection = c }
         Log.info(Log.connections, "Connection with \(c.label) activated")
+        // PMTU = N in the peer's host file or in ours lowers the starting path MTU, as in tinc.
+        let k = keys(for: n)
+        for limit in [c.peerSettings?.pmtu, settings.pmtu].compactMap({ $0 }) where limit < k.mtu { k.mtu = limit }
         sendEverything(to: c)
         let edge = graph.addEdge(from: myself, to: n, address: c.address.host, port: port, options: c.options,
                                  weight: (weight + c.estimatedWeight) / 2)
