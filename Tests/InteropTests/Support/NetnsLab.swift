@@ -60,8 +60,9 @@ final class NetnsLab {
         try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true)
 
         // Register before creating anything so a half-built lab is cleaned up too.
-        testCase.addTeardownBlock { [weak self] in
-            guard let self else { return }
+        // The block holds the lab strongly: a lab made in a helper whose variable goes out of scope
+        // early must still be torn down (a weak capture leaked its namespaces).
+        testCase.addTeardownBlock { [self] in
             let failed = (self.testCase?.testRun?.totalFailureCount ?? 0) > 0
             self.teardown(keepWorkDir: failed || ProcessInfo.processInfo.environment["TSW_KEEP"] != nil)
             if failed { print("interop lab \(self.prefix): logs kept in \(self.workDir.path)") }
