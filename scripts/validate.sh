@@ -320,6 +320,13 @@ else
 fi
 
 # ---- 11. stability window -----------------------------------------------------------------------------
+# BIRD derives its "since" wall time from a monotonic clock at print time, so the same event can read
+# 1 ms apart on two calls: equal within 100 ms (a real re-establishment moves it by far more).
+same_since() {
+  [ "$1" = "$2" ] && return 0
+  awk -v a="$1" -v b="$2" 'function s(t, p) { split(t, p, ":"); return p[1] * 3600 + p[2] * 60 + p[3] }
+    BEGIN { d = s(a) - s(b); if (d < 0) d = -d; exit !(d <= 0.1 && a ~ /:/ && b ~ /:/) }'
+}
 left=$(( STABILITY_WINDOW * 1000 - ($(now_ms) - T_BASE) ))
 [ $left -gt 0 ] && sleep "$(awk -v l="$left" 'BEGIN { printf "%.3f", l / 1000 }')"
 flaps=() total=0
@@ -332,7 +339,7 @@ for n in $(lab_nodes) $($ISP_ON && echo isp); do
     before=$(awk -v p="$name" '$1 == p { print $3 }' <<< "${BASE[$n]:-}")
     if [[ $info != Established* ]]; then flaps+=("$n/$name is $state $info now")
     elif [ -z "$before" ]; then flaps+=("$n/$name appeared during the window (since $since)")
-    elif [ "$before" != "$since" ]; then flaps+=("$n/$name re-established during the window (since $before -> $since)")
+    elif ! same_since "$before" "$since"; then flaps+=("$n/$name re-established during the window (since $before -> $since)")
     fi
   done <<< "$now"
   # sessions that disappeared
