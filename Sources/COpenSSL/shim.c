@@ -282,6 +282,15 @@ int cos_cipher_info(int nid, int *key_len, int *iv_len, int *block_size, char *n
     return 1;
 }
 
+int cos_cipher_mode(int nid) {
+    EVP_CIPHER *c = fetch_cipher(nid);
+    if (!c) return -1;
+    int mode = (int)(EVP_CIPHER_get_mode(c) & 0xFFFFF);
+    if (EVP_CIPHER_get_flags(c) & EVP_CIPH_FLAG_AEAD_CIPHER) mode |= 1 << 30;
+    EVP_CIPHER_free(c);
+    return mode;
+}
+
 static EVP_MD *fetch_digest(int nid) {
     cos_init();
     if (nid <= 0) return NULL;

@@ -126,7 +126,11 @@ extension MeshDaemon {
             return true
         }
         guard let cipher = CipherSuite(nid: cipherNID) else {
-            Log.error("Node \(fromName) uses unknown cipher!")
+            Log.error("Node \(fromName) uses unknown cipher \(cipherNID)!")
+            return true
+        }
+        guard cipher.isUsableForPackets else {
+            Log.error("Node \(fromName) uses unusable cipher \(cipherNID): \(cipher.unusableReason)")
             return true
         }
         if cipher.isNone {
@@ -136,7 +140,7 @@ extension MeshDaemon {
             return true
         }
         guard let digest = DigestSuite(nid: digestNID) else {
-            Log.error("Node \(fromName) uses unknown digest!")
+            Log.error("Node \(fromName) uses unknown digest \(digestNID)!")
             return true
         }
         if !digest.isNone && (macLength < 0 || macLength > digest.size) {

@@ -144,14 +144,26 @@ public final class Handshake {
         guard c != 0, let suite = CipherSuite(nid: c), !suite.isNone else {
             throw HandshakeError("\(peer) uses unknown or null meta cipher \(c)")
         }
+        // A cipher number is the peer's choice: refuse what cannot run as a byte stream (XTS, AEAD,
+        // block modes, key wrap) here, with the number, instead of failing later on the socket.
+        guard suite.isUsableForMetaStream else {
+            throw HandshakeError("\(peer) uses unusable meta cipher \(c): \(suite.unusableReason)")
+        }
         guard d != 0, let digest = DigestSuite(nid: d), !digest.isNone else {
             throw HandshakeError("\(peer) uses unknown or null meta digest \(d)")
         }
         guard m >= 0 && m <= digest.size else { throw HandshakeError("\(peer) uses bogus MAC length \(m)") }
+        // Meta connections are never compressed; tinc 1.0 ignores the field, but a value no tinc
+        // could send marks a broken or hostile peer.
+        guard (0...11).contains(z) else { throw HandshakeError("\(peer) uses bogus compression level \(z)") }
         peerDigest = digest
-        let inbound = try streamCipher(from: k, suite: suite, encrypt: false)
+        guard let peerKey else { throw HandshakeError("no public key for \(peer)") }
+        let inbound: StreamCipher
+        do { inbound = try streamCipher(from: k, suite: suite, encrypt: false) } catch {
+            throw HandshakeError("\(peer) uses meta cipher \(c) that cannot be keyed: \(error)")
+        }
         allowed = .challenge
-        myChallenge = SecureRandom.bytes(peerKey!.size)
+        myChallenge = SecureRandom.bytes(peerKey.size)
         return [.decryptInbound(inbound), .send(.challenge(Hex.encode(myChallenge)))]
     }
 

@@ -16,10 +16,18 @@ public final class MetaInbound {
         public var description: String { "Metadata read buffer overflow" }
     }
 
+    /// The stream cipher failed; everything after this point is unreadable.
+    public struct DecryptionFailed: Error, CustomStringConvertible {
+        public let reason: String
+        public var description: String { "Meta stream decryption failed: \(reason)" }
+    }
+
     private var buffer: [UInt8] = []
     private var start = 0
     private var cipher: StreamCipher?
     private var packetBytes = 0
+    /// Set when decryption failed; `next()` throws it so the caller closes the connection.
+    private var failure: DecryptionFailed?
     public private(set) var bytesReceived: UInt64 = 0
 
     public init() {}
@@ -28,10 +36,19 @@ public final class MetaInbound {
 
     public func append(_ bytes: UnsafeRawBufferPointer) {
         bytesReceived &+= UInt64(bytes.count)
+        guard failure == nil else { return }
         let old = buffer.count
         buffer.append(contentsOf: bytes)
-        if let c = cipher {
-            buffer.withUnsafeMutableBytes { c.process(UnsafeMutableRawBufferPointer(rebasing: $0[old...])) }
+        if let c = cipher { decrypt(c, from: old) }
+    }
+
+    private func decrypt(_ c: StreamCipher, from offset: Int) {
+        do {
+            try buffer.withUnsafeMutableBytes { try c.process(UnsafeMutableRawBufferPointer(rebasing: $0[offset...])) }
+        } catch {
+            failure = DecryptionFailed(reason: "\(error)")
+            buffer.removeAll()
+            start = 0
         }
     }
 
@@ -42,15 +59,14 @@ public final class MetaInbound {
     /// Turns on decryption; everything still buffered after the current position is decrypted now.
     public func enableDecryption(_ c: StreamCipher) {
         cipher = c
-        if start < buffer.count {
-            buffer.withUnsafeMutableBytes { c.process(UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
-        }
+        if start < buffer.count { decrypt(c, from: start) }
     }
 
     /// After a PACKET line: the next `length` bytes are a raw frame.
     public func expectPacket(length: Int) { packetBytes = length }
 
     public func next() throws -> Item? {
+        if let f = failure { throw f }
         defer { compact() }
         if packetBytes > 0 {
             guard buffer.count - start >= packetBytes else { return nil }
@@ -82,6 +98,8 @@ public final class MetaInbound {
 /// Outbound side: lines and raw PACKET bytes, encrypted from the moment our METAKEY was queued.
 public final class MetaOutbound {
     private var cipher: StreamCipher?
+    /// Set when encryption failed: nothing more is queued and `flush` reports the connection dead.
+    public private(set) var failure: Error?
     public private(set) var pending: [UInt8] = []
     private var sent = 0
     public private(set) var bytesSent: UInt64 = 0
@@ -100,13 +118,20 @@ public final class MetaOutbound {
     }
 
     public func queue(bytes: [UInt8]) {
+        guard failure == nil else { return }
         var b = bytes
-        if let c = cipher { b.withUnsafeMutableBytes { c.process($0) } }
+        if let c = cipher {
+            do { try b.withUnsafeMutableBytes { try c.process($0) } } catch {
+                failure = error
+                return
+            }
+        }
         pending.append(contentsOf: b)
     }
 
     /// Writes as much as the socket takes. Returns false on a fatal write error.
     public func flush(to fd: Int32, write: (Int32, UnsafeRawBufferPointer) -> Int) -> Bool {
+        guard failure == nil else { return false }
         while sent < pending.count {
             let n = pending.withUnsafeBytes { write(fd, UnsafeRawBufferPointer(rebasing: $0[sent...])) }
             if n > 0 { sent += n; bytesSent &+= UInt64(n); continue }

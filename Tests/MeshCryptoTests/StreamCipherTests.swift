@@ -15,10 +15,10 @@ final class StreamCipherTests: XCTestCase {
             let enc = try StreamCipher(suite: suite, key: key, iv: iv, encrypt: true)
             var buf = plain
             var pos = 0
-            buf.withUnsafeMutableBytes { all in
+            try buf.withUnsafeMutableBytes { all in
                 while pos < all.count {
                     let n = min(Int.random(in: 0...97), all.count - pos)
-                    enc.process(UnsafeMutableRawBufferPointer(rebasing: all[pos..<pos + n]))
+                    try enc.process(UnsafeMutableRawBufferPointer(rebasing: all[pos..<pos + n]))
                     pos += n
                 }
             }
@@ -30,7 +30,7 @@ final class StreamCipherTests: XCTestCase {
             var i = 0
             while i < oneShot.count {
                 let n = min(Int.random(in: 1...300), oneShot.count - i)
-                out += dec.process(Array(oneShot[i..<i + n]))
+                out += try dec.process(Array(oneShot[i..<i + n]))
                 i += n
             }
             XCTAssertEqual(out, plain)
@@ -47,7 +47,7 @@ final class StreamCipherTests: XCTestCase {
         let s = try StreamCipher(suite: suite, key: key, iv: iv, encrypt: true)
         var ours: [UInt8] = []
         for chunk in stride(from: 0, to: plain.count, by: 7) {
-            ours += s.process(Array(plain[chunk..<min(chunk + 7, plain.count)]))
+            ours += try s.process(Array(plain[chunk..<min(chunk + 7, plain.count)]))
         }
         XCTAssertEqual(ours, theirs)
 
@@ -70,6 +70,40 @@ final class StreamCipherTests: XCTestCase {
         let s = try StreamCipher(suite: ofb, key: pattern(16), iv: pattern(8), encrypt: true)
         let d = try StreamCipher(suite: ofb, key: pattern(16), iv: pattern(8), encrypt: false)
         let p = pattern(333)
-        XCTAssertEqual(d.process(s.process(p)), p)
+        XCTAssertEqual(try d.process(s.process(p)), p)
+    }
+
+    /// The METAKEY attack of issue 10: a peer picks AES-128-XTS (NID 913) for the meta stream.
+    /// XTS has block size 1 but fails on short inputs, which used to trap in `process`.
+    func testRefusesCiphersThatAreNotByteStreams() throws {
+        var refused: [String] = []
+        for name in ["aes-128-xts", "aes-256-xts", "aes-128-gcm", "aes-256-gcm", "aes-128-ccm", "aes-128-ocb",
+                     "chacha20-poly1305", "id-aes128-wrap", "aes-128-cbc", "aes-128-ecb"] {
+            guard let suite = CipherSuite(name: name) else { continue }
+            XCTAssertFalse(suite.isUsableForMetaStream, name)
+            let material = pattern(suite.keyLength + suite.ivLength)
+            XCTAssertThrowsError(try StreamCipher(suite: suite, key: Array(material[..<suite.keyLength]),
+                                                  iv: Array(material[suite.keyLength...]), encrypt: false), name) { err in
+                XCTAssertTrue("\(err)".contains(suite.name), "\(err)")
+            }
+            refused.append(name)
+        }
+        XCTAssertTrue(refused.contains("aes-128-xts") && refused.contains("aes-128-gcm"), "\(refused)")
+        XCTAssertEqual(CipherSuite(nid: 913)?.mode, .xts)
+        for name in ["aes-128-cfb", "aes-256-cfb8", "aes-128-ofb", "aes-128-ctr", "chacha20"] {
+            let suite = try XCTUnwrap(CipherSuite(name: name), name)
+            XCTAssertTrue(suite.isUsableForMetaStream, name)
+        }
+    }
+
+    func testPacketUsabilityByMode() throws {
+        for name in ["aes-256-cbc", "aes-128-ecb", "aes-128-cfb", "aes-128-ofb", "aes-128-ctr", "chacha20", "none"] {
+            XCTAssertTrue(try XCTUnwrap(CipherSuite(name: name), name).isUsableForPackets, name)
+        }
+        for name in ["aes-128-xts", "aes-128-gcm", "aes-128-ccm", "aes-128-ocb", "chacha20-poly1305", "id-aes128-wrap"] {
+            guard let suite = CipherSuite(name: name) else { continue }
+            XCTAssertFalse(suite.isUsableForPackets, name)
+            XCTAssertFalse(suite.unusableReason.isEmpty)
+        }
     }
 }

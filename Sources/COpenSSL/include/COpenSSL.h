@@ -41,6 +41,8 @@ void cos_free(void *p);
 int cos_cipher_nid_by_name(const char *name);
 // Fills the parameters of a usable cipher; returns 0 if the NID is unknown/unavailable.
 int cos_cipher_info(int nid, int *key_len, int *iv_len, int *block_size, char *name_buf, size_t name_len);
+/// The cipher's EVP mode (EVP_CIPH_*_MODE) in the low 20 bits, bit 30 set for AEAD ciphers; -1 if unavailable.
+int cos_cipher_mode(int nid);
 int cos_digest_nid_by_name(const char *name);
 int cos_digest_info(int nid, int *size, char *name_buf, size_t name_len);
 
