@@ -171,6 +171,16 @@ public final class MeshGraph {
     // MARK: Subnets
 
     /// Adds a subnet for `owner`. Returns false (and changes nothing) if the owner already has it.
+    /// Most entries for one prefix (same network and length, any owner or weight). Inserting walks
+    /// the entries of that prefix, so without a bound many owners of one prefix would make
+    /// announcements quadratic; tinc has no such bound, real meshes are far below it.
+    public var maxEntriesPerPrefix = 4096
+
+    /// Whether `addSubnet` would stay within `maxEntriesPerPrefix`.
+    public func prefixHasRoom(for s: Subnet) -> Bool {
+        subnetTable.chainLength(of: s, limit: maxEntriesPerPrefix) < maxEntriesPerPrefix
+    }
+
     @discardableResult
     public func addSubnet(_ s: Subnet, owner: Node) -> Bool {
         precondition(s.isWellFormed, "malformed subnet \(s)")

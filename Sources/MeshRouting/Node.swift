@@ -32,7 +32,7 @@ public final class Node {
     /// Outgoing edges keyed by the destination's id, for O(1) edge(from:to:).
     var edgeByDestination: [Int: Edge] = [:]
     /// False once removed from its graph.
-    var attached = true
+    public internal(set) var attached = true
 
     init(name: String, id: Int) {
         self.name = name

@@ -84,6 +84,18 @@ final class SubnetTable {
         }
     }
 
+    /// How many entries share `subnet`'s chain (same prefix and masked address, any owner or
+    /// weight), counting at most `limit`: inserting walks the chain, so callers bound it.
+    func chainLength(of subnet: Subnet, limit: Int) -> Int {
+        var n = 0
+        var current = head(SubnetTable.chainID(of: subnet))
+        while current >= 0, n < limit {
+            n += 1
+            current = next[Int(current)]
+        }
+        return n
+    }
+
     // MARK: Changes
 
     func insert(_ entry: SubnetEntry) {

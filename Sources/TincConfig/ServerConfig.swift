@@ -66,6 +66,8 @@ public struct ServerConfig: Equatable, Sendable {
     public var udpSndBuf: Int?
 
     // tincd-swift extensions
+    /// Bounds on what authenticated peers can make us store (MaxNodes, MaxEdges, MaxSubnets, MaxSubnetsPerNode).
+    public var limits = MeshLimits()
     /// Where to serve metrics; nil = off (default).
     public var metricsAddress: MetricsAddress?
     /// Control socket path; nil = the default computed by `Paths`.
@@ -187,6 +189,11 @@ public struct ServerConfig: Equatable, Sendable {
         if let e = tree.lookup("UDPRcvBuf") { udpRcvBuf = try e.intValue(in: 1...Int(Int32.max)) }
         if let e = tree.lookup("UDPSndBuf") { udpSndBuf = try e.intValue(in: 1...Int(Int32.max)) }
 
+        if let e = tree.lookup("MaxNodes") { limits.maxNodes = try e.intValue(in: 2...10_000_000) }
+        if let e = tree.lookup("MaxEdges") { limits.maxEdges = try e.intValue(in: 1...100_000_000) }
+        if let e = tree.lookup("MaxSubnets") { limits.maxSubnets = try e.intValue(in: 1...100_000_000) }
+        if let e = tree.lookup("MaxSubnetsPerNode") { limits.maxSubnetsPerNode = try e.intValue(in: 1...100_000_000) }
+
         if let e = tree.lookup("MetricsAddress") {
             switch e.value.lowercased() {
             case "no", "off", "none":
@@ -244,4 +251,21 @@ public struct ServerConfig: Equatable, Sendable {
         guard gethostname(&buf, buf.count) == 0 else { return nil }
         return String(cString: buf)
     }
+}
+
+
+/// How much of the mesh's gossip a node stores. Every node, edge and subnet comes from a peer that
+/// authenticated, but one compromised or buggy node could otherwise announce millions of them and
+/// take every node's memory and CPU with it. Past a limit the request is refused with a log line.
+public struct MeshLimits: Sendable, Equatable {
+    /// Nodes in the graph, ourselves included.
+    public var maxNodes = 10_000
+    /// Directed edges in the graph.
+    public var maxEdges = 200_000
+    /// Subnets of all nodes together (in switch mode every learned MAC address is one).
+    public var maxSubnets = 500_000
+    /// Subnets of any one node.
+    public var maxSubnetsPerNode = 50_000
+
+    public init() {}
 }

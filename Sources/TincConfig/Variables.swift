@@ -76,6 +76,10 @@ public enum Variables {
         VariableInfo("MetricsAddress", .server, .extensionVariable),
         VariableInfo("ControlSocket", .server, .extensionVariable),
         VariableInfo("DeviceOffload", .server, .extensionVariable),
+        VariableInfo("MaxNodes", .server, .extensionVariable),
+        VariableInfo("MaxEdges", .server, .extensionVariable),
+        VariableInfo("MaxSubnets", .server, .extensionVariable),
+        VariableInfo("MaxSubnetsPerNode", .server, .extensionVariable),
         VariableInfo("BGPAddress", .host, .extensionVariable),
         VariableInfo("BGPAddress6", .host, .extensionVariable),
         // host variables

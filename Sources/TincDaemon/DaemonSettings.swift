@@ -47,6 +47,8 @@ public struct DaemonSettings {
     public var bgpAddress: String?
     public var bgpAddress6: String?
     public var bypassSecurity = false
+    /// MaxNodes, MaxEdges, MaxSubnets, MaxSubnetsPerNode.
+    public var limits = MeshLimits()
 
     // Our own host settings (hosts/NAME merged with tinc.conf).
     public var privateKey: RSAKey?

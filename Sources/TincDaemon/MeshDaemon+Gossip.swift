@@ -9,6 +9,12 @@ extension MeshDaemon {
     /// Returns false when the connection must be closed.
     func handleActiveRequest(_ r: Request, line: String, from c: MetaConnection) -> Bool {
         switch r {
+        case .reqKey, .ansKey, .keyChanged, .packet, .delEdge:
+            runPendingGraph()
+        default:
+            break
+        }
+        switch r {
         case .ping:
             c.send(.pong)
             flush(c)
@@ -65,7 +71,7 @@ extension MeshDaemon {
             Log.warning("Ignoring indirect ADD_SUBNET from \(c.label) for \(ownerName)")
             return true
         }
-        let owner = graph.lookupOrCreateNode(named: ownerName)
+        guard let owner = nodeWithinLimits(named: ownerName, from: c) else { return true }
         if graph.hasSubnet(subnet, owner: owner) { return true }
         if owner === myself {
             Log.warning("Got ADD_SUBNET from \(c.label) for ourself")
@@ -79,6 +85,8 @@ extension MeshDaemon {
             forward(line, type: .addSubnet, from: c)
             return true
         }
+        // Past a limit the subnet is neither stored nor forwarded, so a flood stops here.
+        guard subnetWithinLimits(subnet, owner: owner, from: c) else { return true }
         graph.addSubnet(subnet, owner: owner)
         scheduleTablePublish()
         if owner.reachable { runSubnetScript(up: true, owner: owner, subnet: subnet) }
@@ -127,8 +135,8 @@ extension MeshDaemon {
             Log.warning("Ignoring indirect ADD_EDGE from \(c.label)")
             return true
         }
-        let from = graph.lookupOrCreateNode(named: fromName)
-        let to = graph.lookupOrCreateNode(named: toName)
+        guard let from = nodeWithinLimits(named: fromName, from: c),
+              let to = nodeWithinLimits(named: toName, from: c) else { return true }
         if let e = graph.edge(from: from, to: to) {
             if e.weight == weight && e.options == options && e.address == address && e.port == port { return true }
             if from === myself {
@@ -148,10 +156,14 @@ extension MeshDaemon {
             flush(c)
             return true
         } else {
+            guard edgeWithinLimits(fromName, toName, from: c) else { return true }
             graph.addEdge(from: from, to: to, address: address, port: port, options: options, weight: weight)
         }
         if !settings.tunnelServer { forward(line, type: .addEdge, from: c) }
-        runGraph()
+        // One graph run per batch of lines instead of one per edge: a full table from a new peer
+        // (or a flood) would otherwise cost O(edges) per edge. Requests that depend on
+        // reachability run the pending graph first (handleActiveRequest).
+        graphRunPending = true
         return true
     }
 
@@ -188,7 +200,13 @@ extension MeshDaemon {
     // MARK: graph side effects
 
     /// tinc's graph(): recompute paths and the broadcast tree, then act on reachability changes in name order.
+    /// Runs a graph computation deferred by `graphRunPending`, if any.
+    func runPendingGraph() {
+        if graphRunPending { runGraph() }
+    }
+
     func runGraph() {
+        graphRunPending = false
         defer {
             graphChanged = true
             scheduleTablePublish()

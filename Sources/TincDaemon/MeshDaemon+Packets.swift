@@ -161,6 +161,7 @@ extension MeshDaemon {
             return
         }
         guard let subnet = Subnet(parsing: mac.map { String($0, radix: 16) }.joined(separator: ":")) else { return }
+        guard learnedMACWithinLimits(subnet) else { return }
         Log.info(Log.traffic, "Learned new MAC address \(subnet.netString)")
         graph.addSubnet(subnet, owner: myself)
         learnedMACs[mac] = (subnet, now + settings.macExpire)

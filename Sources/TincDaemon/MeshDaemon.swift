@@ -27,6 +27,9 @@ public final class MeshDaemon {
     var outgoings: [String: Outgoing] = [:]
     var nextConnectionID = 1
     var seen = SeenRequests()
+    /// An ADD_EDGE changed the graph and `runGraph()` is due before the read batch ends.
+    var graphRunPending = false
+    var limitWarnings = LimitWarnings()
     var tarpit = Tarpit()
     var acceptsThisSecond = (second: 0, count: 0)
     var peerCache: [String: PeerSettings] = [:]

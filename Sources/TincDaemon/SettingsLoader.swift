@@ -41,6 +41,7 @@ public enum SettingsLoader {
         s.pingInterval = Double(server.pingInterval)
         s.pingTimeout = Double(server.pingTimeout)
         s.maxTimeout = Double(server.maxTimeout)
+        s.limits = server.limits
         s.minTimeout = Double(server.minTimeout)
         s.keyExpire = Double(server.keyExpire)
         s.macExpire = Double(server.macExpire)
@@ -85,6 +86,9 @@ public enum SettingsLoader {
         }
         guard let digest = DigestSuite(name: me.digest) else {
             throw SettingsError("Unrecognized digest type \(me.digest) (Digest for \(server.name))")
+        }
+        guard cipher.isUsableForPackets else {
+            throw SettingsError("Cipher = \(me.cipher) (for \(server.name)) cannot be used: \(cipher.unusableReason)")
         }
         if cipher.isNone { Log.warning("Cipher = none: peers will send us unencrypted packets") }
         s.cipher = cipher

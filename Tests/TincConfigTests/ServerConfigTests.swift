@@ -352,3 +352,17 @@ final class ServerConfigTests: XCTestCase {
                           contains: ["hosts/alpha:3: Port: \"65536\" is not a valid port"])
     }
 }
+
+extension ServerConfigTests {
+    func testMeshLimitsParseAndRefuseBadValues() throws {
+        let t = self
+        let c = try t.config("MaxNodes = 50\nMaxEdges = 60\nMaxSubnets = 70\nMaxSubnetsPerNode = 8\n")
+        XCTAssertEqual(c.limits.maxNodes, 50)
+        XCTAssertEqual(c.limits.maxEdges, 60)
+        XCTAssertEqual(c.limits.maxSubnets, 70)
+        XCTAssertEqual(c.limits.maxSubnetsPerNode, 8)
+        XCTAssertEqual(try t.config("").limits, MeshLimits())
+        XCTAssertThrowsError(try t.config("MaxNodes = 1\n")) { XCTAssertTrue("\($0)".contains("tinc.conf:2"), "\($0)") }
+        XCTAssertThrowsError(try t.config("MaxSubnets = lots\n")) { XCTAssertTrue("\($0)".contains("tinc.conf:2"), "\($0)") }
+    }
+}
