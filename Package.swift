@@ -44,9 +44,11 @@ let package = Package(
         .testTarget(name: "MeshRoutingTests", dependencies: ["MeshRouting"], swiftSettings: swift5),
         .testTarget(name: "TincConfigTests", dependencies: ["TincConfig"], swiftSettings: swift5),
         .testTarget(name: "TincProtocolTests", dependencies: ["TincProtocol", "MeshCrypto"], swiftSettings: swift5),
-        .testTarget(name: "TincDaemonTests", dependencies: ["TincDaemon", "MeshRouting", "MeshIO", "TunTap"], swiftSettings: swift5),
+        .testTarget(name: "TincDaemonTests", dependencies: ["TincDaemon", "TincConfig", "TincProtocol", "MeshRouting", "MeshIO", "TunTap"],
+                    swiftSettings: swift5),
         .testTarget(name: "BGPLiteTests", dependencies: ["BGPLite"], swiftSettings: swift5),
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "MeshIO"], swiftSettings: swift5),
-        .testTarget(name: "InteropTests", swiftSettings: swift5),
+        // The hostile-input tests speak the meta protocol themselves (TincProtocol's Handshake).
+        .testTarget(name: "InteropTests", dependencies: ["MeshCrypto", "TincProtocol"], swiftSettings: swift5),
     ]
 )

@@ -147,9 +147,17 @@ extension MeshDaemon {
         if c.state != .closed && ev.contains(.writable) { flush(c) }
     }
 
+    /// Reads at most `metaReadBudget` chunks per wakeup: the loop is level-triggered, so what is
+    /// left is read on the next turn, after timers and other sockets had theirs.
+    static let metaReadBudget = 16
+
     func readFrom(_ c: MetaConnection) {
+        defer { runPendingGraph() }
         var buf = [UInt8](repeating: 0, count: 65536)
+        var reads = 0
         while c.state != .closed {
+            reads += 1
+            if reads > MeshDaemon.metaReadBudget { break }
             let n = buf.withUnsafeMutableBytes { read(c.fd, $0.baseAddress, $0.count) }
             if n > 0 {
                 buf.withUnsafeBytes { c.inbound.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
@@ -215,7 +223,8 @@ extension MeshDaemon {
                 let actions = try c.handshake.receive(request)
                 execute(actions, on: c)
             } catch {
-                Log.error("\(error)")
+                // Handshake errors name the peer; the address tells which machine claimed the name.
+                Log.error("\(error) (\(c.address))")
                 if case .id = request, c.name == nil { Log.error("Peer \(c.address) rejected") }
                 fail(c)
             }
@@ -239,14 +248,28 @@ extension MeshDaemon {
         flush(c)
     }
 
+    /// Most bytes a meta connection may have queued for a peer that does not read. tinc 1.0 has
+    /// no bound; a peer that stops reading while others flood us would otherwise hold our memory
+    /// until PingTimeout notices.
+    static let maxMetaOutbound = 32 << 20
+
     func flush(_ c: MetaConnection) {
         guard c.fd >= 0, c.state != .connecting else { return }
+        if c.outbound.queuedBytes > MeshDaemon.maxMetaOutbound {
+            Log.error("\(c.label) is not reading: \(c.outbound.queuedBytes) bytes queued for it, closing the connection")
+            terminate(c, report: true)
+            return
+        }
         let ok = c.outbound.flush(to: c.fd) { fd, buf in
             let n = send(fd, buf.baseAddress, buf.count, Int32(MSG_NOSIGNAL))
             return n < 0 ? -Int(errno) : n
         }
         guard ok else {
-            Log.error("Error sending to \(c.label): \(String(cString: strerror(errno)))")
+            if let f = c.outbound.failure {
+                Log.error("Error sending to \(c.label): \(f)")
+            } else {
+                Log.error("Error sending to \(c.label): \(String(cString: strerror(errno)))")
+            }
             terminate(c, report: true)
             return
         }
@@ -257,7 +280,6 @@ extension MeshDaemon {
     // MARK: activation (ack_h)
 
     func activate(_ c: MetaConnection, peer name: String, port: String, weight: Int, options hisOptions: UInt32) {
-        let n = graph.lookupOrCreateNode(named: name)
         if let old = activeByName[name], old !== c {
             Log.info(Log.connections, "Established a second connection with \(old.label), closing old connection")
             // The ConnectTo moves to the new connection, so closing the old one schedules no retry.
@@ -270,9 +292,12 @@ extension MeshDaemon {
                 old.outgoing = nil
                 o.connection = c
             }
-            terminate(old, report: false)
+            // No purge here even if `old` was our only connection: the node stays, `c` replaces it.
+            terminate(old, report: false, replacing: true)
             runGraph()
         }
+        // Looked up only now: closing `old` may have changed the graph.
+        let n = graph.lookupOrCreateNode(named: name)
         // PMTU discovery only when both ends want it; other bits are OR-ed.
         let pmtu = c.options & hisOptions & 0x4
         c.options = ((c.options | hisOptions) & ~UInt32(0x4)) | pmtu
@@ -289,6 +314,12 @@ extension MeshDaemon {
         let k = keys(for: n)
         for limit in [c.peerSettings?.pmtu, settings.pmtu].compactMap({ $0 }) where limit < k.mtu { k.mtu = limit }
         sendEverything(to: c)
+        // The flush in sendEverything can fail and close `c`; then it must leave no edge behind
+        // (one that would be broadcast and never deleted).
+        guard c.state == .active, n.attached else {
+            Log.info(Log.connections, "Connection with \(c.label) closed while it was being activated")
+            return
+        }
         let edge = graph.addEdge(from: myself, to: n, address: c.address.host, port: port, options: c.options,
                                  weight: (weight + c.estimatedWeight) / 2)
         c.edge = edge
@@ -318,7 +349,7 @@ extension MeshDaemon {
 
     /// tinc's terminate_connection: forget the edge (telling everyone when `report`), rerun the graph,
     /// and schedule a reconnect for outgoing connections.
-    func terminate(_ c: MetaConnection, report: Bool) {
+    func terminate(_ c: MetaConnection, report: Bool, replacing: Bool = false) {
         guard c.state != .closed else { return }
         Log.info(Log.connections, "Closing connection with \(c.label)")
         let wasActive = c.isActive
@@ -344,7 +375,7 @@ extension MeshDaemon {
                 if wasActive { attemptOutgoing(o) } else { retryOutgoing(o) }
             }
         }
-        if !stopping && activeByName.isEmpty && wasActive { purge() }
+        if !stopping && !replacing && activeByName.isEmpty && wasActive { purge() }
     }
 
     /// tinc's check_dead_connections, run every PingTimeout.

@@ -79,7 +79,9 @@ final class TincNode: CustomStringConvertible {
     var description: String { "\(name) [\(impl == .c ? "C" : "swift") @\(address):\(port)]" }
     var namespace: String { lab.namespace(nsIndex) }
     var address: String { lab.address(nsIndex) }
-    var dir: URL { lab.workDir.appendingPathComponent(name) }
+    /// Directory name under the lab's work dir; two processes of the same node need two.
+    var dirName: String?
+    var dir: URL { lab.workDir.appendingPathComponent(dirName ?? name) }
     var confDir: URL { dir.appendingPathComponent("conf") }
     var hostsDir: URL { confDir.appendingPathComponent("hosts") }
     var hostFile: URL { hostsDir.appendingPathComponent(name) }
