@@ -40,7 +40,7 @@ final class ScriptRunnerTests: XCTestCase {
     func run(_ loop: EventLoop, timeout: Double, until done: @escaping () -> Bool) {
         let end = EventLoop.now() + timeout
         func check() {
-            if done() || EventLoop.now() > end { loop.stop(); return }
+            if done() || EventLoop.now() > end { loop.stop(); loop.post {}; return }
             loop.schedule(after: 0.01) { check() }
         }
         loop.schedule(after: 0) { check() }
