@@ -220,8 +220,28 @@ final class ControlServer {
         reply(c, handler(line))
     }
 
+    /// A reply shown on the operator's terminal: lines stay lines, but peer strings inside them (edge
+    /// addresses, BGP texts) cannot carry escape sequences or other control characters.
+    static func terminalSafe(_ text: String) -> String {
+        // Replies can be megabytes (dump subnets): scan the bytes directly.
+        let plain = text.utf8.withContiguousStorageIfAvailable { buf -> Bool in
+            var i = 0
+            let n = buf.count
+            while i < n {
+                let b = buf[i]
+                if (b < 0x20 && b != 0x0A) || b >= 0x7F { return false }
+                i += 1
+            }
+            return true
+        }
+        if plain == true { return text }
+        // Split at LF scalars ("\r\n" is one Character, so not String.split).
+        return text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { Log.escape(Substring($0), limit: Int.max) }.joined(separator: "\n")
+    }
+
     private func reply(_ c: Client, _ text: String) {
-        var out = Array(text.utf8)
+        var out = Array(ControlServer.terminalSafe(text).utf8)
         if out.count > limits.maxReplyBytes {
             counters.truncatedReplies += 1
             Log.warning("Control socket: reply to \(c.who) of \(out.count) bytes cut to \(limits.maxReplyBytes)")

@@ -191,6 +191,21 @@ final class ControlServerTests: XCTestCase {
         XCTAssertEqual(server.counters.truncatedReplies, 1)
     }
 
+    /// Peer strings inside a reply (an edge address from ADD_EDGE, a BGP shutdown text) reach the
+    /// terminal without escape sequences; line breaks of the reply itself stay.
+    func testReplyIsTerminalSafe() throws {
+        let loop = try EventLoop()
+        let server = try makeServer(loop) { _ in "edge a to b at 10.0.0.1\u{1B}]0;owned\u{07} port 655\r\nnext ✓\n" }
+        defer { server.stop() }
+        let fd = connectClient()
+        defer { close(fd) }
+        send(fd, "dump edges\n")
+        let r = Reader(fd)
+        runLoop(loop, timeout: 5) { r.pump(); return r.eof }
+        XCTAssertEqual(r.text, #"edge a to b at 10.0.0.1\x1B]0;owned\x07 port 655\x0D"# + "\nnext ✓\n")
+        XCTAssertEqual(ControlServer.terminalSafe("plain\n"), "plain\n")
+    }
+
     func testTooManyClients() throws {
         let loop = try EventLoop()
         let server = try makeServer(loop) { _ in "ok\n" }
