@@ -350,7 +350,9 @@ public enum ControlClient {
             return 1
         }
         let line = (json ? "--json " : "") + words.joined(separator: " ") + "\n"
-        _ = line.withCString { write(fd, $0, strlen($0)) }
+        // MSG_NOSIGNAL: a daemon that refuses us (uid check) may close before our line is written;
+        // its ERROR answer is still there to read.
+        _ = line.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
         var out = [UInt8]()
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {

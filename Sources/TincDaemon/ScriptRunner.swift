@@ -106,8 +106,14 @@ public final class ScriptRunner {
         return runSynchronously(job, timeout: nil)
     }
 
-    /// Finishes the running script and every queued one, blocking (shutdown; the loop no longer runs).
+    /// Seconds `drain` spends on queued scripts before it skips the rest (a stop must not take
+    /// 1000 × the script timeout).
+    public var drainBudget: Double = 60
+
+    /// Finishes the running script and the queued ones, blocking (shutdown; the loop no longer runs).
+    /// Scripts still waiting after `drainBudget` seconds are skipped with a log line.
     public func drain() {
+        let end = EventLoop.now() + drainBudget
         if let r = running {
             running = nil
             detach(r)
@@ -115,6 +121,14 @@ public final class ScriptRunner {
             if r.pidfd >= 0 { close(r.pidfd) }
         }
         while queued > 0 {
+            if EventLoop.now() >= end {
+                let n = queued
+                counters.dropped += n
+                Log.error("Not running \(n) queued script(s) (first: \(queue[queueHead].name)): \(Self.seconds(drainBudget)) spent waiting for scripts already")
+                queue.removeAll()
+                queueHead = 0
+                break
+            }
             let job = queue[queueHead]
             popHead()
             _ = runSynchronously(job, timeout: limits.timeout)

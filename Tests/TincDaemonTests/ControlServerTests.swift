@@ -125,12 +125,13 @@ final class ControlServerTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(elapsed, 1.0)
         XCTAssertLessThan(elapsed, 5)
         XCTAssertEqual(other?.text, "small\n")
-        XCTAssertLessThan((otherDoneAt ?? 99) - t0, 0.5, "the second client waited for the first")
+        // The old blocking write held the loop 2 s per stuck client; the bounds leave room for a loaded machine.
+        XCTAssertLessThan((otherDoneAt ?? 99) - t0, 1.0, "the second client waited for the first")
         XCTAssertEqual(server.clientCount, 0)
         XCTAssertTrue(log.contains("did not read its reply"), "\(log.messages)")
         let maxGap = zip(ticks.dropFirst(), ticks).map { $0 - $1 }.max() ?? 99
         print("ControlServer: slow reader dropped after \(String(format: "%.2f", elapsed)) s, largest timer gap \(String(format: "%.3f", maxGap)) s")
-        XCTAssertLessThan(maxGap, 0.3)
+        XCTAssertLessThan(maxGap, 0.9)
         // What the slow client can still read is a prefix of the reply, then EOF.
         let r = Reader(slow)
         r.pump()
@@ -274,7 +275,8 @@ final class ControlServerTests: XCTestCase {
             if fd < 0 { _exit(2) }
             let r = addrPtr.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
             if r != 0 { _exit(3) }
-            _ = write(fd, cmd, 6)
+            // The server may have refused and closed already: no SIGPIPE, the answer is still readable.
+            _ = Glibc.send(fd, cmd, 6, Int32(MSG_NOSIGNAL))
             var total = 0
             while total < 200 {
                 let n = read(fd, buf + total, 200 - total)

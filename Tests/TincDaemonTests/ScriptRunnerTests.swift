@@ -90,8 +90,9 @@ final class ScriptRunnerTests: XCTestCase {
         let gaps = zip(ticks.dropFirst(), ticks).map { $0 - $1 }
         let maxGap = gaps.max() ?? 99
         print("ScriptRunner: \(ticks.count) timer ticks in \(String(format: "%.2f", elapsed)) s while a 5 s script ran, largest gap \(String(format: "%.3f", maxGap)) s")
-        XCTAssertGreaterThan(ticks.count, 40)
-        XCTAssertLessThan(maxGap, 0.5)
+        // A blocked loop would show one gap of about 5 s; the bounds leave room for a loaded machine.
+        XCTAssertGreaterThan(ticks.count, 20)
+        XCTAssertLessThan(maxGap, 2.0)
         XCTAssertTrue(log.contains("Script subnet-up exited with non-zero status 3"), "\(log.messages)")
         XCTAssertTrue(log.contains("Script host-up exited with status 0"), "\(log.messages)")
         XCTAssertEqual(runner.counters, ScriptRunner.Counters(started: 4, failed: 1, timedOut: 0, dropped: 0))
@@ -184,6 +185,24 @@ final class ScriptRunnerTests: XCTestCase {
         XCTAssertFalse(runner.busy)
         XCTAssertEqual(dir.events, ["subnet-down 10.0.1.0/24", "subnet-down 10.0.2.0/24", "tinc-down"])
         XCTAssertFalse(runner.runAndWait("tinc-missing") == false, "a missing script is not a failure")
+    }
+
+    /// At shutdown the queue is drained for at most `drainBudget` seconds; the rest is skipped and logged.
+    func testDrainBudget() throws {
+        let dir = ScriptDir()
+        defer { dir.remove() }
+        let log = LogCapture()
+        defer { log.stop() }
+        dir.script("subnet-down", "sleep 0.3; echo \"$SUBNET\" >> \(dir.path)/events")
+        let loop = try EventLoop()
+        let runner = ScriptRunner(confDir: dir.path, interpreter: nil, baseEnvironment: [:], loop: loop)
+        runner.drainBudget = 0.1
+        for i in 0..<4 { runner.run("subnet-down", extra: ["SUBNET": "10.0.\(i).0/24"]) }
+        runner.drain()
+        XCTAssertFalse(runner.busy)
+        XCTAssertEqual(dir.events, ["10.0.0.0/24"])   // the running one finishes; three are skipped
+        XCTAssertEqual(runner.counters.dropped, 3)
+        XCTAssertTrue(log.contains("Not running 3 queued script(s) (first: subnet-down)"), "\(log.messages)")
     }
 
     /// The child starts with no blocked and no ignored signals even though the daemon blocks its signals
