@@ -140,20 +140,24 @@ public final class ScriptRunner {
     private func makeJob(_ name: String, extra: [String: String]) -> Job? {
         let path = confDir + "/" + name
         guard access(path, F_OK) == 0 else { return nil }
-        var env = ProcessEnvironment.current
-        for (k, v) in baseEnvironment { env[k] = v }
-        for (k, v) in extra { env[k] = v }
+        var ours = baseEnvironment
+        for (k, v) in extra { ours[k] = v }
         let argv: [String] = interpreter.map { [$0, path] } ?? [path]
-        return Job(name: name, argv: argv, environment: ScriptRunner.environmentStrings(env))
+        return Job(name: name, argv: argv,
+                   environment: ScriptRunner.environmentStrings(inherited: ProcessEnvironment.current, ours: ours))
     }
 
-    /// `NAME=value` strings for execve: names that are not shell identifiers are left out, values are
-    /// escaped like log text (no NUL, newline or escape sequences from a peer's strings) and capped.
-    static func environmentStrings(_ env: [String: String]) -> [String] {
-        env.sorted { $0.key < $1.key }.compactMap { k, v in
-            guard isIdentifier(k) else { return nil }
-            return k + "=" + Log.escape(v, limit: 4096)
+    /// `NAME=value` strings for execve. The daemon's own environment (the operator's) passes unchanged;
+    /// the variables we set (NODE, SUBNET, REMOTEADDRESS ... partly from peers) replace inherited ones,
+    /// with names that are not shell identifiers left out and values escaped like log text (no NUL,
+    /// newline or escape sequence from a peer's strings) and capped at 4 KiB.
+    static func environmentStrings(inherited: [String: String] = [:], ours: [String: String]) -> [String] {
+        var env = inherited
+        for (k, v) in ours {
+            guard isIdentifier(k) else { continue }
+            env[k] = Log.escape(v, limit: 4096)
         }
+        return env.sorted { $0.key < $1.key }.map { $0.key + "=" + $0.value }
     }
 
     private static func isIdentifier(_ s: String) -> Bool {

@@ -241,7 +241,11 @@ final class ScriptRunnerTests: XCTestCase {
                                                      "BAD NAME": "1", "x=y": "2"]))
         XCTAssertEqual(dir.events.first, #"10.0.0.1\x0AINJECTED=1|65\x1B[31m5\x00x|unset"#)
         XCTAssertEqual(dir.events.last, "0")
-        let env = ScriptRunner.environmentStrings(["A": "a\u{7F}b", "_ok9": "\u{202E}x", "9no": "1", "": "2"])
+        let env = ScriptRunner.environmentStrings(ours: ["A": "a\u{7F}b", "_ok9": "\u{202E}x", "9no": "1", "": "2"])
         XCTAssertEqual(env, [#"A=a\x7Fb"#, #"_ok9=\u{202E}x"#])
+        // The operator's environment passes as it is (multi-line values, exported shell functions); ours wins.
+        let mixed = ScriptRunner.environmentStrings(inherited: ["BASH_FUNC_f%%": "() { :\n}", "NODE": "stale"],
+                                                    ours: ["NODE": "n1"])
+        XCTAssertEqual(mixed, ["BASH_FUNC_f%%=() { :\n}", "NODE=n1"])
     }
 }
