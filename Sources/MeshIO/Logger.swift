@@ -61,7 +61,12 @@ public enum Log {
     public static func info(_ lvl: Int, _ m: @autoclosure () -> String) { if level >= lvl { write(.info, m()) } }
     public static func debug(_ lvl: Int, _ m: @autoclosure () -> String) { if level >= lvl { write(.debug, m()) } }
 
-    private static func write(_ prio: Priority, _ message: String) {
+    /// The longest message a sink gets; a longer one (a garbage line from a peer in an error) is cut.
+    public static let maxMessageBytes = 8192
+
+    private static func write(_ prio: Priority, _ raw: String) {
+        // Every message is one line of printable text whatever a peer put into it (see `escape`).
+        let message = escape(raw, limit: maxMessageBytes)
         if !lockReady { pthread_mutex_init(&lock, nil); lockReady = true }
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
@@ -81,5 +86,45 @@ public enum Log {
         case .syslog:
             message.withCString { withVaList([$0]) { vsyslog(prio.rawValue, "%s", $0) } }
         }
+    }
+}
+
+extension Log {
+    /// Text from a peer (a request line, an address, a BGP string) made safe for a log line or a script
+    /// environment: C0 controls (newline, ESC, NUL ...), DEL and C1 controls become `\xNN`; Unicode line and
+    /// paragraph separators and bidirectional overrides become `\u{NNNN}`. Other text, backslashes
+    /// included, stays as it is, so escaping twice changes nothing. Longer than `limit` UTF-8 bytes: cut at
+    /// a character boundary and marked with how much was left out.
+    public static func escape<S: StringProtocol>(_ text: S, limit: Int = 512) -> String {
+        let utf8 = text.utf8
+        if utf8.count <= limit && utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return String(text) }
+        var out = ""
+        out.reserveCapacity(min(utf8.count, limit) + 16)
+        var used = 0
+        for scalar in text.unicodeScalars {
+            let v = scalar.value
+            let piece: String
+            if v < 0x20 || v == 0x7F || (0x80...0x9F).contains(v) {
+                piece = "\\x" + hex(v, digits: 2)
+            } else if v == 0x2028 || v == 0x2029 || v == 0x061C || v == 0x200E || v == 0x200F
+                        || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v) {
+                piece = "\\u{" + hex(v, digits: 4) + "}"
+            } else {
+                piece = String(Character(scalar))
+            }
+            let n = piece.utf8.count
+            if used + n > limit {
+                out += "...(cut, \(utf8.count) bytes in all)"
+                return out
+            }
+            out += piece
+            used += n
+        }
+        return out
+    }
+
+    private static func hex(_ v: UInt32, digits: Int) -> String {
+        let s = String(v, radix: 16, uppercase: true)
+        return s.count >= digits ? s : String(repeating: "0", count: digits - s.count) + s
     }
 }

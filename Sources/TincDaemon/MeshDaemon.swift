@@ -76,8 +76,8 @@ public final class MeshDaemon {
         Log.notice("\(device.type == .tap ? "Tap" : device.type == .tun ? "Tun" : "Dummy") device (\(device.path)) is a \(device.type.rawValue) device, interface \(device.interface)\(offloadNote)")
         scripts = ScriptRunner(confDir: s.confDir, interpreter: s.scriptsInterpreter, baseEnvironment: [
             "NETNAME": s.netName ?? "", "DEVICE": device.path, "INTERFACE": device.interface, "NAME": s.name,
-        ])
-        scripts.run("tinc-up")
+        ], loop: loop)
+        scripts.runAndWait("tinc-up")   // the interface is configured before we go on; event scripts are queued
 
         for subnet in s.subnets { graph.addSubnet(subnet, owner: myself) }
         if s.strictSubnets { loadStrictSubnets() }
@@ -291,7 +291,7 @@ public final class MeshDaemon {
         listeners.removeAll()
         tarpit.closeAll()
         for subnet in graph.myself.subnets { runSubnetScript(up: false, owner: myself, subnet: subnet) }
-        scripts?.run("tinc-down")
+        scripts?.runAndWait("tinc-down")   // after the queued subnet-down scripts
         device?.close()
         Log.notice("Terminating")
     }

@@ -256,15 +256,25 @@ public final class BFDManager: LivenessMonitor {
         }
     }
 
+    /// Datagrams read from one receive socket per wakeup: a flood on it cannot starve the loop's other
+    /// work (BGP keepalives, meta connections); what is left is read at the next wakeup (level-triggered).
+    public var readBudget = 64
+    /// Datagrams left unread at the end of a wakeup because the budget was used up (each time it happens).
+    public private(set) var budgetExhausted = 0
+    /// Datagrams read from the receive sockets, valid or not.
+    public private(set) var datagramsRead = 0
+
     private func readable(_ fd: Int32) {
         let now = loop.now
-        while true {
+        for i in 0...readBudget {
+            if i == readBudget { budgetExhausted += 1; return }
             var err: Int32 = 0
             let d = buffer.withUnsafeMutableBytes { BFDSocket.receive(fd, into: $0, error: &err) }
             guard let dgram = d else {
                 if err != EAGAIN && err != EWOULDBLOCK && err != 0 { Log.warning("BFD: receive: \(errnoText(err))") }
                 return
             }
+            datagramsRead += 1
             handle(dgram, now: now)
         }
     }
@@ -274,6 +284,8 @@ public final class BFDManager: LivenessMonitor {
         if loud {
             let now = loop.now
             if let last = lastRejectLog[source.host], now - last < 10 { Log.debug(Log.protocol_, msg); return }
+            if lastRejectLog.count >= 1024 { lastRejectLog = lastRejectLog.filter { now - $0.value < 10 } }
+            if lastRejectLog.count >= 1024 { Log.debug(Log.protocol_, msg); return }   // many sources at once: stay quiet
             lastRejectLog[source.host] = now
             Log.warning(msg)
         } else {

@@ -1,5 +1,6 @@
 // NOTIFICATION message (RFC 4271 4.5, 6; RFC 4486 Cease subcodes; RFC 8203/9003
 // shutdown communication; RFC 7313 ROUTE-REFRESH error; RFC 6608 FSM subcodes).
+import MeshIO
 
 public struct NotificationMessage: Equatable, Sendable, CustomStringConvertible {
     public var code: UInt8
@@ -141,11 +142,13 @@ public struct NotificationMessage: Equatable, Sendable, CustomStringConvertible 
             s += ": subcode \(subcode)"
         }
         if let text = shutdownCommunication {
-            var escaped = ""
+            // The peer's words: quotes and backslashes escaped, then every control character, DEL, C1 and
+            // bidi override as \xNN / \u{NNNN} (this text reaches logs and `show protocols`).
+            var quoted = ""
             for ch in text.unicodeScalars {
-                if ch.value < 0x20 || ch == "\"" || ch == "\\" { escaped += ch.escaped(asASCII: true) } else { escaped.unicodeScalars.append(ch) }
+                if ch == "\"" || ch == "\\" { quoted += ch.escaped(asASCII: true) } else { quoted.unicodeScalars.append(ch) }
             }
-            s += ": \"" + escaped + "\""
+            s += ": \"" + Log.escape(quoted, limit: 1024) + "\""
         }
         return s
     }

@@ -47,4 +47,7 @@ int cns_set_pmtudisc(int fd, int family, int doDiscover);
 // accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC (GNU-only declaration).
 int cns_accept(int fd, struct sockaddr *addr, socklen_t *len);
 
+// Scripts (posix_spawn, pidfd, reaping) and UNIX socket peer credentials.
+#include "cns_process.h"
+
 #endif

@@ -175,4 +175,48 @@ final class BFDManagerTests: XCTestCase {
         lt.sync { manager.shutdown() }
         _ = token
     }
+
+    /// A flood on the receive socket is read at most `readBudget` datagrams per wakeup: another ready
+    /// descriptor gets its turn after the first batch, not after the whole flood.
+    func testReadBudgetPerWakeup() throws {
+        let lt = try BFDTestLoop()
+        defer { lt.stop() }
+        let port = self.port
+        let manager = try lt.sync { () -> Result<BFDManager, Error> in Result { try BFDManager(loop: lt.loop, port: port) } }.get()
+        defer { lt.sync { manager.shutdown() } }
+        XCTAssertEqual(lt.sync { manager.readBudget }, 64)
+        // Hold the loop while the datagrams and the other event queue up.
+        let hold = DispatchSemaphore(value: 0), holding = DispatchSemaphore(value: 0)
+        var pipeFDs: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&pipeFDs), 0)
+        defer { close(pipeFDs[0]); close(pipeFDs[1]) }
+        var readAtOtherEvent = -1
+        lt.loop.post {
+            lt.loop.register(pipeFDs[0], events: .readable) { _ in
+                readAtOtherEvent = manager.datagramsRead
+                lt.loop.unregister(pipeFDs[0])
+            }
+            holding.signal()
+            hold.wait()
+        }
+        holding.wait()
+        // 130 datagrams with TTL 255 that are not BFD (discarded quietly), then the other descriptor.
+        var t: Int32 = 255
+        setsockopt(peerFD, Int32(IPPROTO_IP), 2, &t, 4)
+        let to = SocketAddress(numericHost: "127.0.0.1", port: port)!
+        let junk = [UInt8](repeating: 0, count: 24)
+        for _ in 0..<130 {
+            let n = junk.withUnsafeBytes { b in to.withSockaddr { sendto(peerFD, b.baseAddress, b.count, 0, $0, $1) } }
+            XCTAssertEqual(n, 24)
+        }
+        var one: UInt8 = 1
+        XCTAssertEqual(write(pipeFDs[1], &one, 1), 1)
+        hold.signal()
+        let end = EventLoop.now() + 5
+        while EventLoop.now() < end && lt.sync({ manager.datagramsRead }) < 130 { usleep(2000) }
+        let (read, exhausted, other) = lt.sync { (manager.datagramsRead, manager.budgetExhausted, readAtOtherEvent) }
+        XCTAssertEqual(read, 130)
+        XCTAssertEqual(exhausted, 2)             // 64 + 64, then the last 2 and EAGAIN
+        XCTAssertEqual(other, 64, "the other descriptor ran after the first batch")
+    }
 }

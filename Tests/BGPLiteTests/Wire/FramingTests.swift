@@ -81,6 +81,9 @@ final class FramingTests: XCTestCase {
             (.administrativeReset(), "Cease: Administrative reset"),
             (.administrativeShutdown(message: "maintenance até 12:00"), "Cease: Administrative shutdown: \"maintenance até 12:00\""),
             (.administrativeReset(message: "new config"), "Cease: Administrative reset: \"new config\""),
+            // The peer's text cannot start a log line, colour a terminal or turn text around.
+            (.administrativeShutdown(message: "a\"b\\c\n\u{1B}[31m\u{9B}\u{7F}\u{202E}z"),
+             #"Cease: Administrative shutdown: "a\"b\\c\x0A\x1B[31m\x9B\x7F\u{202E}z""#),
             (NotificationMessage(code: 1, subcode: 2, data: [0, 18]), "Message header error: Bad message length"),
             (NotificationMessage(code: 3, subcode: 1), "UPDATE message error: Malformed attribute list"),
             (NotificationMessage(code: 6, subcode: 0), "Cease"),
