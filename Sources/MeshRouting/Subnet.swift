@@ -192,7 +192,7 @@ public struct Subnet: Hashable, Comparable, CustomStringConvertible {
 
     var ipv6Key: IPv6Key {
         guard case .ipv6(let b, _) = address else { return IPv6Key(hi: 0, lo: 0) }
-        return IPv6Key(hi: SubnetKey.pack(b, count: 8), lo: SubnetKey.pack(b.dropFirst(8), count: 8))
+        return IPv6Key(hi: SubnetKey.pack(b, from: 0, count: 8), lo: SubnetKey.pack(b, from: 8, count: 8))
     }
 }
 
@@ -212,14 +212,16 @@ struct IPv6Key: Hashable, Comparable {
 
 enum SubnetKey {
     /// Big-endian pack of the first `count` bytes; missing bytes count as zero.
-    static func pack<C: Collection>(_ bytes: C, count: Int) -> UInt64 where C.Element == UInt8 {
+    /// Not generic on purpose: subnet comparisons (every insert and lookup in sorted arrays) call
+    /// this, and an unspecialised generic costs metadata lookups per byte in debug builds.
+    static func pack(_ bytes: [UInt8], from start: Int = 0, count: Int) -> UInt64 {
         var v: UInt64 = 0
-        var n = 0
-        for b in bytes.prefix(count) {
-            v = v << 8 | UInt64(b)
-            n += 1
+        var i = 0
+        while i < count {
+            let j = start + i
+            v = v << 8 | (j < bytes.count ? UInt64(bytes[j]) : 0)
+            i += 1
         }
-        if n < count { v <<= UInt64(8 * (count - n)) }
         return v
     }
 

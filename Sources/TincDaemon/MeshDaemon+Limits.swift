@@ -8,7 +8,8 @@ struct LimitWarnings {
     private(set) var total = 0
 
     /// Returns the line to log now, or nil while this kind is being counted.
-    mutating func note(_ kind: String, _ message: String, now: Double) -> String? {
+    /// The message is built only when it is logged: a flood refuses many lines a second.
+    mutating func note(_ kind: String, _ message: () -> String, now: Double) -> String? {
         total += 1
         if let p = pending[kind], now - p.last < 10 {
             pending[kind] = (p.count + 1, p.last)
@@ -16,12 +17,12 @@ struct LimitWarnings {
         }
         let earlier = pending[kind]?.count ?? 0
         pending[kind] = (0, now)
-        return earlier > 0 ? "\(message) (and \(earlier) more refused in the last 10 s)" : message
+        return earlier > 0 ? "\(message()) (and \(earlier) more refused in the last 10 s)" : message()
     }
 }
 
 extension MeshDaemon {
-    private func refuse(_ kind: String, _ message: String) {
+    private func refuse(_ kind: String, _ message: @autoclosure () -> String) {
         if let line = limitWarnings.note(kind, message, now: loop.now) { Log.warning(line) }
     }
 
@@ -46,7 +47,7 @@ extension MeshDaemon {
     func subnetWithinLimits(_ subnet: Subnet, owner: Node, from c: MetaConnection) -> Bool {
         let l = settings.limits
         if owner.subnets.count >= l.maxSubnetsPerNode {
-            refuse("subnets-of-\(owner.name)",
+            refuse("subnets-per-node",
                    "Refusing subnet \(subnet) of \(owner.name) from \(c.label): MaxSubnetsPerNode (\(l.maxSubnetsPerNode)) reached")
             return false
         }

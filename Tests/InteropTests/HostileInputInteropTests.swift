@@ -13,13 +13,15 @@ final class HostileInputInteropTests: InteropTestCase {
 
     /// victim (tincd-swift, no ConnectTo) and a good C peer that connects to it; `mallory` has a host
     /// file on the victim but no daemon: the tests speak for it.
-    func makeVictim(goodImpl: TincImpl = .c, function: String = #function) throws -> (NetnsLab, TincNode, TincNode, TincNode) {
+    func makeVictim(goodImpl: TincImpl = .c, pingTimeout: Int = 3, function: String = #function) throws -> (NetnsLab, TincNode, TincNode, TincNode) {
         try TincBinaries.requireSwiftBinary()
         let lab = try makeLab(nodes: 2, function: function)
         let victim = TincNode(name: "victim", impl: .swift, lab: lab, nsIndex: 0, port: 7401, subnets: ["10.71.1.0/24"])
         let good = TincNode(name: "good", impl: goodImpl, lab: lab, nsIndex: 1, port: 7402, subnets: ["10.71.2.0/24"])
         let mallory = TincNode(name: "mallory", impl: .swift, lab: lab, nsIndex: 1, port: 7403, subnets: ["10.71.3.0/24"])
         good.connectTo = ["victim"]
+        victim.pingTimeout = pingTimeout
+        good.pingTimeout = pingTimeout
         victim.debugLevel = 2   // protocol lines (level 3+) would repeat the numbers the tests count
         watched = [victim, good]
         try setUpNetwork([victim, good, mallory])

@@ -17,6 +17,11 @@ class InteropTestCase: XCTestCase {
         deadline = Date().addingTimeInterval(budget)
     }
 
+    /// A test that needs more than the default budget says so (and stays bounded).
+    func setBudget(_ seconds: TimeInterval) {
+        deadline = Date().addingTimeInterval(seconds)
+    }
+
     /// `timeout`, capped by what is left of the test's time budget (at least 0.2 s, for a last look).
     func budget(_ timeout: TimeInterval) -> TimeInterval {
         max(0.2, min(timeout, deadline.timeIntervalSinceNow))

@@ -91,8 +91,10 @@ final class ScriptedPeer {
             if outbound.queuedBytes > 0 {
                 waited += 1
                 if waited > 2000 { throw InteropError("\(label): peer stopped reading (\(outbound.queuedBytes) bytes queued)") }
-                var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                // While the daemon is busy, keep reading too: it may be waiting for our PONG.
+                var p = pollfd(fd: fd, events: Int16(POLLOUT | POLLIN), revents: 0)
                 _ = poll(&p, 1, 100)
+                if p.revents & Int16(POLLIN) != 0 { try readAvailable() }
             }
         }
     }
@@ -103,9 +105,32 @@ final class ScriptedPeer {
     /// Answer the daemon's PINGs (line "8") with PONGs while reading, as a live peer would.
     var answersPings = true
 
+    /// False once a read saw the daemon close the connection.
+    private(set) var isOpen = true
+
+    /// Items read while we were sending, for `next` to hand out in order.
+    private var early: [MetaInbound.Item] = []
+    private var reading = false
+
+    /// Reads what the socket has now, answering PINGs, keeping everything else for `next`.
+    private func readAvailable() throws {
+        guard !reading else { return }
+        reading = true
+        defer { reading = false }
+        var buf = [UInt8](repeating: 0, count: 65536)
+        let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        guard n > 0 else { return }
+        buf.withUnsafeBytes { inbound.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        while let item = try inbound.next() {
+            if answersPings, case .line(let l) = item, l == "8" || l.hasPrefix("8 ") { outbound.queue(line: Request.pong.line) }
+            early.append(item)
+        }
+    }
+
     func next(timeout: TimeInterval) throws -> MetaInbound.Item? {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
+            if !early.isEmpty { return early.removeFirst() }
             if let item = try inbound.next() {
                 if answersPings, case .line(let l) = item, l == "8" || l.hasPrefix("8 ") {
                     try send(.pong)
@@ -119,7 +144,7 @@ final class ScriptedPeer {
             if r <= 0 { continue }
             var buf = [UInt8](repeating: 0, count: 65536)
             let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { return nil }
+            if n <= 0 { isOpen = false; return nil }
             buf.withUnsafeBytes { inbound.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
     }
