@@ -15,6 +15,9 @@ final class DataPlane {
     let events: EventChannel
     static let eventLimit = 8192
     private var threads: [Thread] = []
+    /// Workers whose run loop has returned; stop() waits on it (under a lock, so everything a worker
+    /// did happens-before the device and sockets are closed).
+    private let finished = Locked(0)
 
     // Control-thread state.
     /// Node ids whose `forget` is not yet acknowledged by both workers, with the acks still due.
@@ -46,9 +49,17 @@ final class DataPlane {
 
     func start() {
         // Workers block every signal: process-directed signals must reach the control loop's signalfd.
-        let t1 = Thread { [tx] in cns_block_all_signals(); tx.run() }
+        let t1 = Thread { [tx, finished] in
+            cns_block_all_signals()
+            tx.run()
+            finished.withLock { $0 += 1 }
+        }
         t1.name = "tincd-tx"
-        let t2 = Thread { [rx] in cns_block_all_signals(); rx.run() }
+        let t2 = Thread { [rx, finished] in
+            cns_block_all_signals()
+            rx.run()
+            finished.withLock { $0 += 1 }
+        }
         t2.name = "tincd-rx"
         threads = [t1, t2]
         t1.start()
@@ -60,7 +71,7 @@ final class DataPlane {
         rx.mailbox.postLatest(.stop, key: MailboxKey.stop)
         // Give the workers a moment to leave their loops before the device and sockets close.
         let deadline = Date().addingTimeInterval(1)
-        while threads.contains(where: { $0.isExecuting }) && Date() < deadline { usleep(2000) }
+        while finished.withLock({ $0 }) < threads.count && Date() < deadline { usleep(2000) }
     }
 
     func publish(_ t: ForwardingTable) { table.store(t) }

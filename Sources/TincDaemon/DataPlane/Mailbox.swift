@@ -1,5 +1,6 @@
 import Glibc
 import CNetShim
+import MeshIO
 import Synchronization
 
 /// A bounded multi-producer, single-consumer queue that wakes its consumer's epoll loop through an
@@ -19,7 +20,7 @@ final class Mailbox<T>: @unchecked Sendable {
         var latest: [Int64: T] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let droppedCount = Atomic<UInt64>(0)
 
     init(capacity: Int) {
@@ -113,9 +114,9 @@ final class Mailbox<T>: @unchecked Sendable {
 
 /// A value shared between threads by reference swap (the forwarding snapshot).
 final class Published<T: AnyObject>: @unchecked Sendable {
-    private let value: Mutex<T>
+    private let value: Locked<T>
 
-    init(_ v: T) { value = Mutex(v) }
+    init(_ v: T) { value = Locked(v) }
 
     func load() -> T { value.withLock { $0 } }
 
