@@ -10,37 +10,18 @@ import COpenSSL
 /// context flag and multiples of 8 bytes) or ciphertext stealing (no padding, minimum length). A key
 /// for such a cipher is refused up front instead of failing per packet.
 extension CipherSuite {
-    /// The OpenSSL mode of this cipher (`EVP_CIPH_*_MODE`), -1 if it cannot be fetched; 0 for `none`
-    /// and stream ciphers.
-    public var openSSLMode: Int {
-        guard let flags = Self.openSSLFlags(nid: nid) else { return -1 }
-        return Int(flags & UInt(EVP_CIPH_MODE))
-    }
-
-    /// Why this cipher cannot be used for tinc 1.0 packets, or nil when it can.
+    /// Why PacketCipher refuses this cipher, or nil when it can protect tinc 1.0 packets:
+    /// `isUsableForPackets` (the mode: AEAD, XTS, key wrap are out) plus what a mode alone does not
+    /// show: ciphertext stealing (CBC-CTS has no padding and a minimum length) and ciphers without a
+    /// key (use `Cipher = none`). The text names the cipher and its NID, for log lines.
     public var packetUnsuitability: String? {
         if isNone { return nil }
-        guard let flags = Self.openSSLFlags(nid: nid) else { return "\(name) (NID \(nid)) is not available" }
+        guard isUsableForPackets else { return "\(unusableReason) (NID \(nid))" }
         if keyLength <= 0 { return "\(name) (NID \(nid)) takes no key (use Cipher = none)" }
-        if flags & UInt(EVP_CIPH_FLAG_AEAD_CIPHER) != 0 { return "\(name) (NID \(nid)) is an AEAD cipher" }
+        guard let flags = Self.openSSLFlags(nid: nid) else { return "\(name) (NID \(nid)) is not available" }
         if flags & UInt(EVP_CIPH_FLAG_CTS) != 0 { return "\(name) (NID \(nid)) uses ciphertext stealing" }
-        switch Int32(truncatingIfNeeded: flags & UInt(EVP_CIPH_MODE)) {
-        case EVP_CIPH_STREAM_CIPHER, EVP_CIPH_ECB_MODE, EVP_CIPH_CBC_MODE, EVP_CIPH_CFB_MODE,
-             EVP_CIPH_OFB_MODE, EVP_CIPH_CTR_MODE:
-            return nil
-        case EVP_CIPH_GCM_MODE: return "\(name) (NID \(nid)) is a GCM (AEAD) mode"
-        case EVP_CIPH_CCM_MODE: return "\(name) (NID \(nid)) is a CCM (AEAD) mode"
-        case EVP_CIPH_XTS_MODE: return "\(name) (NID \(nid)) is an XTS mode"
-        case EVP_CIPH_WRAP_MODE: return "\(name) (NID \(nid)) is a key-wrap mode"
-        case EVP_CIPH_OCB_MODE: return "\(name) (NID \(nid)) is an OCB (AEAD) mode"
-        case EVP_CIPH_SIV_MODE: return "\(name) (NID \(nid)) is a SIV (AEAD) mode"
-        case let m: return "\(name) (NID \(nid)) has an unsupported mode 0x\(String(m, radix: 16))"
-        }
+        return nil
     }
-
-    /// True when tinc 1.0 can use this cipher for UDP packets (stream ciphers, ECB, CBC, CFB, OFB,
-    /// CTR; `none`). ANS_KEY keys for anything else are refused.
-    public var isUsableForPackets: Bool { packetUnsuitability == nil }
 
     /// EVP_CIPHER flags of the cipher a loaded provider has for `nid`, nil if none.
     static func openSSLFlags(nid: Int) -> UInt? {

@@ -4,13 +4,15 @@ import MeshCrypto
 import MeshIO
 import MeshRouting
 import TunTap
+import TincConfig
+import Foundation
 @testable import TincDaemon
 
 /// Issue 10, data plane: bounded queues with drop counters, per-source try_harder, address changes
 /// only after MAC and replay checks, forgetting keys of removed nodes, no wrapped seqno.
 final class DataPlaneSafetyTests: XCTestCase {
     final class FakeDevice: NetworkDevice {
-        var type: DeviceType { .tun }
+        var type: TunTap.DeviceType { .tun }
         var path: String { "fake" }
         var interface: String { "fake0" }
         var fd: Int32 { -1 }
@@ -323,5 +325,36 @@ final class DataPlaneSafetyTests: XCTestCase {
         feed(rx, packet(bTX, seq: RxWorker.inboundRekeySeqno + 2), from: from)
         let aging = rx.outbox.events.filter { if case .inboundKeyAging(1) = $0 { return true } else { return false } }
         XCTAssertEqual(aging.count, 1, "reported once per key")
+    }
+}
+
+/// Our own Cipher/Digest must be one tinc 1.0 peers can use for packets: refused at start-up with
+/// the config name, instead of a key exchange that fails for every peer.
+final class PacketSuiteConfigTests: XCTestCase {
+    func load(_ lines: [String]) throws -> DaemonSettings {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tsw-suite-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("hosts"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try (["Name = alpha"] + lines).joined(separator: "\n").appending("\n")
+            .write(to: dir.appendingPathComponent("tinc.conf"), atomically: true, encoding: .utf8)
+        try "Port = 655\n".write(to: dir.appendingPathComponent("hosts/alpha"), atomically: true, encoding: .utf8)
+        let opts = try CommandLineOptions(arguments: ["-c", dir.path])
+        return try SettingsLoader.load(paths: Paths(options: opts), options: opts).0
+    }
+
+    func testAEADAndXTSCiphersAreRefusedAtStartUp() throws {
+        for c in ["aes-128-gcm", "aes-256-xts", "id-aes128-wrap"] {
+            XCTAssertThrowsError(try load(["Cipher = \(c)"]), c) { e in
+                XCTAssertTrue("\(e)".contains("Cipher = \(c)") && "\(e)".contains("alpha"), "\(e)")
+            }
+        }
+    }
+
+    func testUsualSuitesStillPassThisCheck() throws {
+        for c in ["aes-256-cbc", "aes-128-cfb", "none"] {
+            do { _ = try load(["Cipher = \(c)"]) } catch {
+                XCTAssertFalse("\(error)".contains("cannot protect tinc packets"), "\(c): \(error)")
+            }
+        }
     }
 }
