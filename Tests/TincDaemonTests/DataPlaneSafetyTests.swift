@@ -204,6 +204,21 @@ final class DataPlaneSafetyTests: XCTestCase {
         XCTAssertEqual(addresses(rx.outbox.events).map(\.1), [real, evil])
     }
 
+    /// Once a packet from a new address passed, the following ones from there are recognised
+    /// without spending that source's try_harder budget (until a table with the address arrives).
+    func testMatchedAddressIsRememberedUntilTheNextTable() throws {
+        let sink = Sink()
+        let rx = makeRX(makeGraph(), sink: sink)
+        let (bTX, bRX) = try keyPair()
+        rx.mailbox.postLatest(.setKey(1, bRX, compression: 0), key: MailboxKey.key(1))
+        rx.handleMailbox()
+        let roamed = try XCTUnwrap(SocketAddress(numericHost: "198.51.100.7", port: 40000))
+        for seq: UInt32 in 1...20 { feed(rx, packet(bTX, seq: seq), from: roamed) }
+        XCTAssertEqual(rx.outbox.stats.droppedUnknownSource, 0)
+        XCTAssertEqual(rx.outbox.stats.droppedNoRoute, 20, "all 20 passed the checks (then found no subnet)")
+        XCTAssertEqual(addresses(rx.outbox.events).count, 1, "one address event for the burst")
+    }
+
     func testBadMACFromNewAddressDoesNotMoveThePeer() throws {
         let sink = Sink()
         let rx = makeRX(makeGraph(), sink: sink)

@@ -44,6 +44,9 @@ final class RxWorker {
     private var tryHarder = TryHarderLimiter()
     /// The address last reported for a node id, so a burst from a new address gives one event.
     private var reportedAddress: [Int32: (SocketAddress, Int)] = [:]
+    /// Addresses try_harder matched (after MAC and replay window), until the control thread has
+    /// published them in a table: later packets from there skip the key search and its budget.
+    private var matched: [SocketAddress: Int32] = [:]
     /// noInboundKey last reported per id (second), one report per second at most.
     private var reportedNoKey: [Int32: Int] = [:]
 
@@ -88,7 +91,7 @@ final class RxWorker {
         while running {
             let n = epoll_wait(ep, &ready, 8, 1000)
             if n < 0 && errno != EINTR { break }
-            t = table.load()
+            reloadTable()
             for i in 0..<max(0, Int(n)) {
                 let fd = ready[i].data.fd
                 if fd == mailbox.fd { handleMailbox() } else { receive(fd) }
@@ -113,12 +116,22 @@ final class RxWorker {
                 reportedNoKey[id] = nil
             case .forget(let id):
                 if id >= 0 && Int(id) < peers.count { peers[Int(id)] = nil }
+                matched = matched.filter { $0.value != id }
                 reportedAddress[id] = nil
                 reportedNoKey[id] = nil
                 outbox.events.append(.forgotten(id))
             case .stop:
                 running = false
             }
+        }
+    }
+
+    /// Takes the current forwarding snapshot; a new one carries the addresses try_harder found.
+    func reloadTable() {
+        let latest = table.load()
+        if latest !== t {
+            t = latest
+            matched.removeAll(keepingCapacity: true)
         }
     }
 
@@ -156,7 +169,7 @@ final class RxWorker {
         var id: Int32 = -1
         var opened = -1
         var newAddress = false
-        if let known = t.nodeByAddress[from] {
+        if let known = t.nodeByAddress[from] ?? matched[from] {
             id = known
             guard let p = peer(id) else {
                 outbox.stats.droppedNoKey &+= 1
@@ -192,7 +205,11 @@ final class RxWorker {
         }
         // Only a packet that passed MAC and replay window moves a node to a new address: a replayed
         // capture sent from elsewhere cannot redirect its traffic.
-        if newAddress { reportAddress(id, from) }
+        if newAddress {
+            if matched.count >= 1024 { matched.removeAll() }
+            matched[from] = id
+            reportAddress(id, from)
+        }
         if p.window.last > RxWorker.inboundRekeySeqno && !p.agingReported {
             p.agingReported = true
             outbox.events.append(.inboundKeyAging(id))
