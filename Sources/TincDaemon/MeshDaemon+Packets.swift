@@ -77,7 +77,10 @@ extension MeshDaemon {
                     }
                 }
             case .forgotten(let id):
-                if dataPlane?.acknowledgeForget(id) == true { graph.releaseID(Int(id)) }
+                if dataPlane?.acknowledgeForget(id) == true {
+                    Log.info(Log.protocol_, "Data plane forgot node id \(id), id free for reuse")
+                    graph.releaseID(Int(id))
+                }
             case .outboundKeyAging(let id):
                 // Our seqno towards it is high: ask for a new key (rate-limited like any REQ_KEY).
                 if let n = graph.node(id: Int(id)), n.reachable {

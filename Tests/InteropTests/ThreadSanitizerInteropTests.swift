@@ -99,8 +99,25 @@ final class ThreadSanitizerInteropTests: InteropTestCase {
         XCTAssertGreaterThan(rekeys.min() ?? 0, 0, "keys were not renewed during the run" + diagnostics())
         for n in nodes { assertRunning(n) }
 
-        // Graceful stops run the workers' shutdown path too; TSan exits with 66 after any report.
+        // A node leaves and is purged on the hub (its keys and id are forgotten by both workers),
+        // then comes back and traffic flows again.
         var statuses: [String: Int32] = [:]
+        statuses["edge2 (first run)"] = e2.stop(grace: 10)
+        if assertEvent(hub, "host-down", "edge2", timeout: 15) {
+            let offset = hub.log.size
+            hub.signal(SIGWINCH)
+            assertLogLine(hub, matching: "Data plane forgot node id [0-9]+", from: offset, timeout: 10,
+                          "the purged node's id was not released")
+            try e2.start()
+            e2.waitUntilListening(timeout: budget(20))
+            if assertEvent(hub, "host-up", "edge2", count: 2, timeout: 20) {
+                // edge2's tap has a new MAC: its ARP request refreshes edge1's neighbour entry.
+                assertPing(from: e2, to: overlay(0), warmup: 20, "after edge2 came back")
+                assertPing(from: e1, to: overlay(2), "after edge2 came back")
+            }
+        }
+
+        // Graceful stops run the workers' shutdown path too; TSan exits with 66 after any report.
         for n in [e1, e2, hub] { statuses[n.name] = n.stop(grace: 10) }
         let reports = (try? FileManager.default.contentsOfDirectory(atPath: tsanDir.path)) ?? []
         var text = ""
