@@ -45,12 +45,16 @@ public final class PacketCipher: @unchecked Sendable {
 
     /// `keyMaterial` is the ANS_KEY key: `cipher.keyLength` key bytes then `cipher.ivLength` IV bytes.
     /// With cipher `none` any length is accepted (tinc sends 1 byte); it still keys the HMAC.
+    /// Ciphers and digests tinc 1.0 cannot use for packets (AEAD, XTS, key wrap, CTS, XOF; see
+    /// `CipherSuite.isUsableForPackets`) are refused with a `CryptoError` naming them.
     public init(cipher: CipherSuite, digest: DigestSuite, macLength: Int, keyMaterial: [UInt8]) throws {
         guard macLength >= 0 else { throw CryptoError("negative MAC length \(macLength)") }
+        if let why = cipher.packetUnsuitability { throw CryptoError("cipher refused for packets: \(why)") }
+        if let why = digest.packetUnsuitability { throw CryptoError("digest refused for packets: \(why)") }
         if !digest.isNone, macLength > digest.size {
             throw CryptoError("MAC length \(macLength) exceeds \(digest.name) size \(digest.size)")
         }
-        if !cipher.isNone, keyMaterial.count != cipher.keyLength + cipher.ivLength {
+        if !cipher.isNone, keyMaterial.count != cipher.keyLength + cipher.ivLength || cipher.keyLength <= 0 {
             throw CryptoError("key material is \(keyMaterial.count) bytes, \(cipher.name) needs \(cipher.keyLength + cipher.ivLength)")
         }
         ensureOpenSSLProviders()
@@ -116,23 +120,29 @@ public final class PacketCipher: @unchecked Sendable {
     }
 
     /// Encrypts and MACs `input` into `output`, which must hold `input.count + overhead` bytes.
-    /// Returns the sealed length (0 only if OpenSSL itself failed, which a keyed context does not).
+    /// Returns the sealed length, or 0 when the packet cannot be sealed (output too small, input
+    /// over 2 GiB, an OpenSSL failure): the caller drops that packet. Never traps.
     public func seal(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int {
         let n = input.count
-        precondition(n <= Int(Int32.max) - 64, "packet too large")
-        precondition(output.count >= n + overhead, "seal output needs input.count + overhead bytes")
+        guard n <= Int(Int32.max) - 64, output.count >= n + overhead else { return 0 }
         guard let out = output.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return 0 }
         let inp = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
         var written: Int
         if let ctx = encCtx {
             written = crypt(ctx, inp, n, out)
-            guard written >= 0 else { return 0 }
+            guard written >= 0 else {
+                ERR_clear_error()
+                return 0
+            }
         } else {
             if n > 0, let inp, inp != out { memmove(out, inp, n) }
             written = n
         }
         if let hmac {
-            guard hmac.compute(UnsafeRawBufferPointer(start: out, count: written), into: macScratch) > 0 else { return 0 }
+            guard hmac.compute(UnsafeRawBufferPointer(start: out, count: written), into: macScratch) > 0 else {
+                ERR_clear_error()
+                return 0
+            }
             (out + written).update(from: macScratch, count: macLength)
             written += macLength
         }
@@ -156,7 +166,10 @@ public final class PacketCipher: @unchecked Sendable {
         if let hmac {
             guard hmac.compute(UnsafeRawBufferPointer(start: inp, count: ctLen), into: macScratch) > 0,
                   CRYPTO_memcmp(macScratch, inp + ctLen, macLength) == 0
-            else { return .failure(.badMAC) }
+            else {
+                ERR_clear_error()
+                return .failure(.badMAC)
+            }
         }
         if paddedBlock > 0, ctLen % paddedBlock != 0 { return .failure(.badPadding) }
         guard ctLen <= Int(Int32.max) - 64 else { return .failure(.outputTooSmall) }
@@ -194,7 +207,7 @@ public final class PacketCipher: @unchecked Sendable {
         var out = [UInt8](repeating: 0, count: bytes.count + overhead)
         let n = out.withUnsafeMutableBytes { o in bytes.withUnsafeBytes { seal($0, into: o) } }
         out.removeSubrange(n...)
-        return out
+        return out   // empty when sealing failed
     }
 
     public func open(_ bytes: [UInt8]) -> [UInt8]? {

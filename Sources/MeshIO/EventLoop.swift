@@ -26,8 +26,8 @@ public final class EventLoop {
     private var timers: [TimerID: Timer] = [:]
     private var nextTimerID = 1
     private var running = false
-    private var postLock = pthread_mutex_t()
-    private var posted: [() -> Void] = []
+    /// Work posted from other threads (the data-plane workers), run on the loop thread.
+    private let posted = Locked<[() -> Void]>([])
     private var signalFD: Int32 = -1
     private var signalHandler: ((Int32) -> Void)?
 
@@ -36,7 +36,6 @@ public final class EventLoop {
         guard epfd >= 0 else { throw SystemError("epoll_create1") }
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
         guard wakeFD >= 0 else { throw SystemError("eventfd") }
-        pthread_mutex_init(&postLock, nil)
         register(wakeFD, events: .readable) { [unowned self] _ in
             var v: UInt64 = 0
             _ = read(self.wakeFD, &v, 8)
@@ -123,18 +122,17 @@ public final class EventLoop {
 
     /// Thread-safe: runs `action` on the loop thread soon.
     public func post(_ action: @escaping () -> Void) {
-        pthread_mutex_lock(&postLock)
-        posted.append(action)
-        pthread_mutex_unlock(&postLock)
+        posted.withLock { $0.append(action) }
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
     }
 
     private func drainPosted() {
-        pthread_mutex_lock(&postLock)
-        let work = posted
-        posted.removeAll()
-        pthread_mutex_unlock(&postLock)
+        let work = posted.withLock { p -> [() -> Void] in
+            let w = p
+            p.removeAll()
+            return w
+        }
         for w in work { w() }
     }
 

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// Process-wide logger with tinc's debug levels (0 errors/starts … 5 traffic … 10 scary) and tinc's
 /// three sinks: stderr (foreground), a log file (`--logfile`), or syslog (daemon default).
@@ -15,19 +16,25 @@ public enum Log {
     // Debug levels as tinc names them.
     public static let always = 0, connections = 1, status = 2, protocol_ = 3, meta = 4, traffic = 5, packets = 6, scary = 10
 
-    nonisolated(unsafe) public static var level = 0
+    /// The debug level; read on every log call from any thread, set by the control thread.
+    public static var level: Int {
+        get { currentLevel.load(ordering: .relaxed) }
+        set { currentLevel.store(newValue, ordering: .relaxed) }
+    }
+    private static let currentLevel = Atomic<Int>(0)
     nonisolated(unsafe) private static var sink: Sink = .stderr
     nonisolated(unsafe) private static var ident = "tinc"
     nonisolated(unsafe) private static var file: UnsafeMutablePointer<FILE>?
-    nonisolated(unsafe) private static var lock = pthread_mutex_t()
-    nonisolated(unsafe) private static var lockReady = false
+    /// Serialises sink changes and writes (sink, ident, file, observer are only touched under it).
+    private static let lock = Lock()
     /// Optional extra observer (the control socket's `log` stream, tests).
     nonisolated(unsafe) public static var observer: ((String) -> Void)?
 
     public static func configure(sink: Sink, ident: String) {
-        if !lockReady { pthread_mutex_init(&lock, nil); lockReady = true }
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
+        lock.withLock { configureLocked(sink: sink, ident: ident) }
+    }
+
+    private static func configureLocked(sink: Sink, ident: String) {
         if let f = file { fclose(f); file = nil }
         Log.sink = sink
         Log.ident = ident
@@ -44,7 +51,7 @@ public enum Log {
 
     /// Re-opens the log file (SIGHUP, for logrotate).
     public static func reopen() {
-        if case .file = sink { configure(sink: sink, ident: ident) }
+        lock.withLock { if case .file = sink { configureLocked(sink: sink, ident: ident) } }
     }
 
     @inline(__always)
@@ -67,9 +74,10 @@ public enum Log {
     private static func write(_ prio: Priority, _ raw: String) {
         // Every message is one line of printable text whatever a peer put into it (see `escape`).
         let message = escape(raw, limit: maxMessageBytes)
-        if !lockReady { pthread_mutex_init(&lock, nil); lockReady = true }
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
+        lock.withLock { writeLocked(prio, message) }
+    }
+
+    private static func writeLocked(_ prio: Priority, _ message: String) {
         observer?(message)
         switch sink {
         case .stderr:

@@ -46,6 +46,10 @@ public enum DropReason: String, CaseIterable, Hashable {
     case noRoute = "no_route"
     case sendError = "send_error"
     case compression = "compression"
+    /// A bounded queue between the data-plane threads and the control thread was full.
+    case queueFull = "queue_full"
+    /// Sealing a packet failed (the crypto call returned an error).
+    case sealFailed = "seal_failed"
 }
 
 public struct PeerSample: Equatable {

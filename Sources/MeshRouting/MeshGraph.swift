@@ -22,6 +22,14 @@ public final class MeshGraph {
     private var nodeByID: [Node?] = []
     /// Released ids, highest first, so the lowest is reused first and ids stay dense.
     private var freeIDs: [Int] = []
+    /// Ids of removed nodes that something outside the graph may still refer to (see
+    /// `onNodeRemoved`); they are not handed out again until `releaseID`.
+    private var heldIDs: Set<Int> = []
+
+    /// Set when per-id state lives outside the graph (the data plane's keys, replay windows and
+    /// forwarding entries): called with the id of every removed node, and that id is then held
+    /// back, not reused for another node, until `releaseID(_:)` says every holder has forgotten it.
+    public var onNodeRemoved: ((Int) -> Void)?
     let subnetTable = SubnetTable()
 
     public init(myName: String) {
@@ -91,10 +99,24 @@ public final class MeshGraph {
         n.detach()
         nodeByName[n.name] = nil
         nodeByID[n.id] = nil
-        freeIDs.insert(n.id, at: freeIDs.partitionPoint { $0 > n.id })
+        if onNodeRemoved != nil {
+            heldIDs.insert(n.id)
+        } else {
+            freeIDs.insert(n.id, at: freeIDs.partitionPoint { $0 > n.id })
+        }
         if let i = nodesByName.firstIndex(where: { $0 === n }) { nodesByName.remove(at: i) }
         subnetTable.flushCache()
+        onNodeRemoved?(n.id)
     }
+
+    /// Makes a held id (see `onNodeRemoved`) available for reuse.
+    public func releaseID(_ id: Int) {
+        guard heldIDs.remove(id) != nil, id > 0, id < nodeByID.count, nodeByID[id] == nil else { return }
+        freeIDs.insert(id, at: freeIDs.partitionPoint { $0 > id })
+    }
+
+    /// Ids of removed nodes not yet released (tests, diagnostics).
+    public var heldIDCount: Int { heldIDs.count }
 
     public func unreachableNodes() -> [Node] {
         nodesByName.filter { !$0.reachable }

@@ -176,6 +176,7 @@ extension MeshDaemon {
                 "dropped_bad_mac": s.droppedBadMAC, "dropped_replay": s.droppedReplay, "dropped_short": s.droppedShort,
                 "dropped_unknown_source": s.droppedUnknownSource, "dropped_no_key": s.droppedNoKey,
                 "dropped_no_route": s.droppedNoRoute, "dropped_send_error": s.droppedSendError,
+                "dropped_queue_full": s.droppedQueueFull, "dropped_seal_failed": s.droppedSealFailed,
                 "nodes": graph.nodeCount, "edges": graph.edgeCount, "subnets": graph.subnetCount,
                 "connections": activeByName.count]
     }

@@ -80,7 +80,7 @@ extension MeshDaemon {
         Log.notice(" total bytes in:  \(stats.deviceInBytes)")
         Log.notice(" total bytes out: \(stats.deviceOutBytes)")
         Log.notice(" udp packets in/out: \(stats.udpInPackets)/\(stats.udpOutPackets), frames over TCP: \(stats.tcpFallbackFrames)")
-        Log.notice(" dropped: bad MAC \(stats.droppedBadMAC), replay \(stats.droppedReplay), short \(stats.droppedShort), unknown source \(stats.droppedUnknownSource), no key \(stats.droppedNoKey), no route \(stats.droppedNoRoute), send error \(stats.droppedSendError)")
+        Log.notice(" dropped: bad MAC \(stats.droppedBadMAC), replay \(stats.droppedReplay), short \(stats.droppedShort), unknown source \(stats.droppedUnknownSource), no key \(stats.droppedNoKey), no route \(stats.droppedNoRoute), send error \(stats.droppedSendError), queue full \(stats.droppedQueueFull), seal failed \(stats.droppedSealFailed)")
     }
 }
 

@@ -17,7 +17,12 @@ extension MeshDaemon {
         k.resetPath()
         loop.cancel(k.probeTimer)
         k.probeTimer = nil
-        if !reachable { dataPlane?.setOutboundKey(n.id, nil, compression: 0) }
+        if !reachable {
+            // Both directions: an unreachable node's keys are forgotten (a fresh ANS_KEY goes out
+            // when it is reachable again and sends to us).
+            dataPlane?.forgetKeys(n.id)
+            k.hasInboundKey = false
+        }
     }
 
     /// Chooses a fresh inbound key for `n` and tells it (tinc's send_ans_key); always a new key.

@@ -41,7 +41,8 @@ extension MeshDaemon {
         m.tcpFallbackFrames = s.tcpFallbackFrames
         m.drops = [.badMAC: s.droppedBadMAC, .replay: s.droppedReplay, .tooShort: s.droppedShort,
                    .unknownSource: s.droppedUnknownSource, .noKey: s.droppedNoKey, .noRoute: s.droppedNoRoute,
-                   .sendError: s.droppedSendError, .compression: s.droppedCompression]
+                   .sendError: s.droppedSendError, .compression: s.droppedCompression,
+                   .queueFull: s.droppedQueueFull, .sealFailed: s.droppedSealFailed]
         m.metaConnections = activeByName.count
         m.graphNodes = graph.nodeCount
         m.graphEdges = graph.edgeCount

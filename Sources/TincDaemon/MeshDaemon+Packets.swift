@@ -12,10 +12,19 @@ extension MeshDaemon {
 
     func startDataPlane() {
         let dp = DataPlane(device: device, udpSockets: listeners.map { ($0.address.family, $0.udp) }, initial: buildTable(),
-                           replayWindow: settings.replayWindow, macRefresh: max(1, settings.macExpire / 4)) { [weak self] events in
-            self?.loop.post { self?.handle(events) }
+                           replayWindow: settings.replayWindow, macRefresh: max(1, settings.macExpire / 4)) { [weak self] events, done in
+            self?.loop.post {
+                self?.handle(events)
+                done()
+            }
         }
         dataPlane = dp
+        // The workers index keys and replay windows by node id: a removed node's id is handed out
+        // again only after a table without it is published and both workers forgot the id.
+        graph.onNodeRemoved = { [weak self, weak dp] id in
+            dp?.removedIDs.append(id)
+            self?.scheduleTablePublish()
+        }
         dp.start()
     }
 
@@ -35,7 +44,10 @@ extension MeshDaemon {
         loop.post { [weak self] in
             guard let self = self else { return }
             self.tablePublishPending = false
-            self.dataPlane?.publish(self.buildTable())
+            guard let dp = self.dataPlane else { return }
+            dp.publish(self.buildTable())
+            for id in dp.removedIDs { dp.forgetNode(id) }
+            dp.removedIDs.removeAll()
         }
     }
 
@@ -56,10 +68,36 @@ extension MeshDaemon {
             case .learnedMAC(let mac):
                 learnMAC(mac)
             case let .udpAddress(id, addr):
-                if let n = graph.node(id: Int(id)) {
-                    Log.info(Log.traffic, "UDP address of \(n.name) set to \(addr)")
-                    n.udpAddress = (addr.host, String(addr.port))
-                    scheduleTablePublish()
+                if let n = graph.node(id: Int(id)), n.reachable {
+                    let new = (addr.host, String(addr.port))
+                    if n.udpAddress.map({ $0 != new }) ?? true {
+                        Log.info(Log.traffic, "UDP address of \(n.name) set to \(addr)")
+                        n.udpAddress = new
+                        scheduleTablePublish()
+                    }
+                }
+            case .forgotten(let id):
+                if dataPlane?.acknowledgeForget(id) == true {
+                    Log.info(Log.protocol_, "Data plane forgot node id \(id), id free for reuse")
+                    graph.releaseID(Int(id))
+                }
+            case .outboundKeyAging(let id):
+                // Our seqno towards it is high: ask for a new key (rate-limited like any REQ_KEY).
+                if let n = graph.node(id: Int(id)), n.reachable {
+                    Log.info(Log.traffic, "Packet sequence numbers to \(n.name) running out, requesting a new key")
+                    sendReqKey(to: n)
+                }
+            case .inboundKeyAging(let id):
+                if let n = graph.node(id: Int(id)), n.reachable {
+                    Log.info(Log.traffic, "Sequence numbers from \(n.name) passed 2^30, sending a new key")
+                    sendAnsKey(to: n)
+                }
+            case .noInboundKey(let id):
+                // It sends with a key we dropped (it was unreachable for us, or we restarted):
+                // an unsolicited ANS_KEY, as tinc sends on "became reachable", heals that.
+                if let n = graph.node(id: Int(id)), n.reachable, dataPlane?.mayResendKey(id, now: loop.now) == true {
+                    Log.info(Log.traffic, "Got packets from \(n.name) without a key for it, sending a new key")
+                    sendAnsKey(to: n)
                 }
             case let .tooBig(id, len):
                 if let n = graph.node(id: Int(id)) {

@@ -90,6 +90,14 @@ public enum SettingsLoader {
         guard cipher.isUsableForPackets else {
             throw SettingsError("Cipher = \(me.cipher) (for \(server.name)) cannot be used: \(cipher.unusableReason)")
         }
+        // What else PacketCipher refuses (ciphertext stealing, keyless ciphers) and digests tinc 1.0
+        // could not use for the packet MAC: refuse them here instead of failing every key exchange.
+        if let why = cipher.packetUnsuitability {
+            throw SettingsError("Cipher = \(me.cipher) cannot protect tinc packets: \(why) (Cipher for \(server.name))")
+        }
+        if let why = digest.packetUnsuitability {
+            throw SettingsError("Digest = \(me.digest) cannot authenticate tinc packets: \(why) (Digest for \(server.name))")
+        }
         if cipher.isNone { Log.warning("Cipher = none: peers will send us unencrypted packets") }
         s.cipher = cipher
         s.digest = digest

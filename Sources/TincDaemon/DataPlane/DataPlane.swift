@@ -11,21 +11,55 @@ final class DataPlane {
     let table: Published<ForwardingTable>
     let tx: TxWorker
     let rx: RxWorker
+    /// Worker → control thread; at most this many events posted and not yet handled.
+    let events: EventChannel
+    static let eventLimit = 8192
     private var threads: [Thread] = []
+    /// Workers whose run loop has returned; stop() waits on it (under a lock, so everything a worker
+    /// did happens-before the device and sockets are closed).
+    private let finished = Locked(0)
 
+    // Control-thread state.
+    /// Node ids whose `forget` is not yet acknowledged by both workers, with the acks still due.
+    private var pendingForget: [Int32: Int] = [:]
+    /// Ids of nodes removed from the graph since the last table publish (forgotten after it).
+    var removedIDs: [Int] = []
+    /// When an unsolicited ANS_KEY was last sent per id (`noInboundKey`).
+    private var keyResent: [Int32: Double] = [:]
+    static let keyResendInterval = 10.0
+
+    /// At most one unsolicited ANS_KEY per node per `keyResendInterval` seconds.
+    func mayResendKey(_ id: Int32, now: Double) -> Bool {
+        if let at = keyResent[id], now - at < DataPlane.keyResendInterval { return false }
+        if keyResent.count > 65536 { keyResent.removeAll() }
+        keyResent[id] = now
+        return true
+    }
+
+    /// `deliver(events, done)` must run the batch on the control thread and call `done` after it.
     init(device: NetworkDevice, udpSockets: [(family: Int32, fd: Int32)], initial: ForwardingTable,
-         replayWindow: Int, macRefresh: Double, emit: @escaping ([DataPlaneEvent]) -> Void) {
+         replayWindow: Int, macRefresh: Double,
+         deliver: @escaping ([DataPlaneEvent], @escaping () -> Void) -> Void) {
         table = Published(initial)
-        tx = TxWorker(device: device, sockets: udpSockets, table: table, macRefresh: macRefresh, emit: emit)
+        events = EventChannel(limit: DataPlane.eventLimit, deliver: deliver)
+        tx = TxWorker(device: device, sockets: udpSockets, table: table, macRefresh: macRefresh, events: events)
         rx = RxWorker(device: device, sockets: udpSockets.map(\.fd), table: table, toTX: tx.mailbox,
-                      replayWindow: replayWindow, emit: emit)
+                      replayWindow: replayWindow, events: events)
     }
 
     func start() {
         // Workers block every signal: process-directed signals must reach the control loop's signalfd.
-        let t1 = Thread { [tx] in cns_block_all_signals(); tx.run() }
+        let t1 = Thread { [tx, finished] in
+            cns_block_all_signals()
+            tx.run()
+            finished.withLock { $0 += 1 }
+        }
         t1.name = "tincd-tx"
-        let t2 = Thread { [rx] in cns_block_all_signals(); rx.run() }
+        let t2 = Thread { [rx, finished] in
+            cns_block_all_signals()
+            rx.run()
+            finished.withLock { $0 += 1 }
+        }
         t2.name = "tincd-rx"
         threads = [t1, t2]
         t1.start()
@@ -33,18 +67,63 @@ final class DataPlane {
     }
 
     func stop() {
-        tx.mailbox.post(.stop)
-        rx.mailbox.post(.stop)
+        tx.mailbox.postLatest(.stop, key: MailboxKey.stop)
+        rx.mailbox.postLatest(.stop, key: MailboxKey.stop)
         // Give the workers a moment to leave their loops before the device and sockets close.
         let deadline = Date().addingTimeInterval(1)
-        while threads.contains(where: { $0.isExecuting }) && Date() < deadline { usleep(2000) }
+        while finished.withLock({ $0 }) < threads.count && Date() < deadline { usleep(2000) }
     }
 
     func publish(_ t: ForwardingTable) { table.store(t) }
-    func setOutboundKey(_ id: Int, _ cipher: PacketCipher?, compression: Int) { tx.mailbox.post(.setKey(Int32(id), cipher, compression: compression)) }
-    func setInboundKey(_ id: Int, _ cipher: PacketCipher?, compression: Int) { rx.mailbox.post(.setKey(Int32(id), cipher, compression: compression)) }
-    func sendProbe(_ frame: [UInt8], to id: Int) { tx.mailbox.post(.sendProbe(frame, to: Int32(id))) }
+    func setOutboundKey(_ id: Int, _ cipher: PacketCipher?, compression: Int) {
+        guard let i = Int32(exactly: id) else { return }
+        tx.mailbox.postLatest(.setKey(i, cipher, compression: compression), key: MailboxKey.key(i))
+    }
+    func setInboundKey(_ id: Int, _ cipher: PacketCipher?, compression: Int) {
+        guard let i = Int32(exactly: id) else { return }
+        rx.mailbox.postLatest(.setKey(i, cipher, compression: compression), key: MailboxKey.key(i))
+    }
+
+    /// Drops both keys of a node (it became unreachable); no acknowledgement.
+    func forgetKeys(_ id: Int) {
+        setOutboundKey(id, nil, compression: 0)
+        setInboundKey(id, nil, compression: 0)
+    }
+
+    /// A node was removed from the graph: both workers drop everything they hold for its id and
+    /// acknowledge with `.forgotten`; `acknowledgeForget` says when the id may be reused.
+    /// Call after publishing a forwarding table without the node.
+    func forgetNode(_ id: Int) {
+        guard let i = Int32(exactly: id) else { return }
+        pendingForget[i] = 2
+        keyResent[i] = nil
+        tx.mailbox.postLatest(.forget(i), key: MailboxKey.forget(i))
+        rx.mailbox.postLatest(.forget(i), key: MailboxKey.forget(i))
+    }
+
+    /// Handles one worker's `.forgotten(id)`; true once both workers have forgotten the id.
+    func acknowledgeForget(_ id: Int32) -> Bool {
+        guard let due = pendingForget[id] else { return false }
+        if due <= 1 {
+            pendingForget[id] = nil
+            return true
+        }
+        pendingForget[id] = due - 1
+        return false
+    }
+
+    /// Ids waiting for the workers' acknowledgement (tests, diagnostics).
+    var forgetsPending: Int { pendingForget.count }
+
+    /// Frames the TX mailbox holds (diagnostics).
+    var txQueued: Int { tx.mailbox.queued }
+
+    func sendProbe(_ frame: [UInt8], to id: Int) {
+        guard let i = Int32(exactly: id) else { return }
+        tx.mailbox.post(.sendProbe(frame, to: i))
+    }
     func route(_ frame: [UInt8], from id: Int, viaTCP: Bool) {
-        tx.mailbox.post(.route(frame, from: Int32(id), viaTCP: viaTCP, deliverLocally: true))
+        guard let i = Int32(exactly: id) else { return }
+        tx.mailbox.post(.route(frame, from: i, viaTCP: viaTCP, deliverLocally: true))
     }
 }

@@ -11,14 +11,35 @@ enum DataPlaneEvent {
     case probe([UInt8], from: Int32)
     /// Switch mode: a source MAC seen on the device (new, or due for a refresh).
     case learnedMAC([UInt8])
-    /// try_harder matched a packet from an unknown address to this node's key.
+    /// A packet from an address not (yet) this node's passed its key's MAC *and* the replay window
+    /// (try_harder): the node's UDP address is now this one.
     case udpAddress(Int32, SocketAddress)
+    /// The worker dropped every key and per-id state of this node id (answer to `forget`); once
+    /// both workers said so, the graph may give the id to another node.
+    case forgotten(Int32)
+    /// Our send seqno towards this node passed `TxWorker.rekeySeqno`: ask it for a new key (REQ_KEY)
+    /// long before the 32-bit counter could wrap.
+    case outboundKeyAging(Int32)
+    /// The seqno received from this node passed 2^30 (tinc's limit): give it a fresh inbound key.
+    case inboundKeyAging(Int32)
+    /// Packets from this node's address arrive but we hold no inbound key for it (we forgot it when
+    /// the node was unreachable): send it a fresh ANS_KEY (rate-limited by the control thread).
+    case noInboundKey(Int32)
     /// sendmmsg said EMSGSIZE for a frame of this length towards this node.
     case tooBig(Int32, Int)
     /// Router mode: ARP or NDP from the device, answered by the control thread.
     case localControlFrame([UInt8])
     /// Traffic counters since the last report.
     case stats(DataPlaneStats)
+
+    /// Statistics and acknowledgements must reach the control thread; everything else may be
+    /// dropped when the channel is full (it is either a frame or repeated by the next packet).
+    var isDroppable: Bool {
+        switch self {
+        case .stats, .forgotten: return false
+        default: return true
+        }
+    }
 }
 
 enum TxCommand {
@@ -27,12 +48,23 @@ enum TxCommand {
     case sendProbe([UInt8], to: Int32)
     /// Route a frame as if it came from `source` (relayed frames, frames from TCP PACKETs).
     case route([UInt8], from: Int32, viaTCP: Bool, deliverLocally: Bool)
+    /// Drop the key and every per-id entry for this node id, then answer `.forgotten`.
+    case forget(Int32)
     case stop
 }
 
 enum RxCommand {
     case setKey(Int32, PacketCipher?, compression: Int)
+    case forget(Int32)
     case stop
+}
+
+/// Control-lane keys in the mailboxes: a newer key for an id replaces an older one not yet taken;
+/// a forget sorts after the key of the same id (so it always wins), stop after everything.
+enum MailboxKey {
+    static func key(_ id: Int32) -> Int64 { Int64(id) * 2 }
+    static func forget(_ id: Int32) -> Int64 { Int64(id) * 2 + 1 }
+    static let stop = Int64.max
 }
 
 /// Counters both workers keep and report per batch; the control thread sums them.
@@ -44,10 +76,15 @@ public struct DataPlaneStats {
     public var droppedBadMAC: UInt64 = 0, droppedReplay: UInt64 = 0, droppedShort: UInt64 = 0
     public var droppedUnknownSource: UInt64 = 0, droppedNoKey: UInt64 = 0, droppedNoRoute: UInt64 = 0
     public var droppedSendError: UInt64 = 0, droppedCompression: UInt64 = 0
+    /// Frames dropped because a bounded queue between threads was full: the TX worker's mailbox
+    /// (frames relayed by RX or sent by the control thread) and the worker → control event channel.
+    public var droppedQueueFull: UInt64 = 0
+    /// Packets dropped because sealing failed (PacketCipher.seal returned 0).
+    public var droppedSealFailed: UInt64 = 0
     public var tcpFallbackFrames: UInt64 = 0
     public var fragmented: UInt64 = 0
 
-    var isZero: Bool { deviceInPackets == 0 && deviceOutPackets == 0 && udpOutPackets == 0 && udpInPackets == 0 && droppedBadMAC == 0 && droppedReplay == 0 && droppedShort == 0 && droppedUnknownSource == 0 && droppedNoKey == 0 && droppedNoRoute == 0 && droppedSendError == 0 && tcpFallbackFrames == 0 && droppedCompression == 0 && fragmented == 0 }
+    var isZero: Bool { deviceInPackets == 0 && deviceOutPackets == 0 && udpOutPackets == 0 && udpInPackets == 0 && droppedBadMAC == 0 && droppedReplay == 0 && droppedShort == 0 && droppedUnknownSource == 0 && droppedNoKey == 0 && droppedNoRoute == 0 && droppedSendError == 0 && tcpFallbackFrames == 0 && droppedCompression == 0 && fragmented == 0 && droppedQueueFull == 0 && droppedSealFailed == 0 }
 
     mutating func add(_ o: DataPlaneStats) {
         deviceInPackets &+= o.deviceInPackets; deviceInBytes &+= o.deviceInBytes
@@ -57,6 +94,7 @@ public struct DataPlaneStats {
         droppedBadMAC &+= o.droppedBadMAC; droppedReplay &+= o.droppedReplay; droppedShort &+= o.droppedShort
         droppedUnknownSource &+= o.droppedUnknownSource; droppedNoKey &+= o.droppedNoKey; droppedNoRoute &+= o.droppedNoRoute
         droppedSendError &+= o.droppedSendError; droppedCompression &+= o.droppedCompression
+        droppedQueueFull &+= o.droppedQueueFull; droppedSealFailed &+= o.droppedSealFailed
         tcpFallbackFrames &+= o.tcpFallbackFrames
         fragmented &+= o.fragmented
     }
@@ -70,14 +108,15 @@ struct WorkerOutbox {
     var stats = DataPlaneStats()
     private var lastStatsReport = 0.0
 
-    mutating func flush(now: Double, _ emit: ([DataPlaneEvent]) -> Void) {
+    mutating func flush(now: Double, _ channel: EventChannel) {
         if now - lastStatsReport >= 0.5 && !stats.isZero {
             lastStatsReport = now
             events.append(.stats(stats))
             stats = DataPlaneStats()
         }
         if !events.isEmpty {
-            emit(events)
+            // Events the full channel refused are counted and reported with the next statistics.
+            stats.droppedQueueFull &+= UInt64(channel.send(events))
             events.removeAll(keepingCapacity: true)
         }
     }

@@ -11,10 +11,15 @@ final class RxWorker {
     static let batch = 64
     static let slotSize = 2048
 
+    /// Received seqno from which tinc asks for a new key (§7.7: "received_seqno > 2^30").
+    static let inboundRekeySeqno: UInt32 = 1 << 30
+
     final class Peer {
         let cipher: PacketCipher
         let compression: Int
         var window: ReplayWindow
+        /// inboundKeyAging was reported for this key (once per key).
+        var agingReported = false
         init(cipher: PacketCipher, compression: Int, window: Int) {
             self.cipher = cipher
             self.compression = compression
@@ -25,18 +30,25 @@ final class RxWorker {
     let device: NetworkDevice
     let sockets: [Int32]
     let table: Published<ForwardingTable>
-    let mailbox = Mailbox<RxCommand>()
+    /// Keys, forget requests and stop only (control lane): bounded by the number of node ids.
+    let mailbox = Mailbox<RxCommand>(capacity: 1)
     let toTX: Mailbox<TxCommand>
-    let emit: ([DataPlaneEvent]) -> Void
+    let events: EventChannel
     let replayWindow: Int
 
     private var peers: [Peer?] = []
-    private var outbox = WorkerOutbox()
+    private(set) var outbox = WorkerOutbox()
     private var relays: [TxCommand] = []
     private var t: ForwardingTable
     private var running = true
-    private var tryHarderBudget = 0
-    private var tryHarderSecond = 0
+    private var tryHarder = TryHarderLimiter()
+    /// The address last reported for a node id, so a burst from a new address gives one event.
+    private var reportedAddress: [Int32: (SocketAddress, Int)] = [:]
+    /// Addresses try_harder matched (after MAC and replay window), until the control thread has
+    /// published them in a table: later packets from there skip the key search and its budget.
+    private var matched: [SocketAddress: Int32] = [:]
+    /// noInboundKey last reported per id (second), one report per second at most.
+    private var reportedNoKey: [Int32: Int] = [:]
 
     /// GRO towards the device when it takes super-frames (TAP with offload).
     private let tap: TunTapDevice?
@@ -49,13 +61,13 @@ final class RxWorker {
     private var addrLens = [socklen_t](repeating: 0, count: RxWorker.batch)
 
     init(device: NetworkDevice, sockets: [Int32], table: Published<ForwardingTable>, toTX: Mailbox<TxCommand>,
-         replayWindow: Int, emit: @escaping ([DataPlaneEvent]) -> Void) {
+         replayWindow: Int, events: EventChannel) {
         self.device = device
         self.sockets = sockets
         self.table = table
         self.toTX = toTX
         self.replayWindow = replayWindow
-        self.emit = emit
+        self.events = events
         self.t = table.load()
         let tt = device as? TunTapDevice
         tap = tt?.offload == true ? tt : nil
@@ -79,26 +91,52 @@ final class RxWorker {
         while running {
             let n = epoll_wait(ep, &ready, 8, 1000)
             if n < 0 && errno != EINTR { break }
-            t = table.load()
+            reloadTable()
             for i in 0..<max(0, Int(n)) {
                 let fd = ready[i].data.fd
                 if fd == mailbox.fd { handleMailbox() } else { receive(fd) }
             }
-            if !relays.isEmpty { toTX.post(contentsOf: relays); relays.removeAll(keepingCapacity: true) }
-            outbox.flush(now: EventLoop.now(), emit)
+            passRelays()
+            outbox.flush(now: EventLoop.now(), events)
         }
     }
 
-    private func handleMailbox() {
+    /// Frames for other nodes go to the TX worker in one batch; what its full mailbox refuses is
+    /// counted there (TX reports its mailbox's drops).
+    func passRelays() {
+        if !relays.isEmpty { toTX.post(contentsOf: relays); relays.removeAll(keepingCapacity: true) }
+    }
+
+    func handleMailbox() {
         for cmd in mailbox.drain() {
             switch cmd {
             case let .setKey(id, cipher, compression):
+                guard id >= 0 else { continue }
                 peers.set(Int(id), cipher.map { Peer(cipher: $0, compression: compression, window: replayWindow) })
+                reportedNoKey[id] = nil
+            case .forget(let id):
+                if id >= 0 && Int(id) < peers.count { peers[Int(id)] = nil }
+                matched = matched.filter { $0.value != id }
+                reportedAddress[id] = nil
+                reportedNoKey[id] = nil
+                outbox.events.append(.forgotten(id))
             case .stop:
                 running = false
             }
         }
     }
+
+    /// Takes the current forwarding snapshot; a new one carries the addresses try_harder found.
+    func reloadTable() {
+        let latest = table.load()
+        if latest !== t {
+            t = latest
+            matched.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Inbound keys held (tests).
+    func hasKey(_ id: Int32) -> Bool { peer(id) != nil }
 
     private func receive(_ fd: Int32) {
         // A few batches per wakeup, then give the other sockets and the mailbox a turn.
@@ -124,29 +162,35 @@ final class RxWorker {
         }
     }
 
-    private func handle(_ pkt: UnsafeMutableRawPointer, _ len: Int, _ from: SocketAddress) {
+    /// One datagram (tests call this directly with a buffer of `slotSize` bytes).
+    func handle(_ pkt: UnsafeMutableRawPointer, _ len: Int, _ from: SocketAddress) {
         let input = UnsafeRawBufferPointer(start: pkt, count: len)
         let out = UnsafeMutableRawBufferPointer(start: plain, count: RxWorker.slotSize + 64)
         var id: Int32 = -1
         var opened = -1
-        if let known = t.nodeByAddress[from] {
+        var newAddress = false
+        if let known = t.nodeByAddress[from] ?? matched[from] {
             id = known
-            guard let p = peer(id) else { outbox.stats.droppedNoKey &+= 1; return }
+            guard let p = peer(id) else {
+                outbox.stats.droppedNoKey &+= 1
+                reportNoKey(id)
+                return
+            }
             guard let n = p.cipher.open(input, into: out) else { outbox.stats.droppedBadMAC &+= 1; return }
             opened = n
         } else {
-            // tinc's try_harder: which node's key authenticates this packet? Budgeted per second
-            // so a flood of garbage from unknown addresses cannot eat the thread.
-            let sec = Int(time(nil))
-            if sec != tryHarderSecond { tryHarderSecond = sec; tryHarderBudget = 2000 }
-            for (i, p) in peers.enumerated() where p != nil && tryHarderBudget > 0 {
-                tryHarderBudget -= 1
-                if let n = p!.cipher.open(input, into: out) {
-                    id = Int32(i)
-                    opened = n
-                    outbox.events.append(.udpAddress(id, from))
-                    break
-                }
+            // tinc's try_harder: which node's key authenticates this packet? Budgeted per source
+            // address, so garbage from one address cannot starve a roaming peer at another.
+            guard peers.contains(where: { $0 != nil }), tryHarder.allow(from, now: Int(time(nil))) else {
+                outbox.stats.droppedUnknownSource &+= 1
+                return
+            }
+            for i in peers.indices {
+                guard let p = peers[i], let n = p.cipher.open(input, into: out) else { continue }
+                id = Int32(i)
+                opened = n
+                newAddress = true
+                break
             }
             guard id >= 0 else { outbox.stats.droppedUnknownSource &+= 1; return }
         }
@@ -158,6 +202,17 @@ final class RxWorker {
             return
         case .accept, .accepted:
             break
+        }
+        // Only a packet that passed MAC and replay window moves a node to a new address: a replayed
+        // capture sent from elsewhere cannot redirect its traffic.
+        if newAddress {
+            if matched.count >= 1024 { matched.removeAll() }
+            matched[from] = id
+            reportAddress(id, from)
+        }
+        if p.window.last > RxWorker.inboundRekeySeqno && !p.agingReported {
+            p.agingReported = true
+            outbox.events.append(.inboundKeyAging(id))
         }
         var frame = UnsafeMutableRawPointer(plain + 4)
         var flen = opened - 4
@@ -198,6 +253,22 @@ final class RxWorker {
             writeDevice(frame, flen)
             relays.append(.route(Array(UnsafeRawBufferPointer(start: frame, count: flen)), from: id, viaTCP: false, deliverLocally: false))
         }
+    }
+
+    private func reportAddress(_ id: Int32, _ from: SocketAddress) {
+        let now = Int(time(nil))
+        if let (a, at) = reportedAddress[id], a == from, now - at < 1 { return }
+        if reportedAddress.count > 4096 { reportedAddress.removeAll() }
+        reportedAddress[id] = (from, now)
+        outbox.events.append(.udpAddress(id, from))
+    }
+
+    private func reportNoKey(_ id: Int32) {
+        let now = Int(time(nil))
+        if let at = reportedNoKey[id], now - at < 1 { return }
+        if reportedNoKey.count > 4096 { reportedNoKey.removeAll() }
+        reportedNoKey[id] = now
+        outbox.events.append(.noInboundKey(id))
     }
 
     @inline(__always)

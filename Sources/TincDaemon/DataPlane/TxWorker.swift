@@ -13,22 +13,37 @@ final class TxWorker {
     static let outSlots = 256
     static let outSlotSize = 2048 + 128 // sealed packet: seqno + frame + padding + MAC
 
+    /// Frames waiting in the mailbox at most (relayed by RX, from TCP PACKETs, probes): about 6 MB.
+    static let mailboxCapacity = 4096
+    /// Mailbox items handled per wakeup before the device gets its turn again.
+    static let mailboxBudget = 512
+    /// From this send seqno on, ask the receiver for a new key (REQ_KEY), again every 2^16 packets.
+    /// tinc 1.0 receivers renew at 2^30 received themselves; this covers receivers that do not.
+    static let rekeySeqno: UInt32 = 1 << 31
+    /// The last seqno sent under one key; the key is dropped rather than let the counter wrap
+    /// (the frames go over TCP until the new key arrives).
+    static let lastSeqno: UInt32 = UInt32.max - 1
+
     final class Peer {
         let cipher: PacketCipher
         let compression: Int
-        var seqno: UInt32 = 0
-        init(cipher: PacketCipher, compression: Int) { self.cipher = cipher; self.compression = compression }
+        var seqno: UInt32
+        init(cipher: PacketCipher, compression: Int, seqno: UInt32 = 0) {
+            self.cipher = cipher
+            self.compression = compression
+            self.seqno = seqno
+        }
     }
 
     let device: NetworkDevice
     let sockets: [(family: Int32, fd: Int32)]
     let table: Published<ForwardingTable>
-    let mailbox = Mailbox<TxCommand>()
-    let emit: ([DataPlaneEvent]) -> Void
+    let mailbox = Mailbox<TxCommand>(capacity: TxWorker.mailboxCapacity)
+    let events: EventChannel
     let macRefresh: Double
 
     private var peers: [Peer?] = []
-    private var outbox = WorkerOutbox()
+    private(set) var outbox = WorkerOutbox()
     private var t: ForwardingTable
     private var running = true
     private var reportedMACs: [UInt64: Double] = [:]
@@ -49,12 +64,12 @@ final class TxWorker {
     private var outAddrLens = [socklen_t](repeating: 0, count: TxWorker.outSlots)
 
     init(device: NetworkDevice, sockets: [(family: Int32, fd: Int32)], table: Published<ForwardingTable>,
-         macRefresh: Double, emit: @escaping ([DataPlaneEvent]) -> Void) {
+         macRefresh: Double, events: EventChannel) {
         self.device = device
         self.sockets = sockets
         self.table = table
         self.macRefresh = macRefresh
-        self.emit = emit
+        self.events = events
         self.t = table.load()
         inBuf = .allocate(byteCount: TxWorker.batch * TxWorker.slotSize, alignment: 64)
         scratch = .allocate(byteCount: 2 * TxWorker.slotSize + 256, alignment: 64)
@@ -90,31 +105,47 @@ final class TxWorker {
         }
     }
 
-    private func report() {
-        outbox.flush(now: EventLoop.now(), emit)
+    func report() {
+        outbox.stats.droppedQueueFull &+= mailbox.takeDropped()
+        outbox.flush(now: EventLoop.now(), events)
     }
 
-    private func handleMailbox() {
-        for cmd in mailbox.drain() {
+    /// Reloads the forwarding snapshot (tests; the run loop does it once per wakeup).
+    func reloadTable() { t = table.load() }
+
+    func handleMailbox() {
+        for cmd in mailbox.drain(max: TxWorker.mailboxBudget) {
             switch cmd {
             case let .setKey(id, cipher, compression):
+                guard id >= 0 else { continue }
                 peers.set(Int(id), cipher.map { Peer(cipher: $0, compression: compression) })
             case let .sendProbe(frame, to):
-                guard frame.count <= TxWorker.slotSize - 4 else { continue }
+                guard !frame.isEmpty, frame.count <= TxWorker.slotSize - 4 else { continue }
                 let slot = inBuf
-                frame.withUnsafeBytes { (slot + 4).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                frame.withUnsafeBytes { if let b = $0.baseAddress { (slot + 4).copyMemory(from: b, byteCount: $0.count) } }
                 sendUDP(slot, frame.count, to: to, probe: true)
             case let .route(frame, from, viaTCP, deliverLocally):
-                guard frame.count <= TxWorker.slotSize - 4 else { continue }
+                guard frame.count >= 14, frame.count <= TxWorker.slotSize - 4 else { outbox.stats.droppedShort &+= 1; continue }
                 let slot = inBuf
-                frame.withUnsafeBytes { (slot + 4).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                frame.withUnsafeBytes { if let b = $0.baseAddress { (slot + 4).copyMemory(from: b, byteCount: $0.count) } }
                 routeFrame(slot, frame.count, from: from, viaTCP: viaTCP, deliverLocally: deliverLocally)
+            case .forget(let id):
+                // Frames already queued for this id were sealed with its key; send them first.
+                flush()
+                if id >= 0 && Int(id) < peers.count { peers[Int(id)] = nil }
+                outbox.events.append(.forgotten(id))
             case .stop:
                 running = false
             }
             if outCount >= TxWorker.outSlots - 16 { flush() }
         }
     }
+
+    /// Outbound keys held (tests).
+    func hasKey(_ id: Int32) -> Bool { Int(id) >= 0 && Int(id) < peers.count && peers[Int(id)] != nil }
+
+    /// Sets the send seqno of a held key (tests of the wrap guard).
+    func setSeqno(_ id: Int32, _ s: UInt32) { if hasKey(id) { peers[Int(id)]?.seqno = s } }
 
     /// Reads up to one batch of frames from the device, each at offset 4 of its slot so the seqno
     /// can be written in front without copying.
@@ -197,7 +228,7 @@ final class TxWorker {
         let reply = frame[12] == 0x86
             ? ICMPReply.ipv6(frame, code: known ? ICMPReply.v6AddressUnreachable : ICMPReply.v6NoRoute)
             : ICMPReply.ipv4(frame, code: known ? ICMPReply.v4HostUnreachable : ICMPReply.v4NetUnknown)
-        if let r = reply { r.withUnsafeBytes { writeDevice($0.baseAddress!, $0.count) } }
+        if let r = reply { r.withUnsafeBytes { if let b = $0.baseAddress { writeDevice(b, $0.count) } } }
     }
 
     private func writeDevice(_ f: UnsafeRawPointer, _ len: Int) {
@@ -270,8 +301,8 @@ final class TxWorker {
         if frame[12] == 0x08 {
             if frame[20] & 0x40 == 0, let frags = ICMPReply.fragmentIPv4(frame, maxPayload: limit - 14 - 20) {
                 outbox.stats.fragmented &+= 1
-                for frag in frags {
-                    frag.withUnsafeBytes { (fragBuf + 4).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                for frag in frags where !frag.isEmpty && frag.count <= TxWorker.slotSize - 4 {
+                    frag.withUnsafeBytes { if let b = $0.baseAddress { (fragBuf + 4).copyMemory(from: b, byteCount: $0.count) } }
                     sendTo(id, fragBuf, frag.count, viaTCP: viaTCP)
                 }
                 return
@@ -282,9 +313,9 @@ final class TxWorker {
         }
         guard let r = reply, icmpLimit.allow(now: Int(time(nil))) else { return }
         if currentSource == t.myID {
-            r.withUnsafeBytes { writeDevice($0.baseAddress!, $0.count) }
-        } else if r.count <= TxWorker.slotSize - 4 {
-            r.withUnsafeBytes { (fragBuf + 4).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            r.withUnsafeBytes { if let b = $0.baseAddress { writeDevice(b, $0.count) } }
+        } else if !r.isEmpty && r.count <= TxWorker.slotSize - 4 {
+            r.withUnsafeBytes { if let b = $0.baseAddress { (fragBuf + 4).copyMemory(from: b, byteCount: $0.count) } }
             sendTo(currentSource, fragBuf, r.count, viaTCP: false)
         }
     }
@@ -324,14 +355,29 @@ final class TxWorker {
             plain = scratch
             plainLen = 4 + n
         }
-        p.seqno &+= 1
+        guard p.seqno < TxWorker.lastSeqno else {
+            // This key's sequence numbers are used up: never send a wrapped seqno. Drop the key,
+            // ask for a new one, and let this frame take the TCP path meanwhile.
+            peers[i] = nil
+            outbox.events.append(.needKey(id))
+            outbox.events.append(.outboundKeyAging(id))
+            if !probe && r.nexthop >= 0 {
+                outbox.stats.tcpFallbackFrames &+= 1
+                outbox.events.append(.sendTCP(copyFrame(slot, len), to: r.nexthop))
+            }
+            return
+        }
+        p.seqno += 1
+        if p.seqno >= TxWorker.rekeySeqno && (p.seqno - TxWorker.rekeySeqno) & 0xFFFF == 0 {
+            outbox.events.append(.outboundKeyAging(id))
+        }
         plain.storeBytes(of: p.seqno.bigEndian, as: UInt32.self)
         if outCount == TxWorker.outSlots { flush() }
         let o = outCount
         let dst = outBuf + o * TxWorker.outSlotSize
         let sealed = p.cipher.seal(UnsafeRawBufferPointer(start: plain, count: plainLen),
                                    into: UnsafeMutableRawBufferPointer(start: dst, count: TxWorker.outSlotSize))
-        guard sealed > 0 else { return }
+        guard sealed > 0 else { outbox.stats.droppedSealFailed &+= 1; return }
         outFD[o] = fd
         outLens[o] = Int32(sealed)
         outNode[o] = id
@@ -342,7 +388,7 @@ final class TxWorker {
     }
 
     /// Sends everything queued, one sendmmsg per run of packets on the same socket.
-    private func flush() {
+    func flush() {
         var i = 0
         while i < outCount {
             let fd = outFD[i]

@@ -65,6 +65,8 @@ final class TincNode: CustomStringConvertible {
     var debugLevel = 5
     /// Extra environment variables for the daemon (started through `env K=V ...`, which execs: same pid).
     var environment: [String: String] = [:]
+    /// Another tincd-swift build for this node (e.g. the ThreadSanitizer one in .build-tsan).
+    var binaryOverride: String?
     private(set) var process: ManagedProcess?
 
     init(name: String, impl: TincImpl, lab: NetnsLab, nsIndex: Int, port: Int, subnets: [String]) {
@@ -177,12 +179,12 @@ final class TincNode: CustomStringConvertible {
     // MARK: process control
 
     var commandLine: [String] {
-        [impl.binary, "-c", confDir.path, "-D", "-d\(debugLevel)", "--logfile=\(logURL.path)", "--pidfile=\(pidFile.path)"]
+        [binaryOverride ?? impl.binary, "-c", confDir.path, "-D", "-d\(debugLevel)", "--logfile=\(logURL.path)", "--pidfile=\(pidFile.path)"]
     }
 
     /// Starts the daemon in its namespace (`ip netns exec NS <binary> -c DIR -D -d5 --logfile=... --pidfile=...`).
     func start() throws {
-        if impl == .swift { try TincBinaries.requireSwiftBinary() }
+        if impl == .swift && binaryOverride == nil { try TincBinaries.requireSwiftBinary() }
         precondition(!isRunning, "\(name) already running")
         let envPrefix = environment.isEmpty ? [] : ["env"] + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         process = try lab.spawn(in: namespace, envPrefix + commandLine, output: outputURL, label: name)
