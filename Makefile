@@ -134,3 +134,10 @@ failover:
 ## lab-mixed: make lab with bird4 (LAB_MIXED) on C tincd 1.0 + bird2 instead of tincd-swift, then `make validate`
 lab-mixed:
 	$(MAKE) lab LAB_MIXED=$(or $(LAB_MIXED),bird4)
+
+# ---- cold-start race loop (scripts/cold-start.sh): stale packet keys after a cold start ----
+.PHONY: cold-start
+## cold-start: N (default 100) cold starts of 12 nodes (8 tincd-swift + 4 C tincd; SWIFT_NODES=0: C alone),
+## every pair pinged 5 s after the graph converged; exits non-zero if any pair could not exchange data (root)
+cold-start: build
+	N=$(or $(N),100) scripts/cold-start.sh

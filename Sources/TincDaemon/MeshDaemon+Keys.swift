@@ -17,6 +17,8 @@ extension MeshDaemon {
         k.resetPath()
         loop.cancel(k.probeTimer)
         k.probeTimer = nil
+        loop.cancel(k.keyCheckTimer)
+        k.keyCheckTimer = nil
         if !reachable {
             // Both directions: an unreachable node's keys are forgotten (a fresh ANS_KEY goes out
             // when it is reachable again and sends to us).
@@ -35,6 +37,7 @@ extension MeshDaemon {
             // A fresh key also resets the replay window (the data plane builds a new one with it).
             dataPlane?.setInboundKey(n.id, cipher, compression: s.compression)
             k.hasInboundKey = true
+            k.inboundKeySetAt = loop.now
         } catch {
             Log.error("Could not set up packet key for \(n.name): \(error)")
             return
@@ -179,7 +182,74 @@ extension MeshDaemon {
             scheduleTablePublish()
         }
         keyBecameValid(for: from)
+        startKeyCheck(from)
         return true
+    }
+
+    // MARK: stale packet keys
+    //
+    // tinc 1.0 answers every REQ_KEY with a fresh key and takes every ANS_KEY as the newest. When two
+    // answers travel different paths (the graph changed between two requests, as it does during a
+    // cold start), the older one can arrive last: the requester then seals with a key the answerer
+    // has already replaced, every packet fails the MAC there, and C tincd 1.0.36 does nothing about it
+    // (it drops them as "unauthenticated"; the sender falls back to TCP only when its PMTU state is
+    // reset, PingInterval + PingTimeout after the MTU was fixed: ~95 s of lost data). We heal both
+    // sides, whatever the peer runs:
+    //  * as the key's owner: packets from the peer that keep failing our MAC (reported by the RX
+    //    worker after 3 in a row) get it a fresh ANS_KEY, not within 1 s of our last new key (packets
+    //    sealed with the previous one are still in flight then) and at most once every 2 s;
+    //  * as the key's user: after each ANS_KEY we expect a probe reply within 3 s; if none comes, the
+    //    key is dropped (data falls back to TCP) and a new one requested, once until probes are
+    //    answered again, so a path without UDP costs one extra REQ_KEY and not a loop.
+
+    func staleKeyReported(_ n: Node) {
+        let k = keys(for: n)
+        let now = loop.now
+        guard n.reachable, k.hasInboundKey else { return }
+        guard now - k.inboundKeySetAt >= 1, now - k.staleKeyAnsweredAt >= 2 else { return }
+        k.staleKeyAnsweredAt = now
+        Log.info(Log.status, "Packets from \(n.name) fail authentication with the key we gave it (a stale key): sending a fresh key")
+        sendAnsKey(to: n)
+    }
+
+    /// A probe reply from `n` (by UDP or TCP) shows that it opened a packet sealed with our current key.
+    func outboundKeyConfirmed(_ n: Node) {
+        let k = keys(for: n)
+        k.outboundKeyConfirmed = true
+        k.silentKeyRequested = false
+        loop.cancel(k.keyCheckTimer)
+        k.keyCheckTimer = nil
+    }
+
+    func startKeyCheck(_ n: Node) {
+        let k = keys(for: n)
+        loop.cancel(k.keyCheckTimer)
+        k.keyCheckTimer = nil
+        k.outboundKeyConfirmed = false
+        k.keyCheckRounds = 0
+        guard n.options & 0x4 != 0 else { return }   // no PMTU discovery: the peer expects no probes
+        keyCheckRound(n)
+    }
+
+    func keyCheckRound(_ n: Node) {
+        let k = keys(for: n)
+        k.keyCheckTimer = nil
+        guard n.reachable, k.validKey, !k.outboundKeyConfirmed, !stopping else { return }
+        if k.keyCheckRounds >= 3 {
+            guard !k.silentKeyRequested else { return }
+            k.silentKeyRequested = true
+            Log.info(Log.status, "No probe reply from \(n.name) 3 s after its key arrived (a stale key?): requesting a new key")
+            k.validKey = false
+            dataPlane?.setOutboundKey(n.id, nil, compression: 0)
+            k.lastReqKey = 0
+            sendReqKey(to: n)
+            return
+        }
+        k.keyCheckRounds += 1
+        var probe = SecureRandom.bytes(64)
+        for i in 0..<14 { probe[i] = 0 }
+        dataPlane?.sendProbe(probe, to: n.id)
+        k.keyCheckTimer = loop.schedule(after: 1) { [weak self] in self?.keyCheckRound(n) }
     }
 
     /// KeyExpire: drop every inbound key, tell everyone, hand fresh keys to direct neighbours.

@@ -99,6 +99,8 @@ extension MeshDaemon {
                     Log.info(Log.traffic, "Got packets from \(n.name) without a key for it, sending a new key")
                     sendAnsKey(to: n)
                 }
+            case .staleKey(let id):
+                if let n = graph.node(id: Int(id)) { staleKeyReported(n) }
             case let .tooBig(id, len):
                 if let n = graph.node(id: Int(id)) {
                     let k = keys(for: n)
@@ -118,7 +120,11 @@ extension MeshDaemon {
     func receiveFrameFromTCP(_ frame: [UInt8], from n: Node) {
         // An MTU probe reply sent over TCP before the replier had our key. tinc floods these to the
         // device in switch mode; an ethertype of 0 is no real frame, so we drop it instead.
-        if frame.count >= 14 && frame[12] == 0 && frame[13] == 0 { return }
+        if frame.count >= 14 && frame[12] == 0 && frame[13] == 0 {
+            // A probe *reply* still proves that the node opened our UDP probe with its key.
+            if frame[0] == 1 { outboundKeyConfirmed(n) }
+            return
+        }
         dataPlane?.route(frame, from: n.id, viaTCP: true)
     }
 
@@ -183,6 +189,7 @@ extension MeshDaemon {
             reply[0] = 1
             if keys(for: n).validKey { dataPlane?.sendProbe(reply, to: n.id) } else { sendTCPPacket(reply, to: n) }
         } else {
+            outboundKeyConfirmed(n)
             let k = keys(for: n)
             let before = k.minMTU
             k.minMTU = max(k.minMTU, min(frame.count, k.maxMTU))

@@ -6,6 +6,20 @@ public final class NodeKeys {
     public var hasInboundKey = false
     public var outCipherNID = 0, outDigestNID = 0, outMACLength = 0, outCompression = 0
 
+    // Stale-key healing (see MeshDaemon+Keys.swift, "stale packet keys").
+    /// When we last made a fresh inbound key for this node (loop time; 0: never).
+    public var inboundKeySetAt: Double = 0
+    /// When we last sent a fresh key because its packets failed our MAC.
+    public var staleKeyAnsweredAt: Double = 0
+    /// A probe reply came back since the current outbound key was installed.
+    public var outboundKeyConfirmed = false
+    /// Seconds of key check run for the current outbound key.
+    public var keyCheckRounds = 0
+    /// We already asked for a new key because probes under a key stayed unanswered; reset when a
+    /// probe reply arrives or the node's reachability changes (so blocked UDP costs one request).
+    public var silentKeyRequested = false
+    var keyCheckTimer: Int?
+
     // PMTU discovery state (frame sizes).
     public var mtu = 1518
     public var minMTU = 0
@@ -21,5 +35,8 @@ public final class NodeKeys {
         minMTU = 0
         maxMTU = 1518
         mtuProbes = 0
+        outboundKeyConfirmed = false
+        keyCheckRounds = 0
+        silentKeyRequested = false
     }
 }

@@ -25,6 +25,9 @@ enum DataPlaneEvent {
     /// Packets from this node's address arrive but we hold no inbound key for it (we forgot it when
     /// the node was unreachable): send it a fresh ANS_KEY (rate-limited by the control thread).
     case noInboundKey(Int32)
+    /// Packets from this node keep failing the MAC of the inbound key we gave it (it uses a stale
+    /// key of ours): the control thread sends it a fresh ANS_KEY (rate-limited there).
+    case staleKey(Int32)
     /// sendmmsg said EMSGSIZE for a frame of this length towards this node.
     case tooBig(Int32, Int)
     /// Router mode: ARP or NDP from the device, answered by the control thread.

@@ -20,6 +20,10 @@ final class RxWorker {
         var window: ReplayWindow
         /// inboundKeyAging was reported for this key (once per key).
         var agingReported = false
+        /// Packets from the node's address that failed this key's MAC since the last one that passed.
+        var failedInARow = 0
+        /// When staleKey was last reported for this key (seconds, EventLoop.now()).
+        var staleReportedAt = 0.0
         init(cipher: PacketCipher, compression: Int, window: Int) {
             self.cipher = cipher
             self.compression = compression
@@ -176,7 +180,12 @@ final class RxWorker {
                 reportNoKey(id)
                 return
             }
-            guard let n = p.cipher.open(input, into: out) else { outbox.stats.droppedBadMAC &+= 1; return }
+            guard let n = p.cipher.open(input, into: out) else {
+                outbox.stats.droppedBadMAC &+= 1
+                reportFailedMAC(id, p)
+                return
+            }
+            p.failedInARow = 0
             opened = n
         } else {
             // tinc's try_harder: which node's key authenticates this packet? Budgeted per source
@@ -269,6 +278,19 @@ final class RxWorker {
         if reportedNoKey.count > 4096 { reportedNoKey.removeAll() }
         reportedNoKey[id] = now
         outbox.events.append(.noInboundKey(id))
+    }
+
+    /// Three packets in a row from a node's address fail the MAC of the key we gave it: it most likely
+    /// sends with an older key of ours (a late ANS_KEY overtook the newer one). Tell the control
+    /// thread, at most once a second per key; a packet that passes resets the count, so garbage
+    /// spoofed from the address of a peer that sends real traffic does not trigger it.
+    private func reportFailedMAC(_ id: Int32, _ p: Peer) {
+        p.failedInARow &+= 1
+        guard p.failedInARow >= 3 else { return }
+        let now = EventLoop.now()
+        guard now - p.staleReportedAt >= 1 else { return }
+        p.staleReportedAt = now
+        outbox.events.append(.staleKey(id))
     }
 
     @inline(__always)

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# scripts/cold-start.sh -- the cold-start race loop (issue 11 part 3).
+#
+# NODES tinc daemons (SWIFT_NODES tincd-swift, the rest C tincd 1.0) in network namespaces on one
+# bridge are started together, N times in a row. During convergence every node pings every other
+# node (TRAFFIC=1), so packet keys are requested while the graph is still changing -- the situation
+# in which tinc 1.0 can be left with a stale packet key. When every node has run host-up for every
+# other node (the graph converged), the script waits HOLD seconds (default 5), stops the background
+# pings and checks each unordered pair with one ping over the overlay (3 echoes 0.2 s apart, 1 s wait;
+# an echo needs both directions). A pair without any reply is a pair that cannot exchange data.
+#
+#   N=10 scripts/cold-start.sh                    8 swift + 4 C (default)
+#   N=10 SWIFT_NODES=0 scripts/cold-start.sh      C tincd alone (the baseline)
+#   N=10 SWIFT_NODES=12 scripts/cold-start.sh     tincd-swift alone
+#
+# Prints one line per start and a summary line; exits 1 when any pair failed in any start (logs of
+# failing starts are kept under $COLD_RUN/fail-<k>/), 2 on a set-up error. Needs root, ip, ping.
+# Everything it creates is named cs<pid>...: namespaces are deleted and the daemons it started are
+# signalled by pid on exit, so runs can go in parallel.
+set -euo pipefail
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+N=${N:-10}
+NODES=${NODES:-12}
+SWIFT_NODES=${SWIFT_NODES:-8}
+HOLD=${HOLD:-5}
+TRAFFIC=${TRAFFIC:-1}
+CONVERGE_TIMEOUT=${CONVERGE_TIMEOUT:-60}
+DEBUG=${DEBUG:-3}
+SWIFT_BIN=${TINCD_SWIFT_BIN:-$REPO/.build/debug/tincd-swift}
+C_BIN=${TINCD_C_BIN:-/usr/sbin/tincd}
+TAG=cs$$
+COLD_RUN=${COLD_RUN:-/tmp/tincd-swift-cold-start/$TAG}
+
+die() { echo "cold-start: $*" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
+[[ $N =~ ^[0-9]+$ && $N -ge 1 ]] || die "N must be a positive integer, not '$N'"
+[[ $NODES =~ ^[0-9]+$ && $NODES -ge 2 && $NODES -le 200 ]] || die "NODES must be 2..200, not '$NODES'"
+[[ $SWIFT_NODES =~ ^[0-9]+$ && $SWIFT_NODES -le $NODES ]] || die "SWIFT_NODES must be 0..$NODES, not '$SWIFT_NODES'"
+[[ $HOLD =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "HOLD must be a number of seconds, not '$HOLD'"
+if (( SWIFT_NODES > 0 )); then [ -x "$SWIFT_BIN" ] || die "tincd-swift not found at $SWIFT_BIN (swift build, or TINCD_SWIFT_BIN)"; fi
+if (( SWIFT_NODES < NODES )); then [ -x "$C_BIN" ] || die "C tincd not found at $C_BIN (apt-get install tinc, or TINCD_C_BIN)"; fi
+
+# Which nodes run C: spread evenly (with 8+4: nodes 2, 5, 8, 11), so C and Swift relay for each other.
+CNT_C=$((NODES - SWIFT_NODES))
+declare -a IMPL
+for ((i = 0; i < NODES; i++)); do IMPL[i]=swift; done
+for ((j = 0; j < CNT_C; j++)); do IMPL[$(( (j + 1) * NODES / CNT_C - 1 ))]=c; done
+
+ns() { echo "${TAG}n$1"; }
+BR=${TAG}br
+under() { echo "10.204.$(($1 / 250)).$(($1 % 250 + 1))"; }
+over() { echo "10.250.$(($1 / 250)).$(($1 % 250 + 1))"; }
+name() { echo "n$1"; }
+
+PIDS=()        # daemons of the current start
+PINGS=()       # background pings of the current start
+CREATED=()     # namespaces we created
+cleanup() {
+  stop_all
+  for n in "${CREATED[@]}"; do ip netns del "$n" 2>/dev/null || true; done
+  [ -n "${KEEP:-}" ] || rm -rf "$COLD_RUN/conf"
+}
+stop_all() {
+  local p
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do
+    for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  PIDS=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- namespaces: one bridge namespace, one namespace per node ----
+mkdir -p "$COLD_RUN"
+ip netns add "$BR"; CREATED+=("$BR")
+ip -n "$BR" link set lo up
+ip -n "$BR" link add br0 type bridge
+ip -n "$BR" link set br0 up
+for ((i = 0; i < NODES; i++)); do
+  n=$(ns "$i")
+  ip netns add "$n"; CREATED+=("$n")
+  ip -n "$n" link set lo up
+  ip -n "$BR" link add "p$i" type veth peer name eth0 netns "$n"
+  ip -n "$BR" link set "p$i" master br0 up
+  ip -n "$n" addr add "$(under "$i")/16" dev eth0
+  ip -n "$n" link set eth0 up
+done
+
+# ---- configuration: router mode on tun, ConnectTo the next node and the one opposite (both ways,
+# so half the pairs also race to connect to each other), keys made once by each node's own daemon ----
+CONF=$COLD_RUN/conf
+for ((i = 0; i < NODES; i++)); do
+  d=$CONF/$(name "$i")
+  mkdir -p "$d/hosts"
+  {
+    echo "Name = $(name "$i")"
+    echo "Mode = router"
+    echo "DeviceType = tun"
+    echo "ConnectTo = $(name $(( (i + 1) % NODES )))"
+    (( NODES > 3 )) && echo "ConnectTo = $(name $(( (i + NODES / 2) % NODES )))"
+  } > "$d/tinc.conf"
+  printf 'Address = %s\nPort = 655\nSubnet = %s/32\n' "$(under "$i")" "$(over "$i")" > "$d/hosts/$(name "$i")"
+  printf '#!/bin/sh\nip addr add %s/16 dev "$INTERFACE"\nip link set "$INTERFACE" up\n' "$(over "$i")" > "$d/tinc-up"
+  printf '#!/bin/sh\necho "up $NODE" >> "%s/events"\n' "$d" > "$d/host-up"
+  printf '#!/bin/sh\necho "down $NODE" >> "%s/events"\n' "$d" > "$d/host-down"
+  chmod 755 "$d/tinc-up" "$d/host-up" "$d/host-down"
+  bin=$SWIFT_BIN; [ "${IMPL[i]}" = c ] && bin=$C_BIN
+  "$bin" -c "$d" -K2048 </dev/null >"$d/keygen.log" 2>&1 || die "key generation for $(name "$i") failed: $(cat "$d/keygen.log")"
+done
+for ((i = 0; i < NODES; i++)); do
+  for ((j = 0; j < NODES; j++)); do
+    (( i == j )) || cp "$CONF/$(name "$j")/hosts/$(name "$j")" "$CONF/$(name "$i")/hosts/"
+  done
+done
+
+# Every node has run host-up for every other node and host-down after none of them.
+converged() {
+  local i
+  for ((i = 0; i < NODES; i++)); do
+    [ -f "$CONF/$(name "$i")/events" ] || return 1
+    [ "$(awk '{ s[$2] = $1 } END { for (k in s) if (s[k] == "up") c++; print c + 0 }' "$CONF/$(name "$i")/events")" = $((NODES - 1)) ] || return 1
+  done
+}
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+
+total_fail=0; failed_runs=0; conv_times=()
+mix="$SWIFT_NODES swift + $CNT_C C"
+echo "cold-start: $N starts of $NODES nodes ($mix), pairs checked ${HOLD} s after convergence, traffic during convergence: $([ "$TRAFFIC" = 1 ] && echo yes || echo no)"
+for ((k = 1; k <= N; k++)); do
+  for ((i = 0; i < NODES; i++)); do
+    d=$CONF/$(name "$i")
+    rm -f "$d/events" "$d/tinc.log" "$d/tinc.pid" "$d/stdout.log"
+  done
+  t0=$(now)
+  for ((i = 0; i < NODES; i++)); do
+    d=$CONF/$(name "$i")
+    bin=$SWIFT_BIN; [ "${IMPL[i]}" = c ] && bin=$C_BIN
+    ip netns exec "$(ns "$i")" "$bin" -c "$d" -D -d"$DEBUG" --logfile="$d/tinc.log" --pidfile="$d/tinc.pid" >"$d/stdout.log" 2>&1 &
+    PIDS+=($!)
+  done
+  if [ "$TRAFFIC" = 1 ]; then
+    # Per node, once tinc-up gave the tun its address: a ping to every other node every 0.5 s.
+    for ((i = 0; i < NODES; i++)); do
+      (
+        trap 'kill $(jobs -p) 2>/dev/null; exit 0' TERM
+        until ip -n "$(ns "$i")" -4 addr show 2>/dev/null | grep -q " $(over "$i")/"; do sleep 0.05; done
+        for ((j = 0; j < NODES; j++)); do
+          (( i == j )) && continue
+          ip netns exec "$(ns "$i")" ping -n -q -i 0.5 -W 1 -w "$CONVERGE_TIMEOUT" "$(over "$j")" >/dev/null 2>&1 &
+        done
+        wait
+      ) &
+      PINGS+=($!)
+    done
+  fi
+  conv=""
+  while true; do
+    if converged; then conv=$(since "$t0"); break; fi
+    awk -v a="$t0" -v b="$(now)" -v t="$CONVERGE_TIMEOUT" 'BEGIN { exit !(b - a > t) }' && break
+    sleep 0.1
+  done
+  sleep "$HOLD"
+  for p in "${PINGS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  for p in "${PINGS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+  PINGS=()
+  # One check per unordered pair, all in parallel.
+  res=$COLD_RUN/pairs.$k; : > "$res"
+  cps=()
+  for ((i = 0; i < NODES; i++)); do
+    for ((j = i + 1; j < NODES; j++)); do
+      ( if ip netns exec "$(ns "$i")" ping -n -q -c 3 -i 0.2 -W 1 "$(over "$j")" >/dev/null 2>&1; then r=ok; else r=FAIL; fi
+        echo "$r $(name "$i")[${IMPL[i]}]-$(name "$j")[${IMPL[j]}]" >> "$res" ) &
+      cps+=($!)
+    done
+  done
+  for p in "${cps[@]}"; do wait "$p" || true; done
+  bad=$(grep -c '^FAIL' "$res" || true)
+  # What tincd-swift did about stale keys in this start (logged at -d2 and above).
+  heal=$(cat "$CONF"/n*/tinc.log 2>/dev/null | grep -c 'a stale key' || true)
+  heal=$heal/$(cat "$CONF"/n*/tinc.log 2>/dev/null | grep -c 'No probe reply from' || true)
+  pairs=$(wc -l < "$res")
+  if [ -z "$conv" ]; then
+    echo "start $k: NOT converged within ${CONVERGE_TIMEOUT} s; $bad of $pairs pairs without data"
+    bad=$((bad > 0 ? bad : 1))
+  else
+    conv_times+=("$conv")
+    echo "start $k: converged in $conv s; $bad of $pairs pairs without data ${HOLD} s later (swift fresh keys for stale ones / silent-probe re-requests: $heal)$( ((bad)) && printf ': %s' "$(grep '^FAIL' "$res" | cut -d' ' -f2 | tr '\n' ' ')")"
+  fi
+  if (( bad )); then
+    failed_runs=$((failed_runs + 1)); total_fail=$((total_fail + bad))
+    keep=$COLD_RUN/fail-$k; mkdir -p "$keep"
+    for ((i = 0; i < NODES; i++)); do
+      d=$CONF/$(name "$i"); cp "$d/tinc.log" "$keep/$(name "$i")-${IMPL[i]}.log" 2>/dev/null || true
+      cp "$d/events" "$keep/$(name "$i").events" 2>/dev/null || true
+    done
+    cp "$res" "$keep/pairs"
+  fi
+  rm -f "$res"
+  stop_all
+done
+med=$(printf '%s\n' "${conv_times[@]:-}" | grep . | sort -n | awk '{ a[NR] = $1 } END { if (NR) printf "%.2f", a[int((NR + 1) / 2)]; else print "-" }')
+echo "cold-start summary: $N starts, $NODES nodes ($mix): $total_fail pairs without data in $failed_runs starts; median convergence $med s$( ((failed_runs)) && echo "; logs in $COLD_RUN")"
+(( failed_runs == 0 ))
