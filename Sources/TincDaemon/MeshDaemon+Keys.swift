@@ -19,6 +19,8 @@ extension MeshDaemon {
         k.probeTimer = nil
         loop.cancel(k.keyCheckTimer)
         k.keyCheckTimer = nil
+        loop.cancel(k.livenessTimer)
+        k.livenessTimer = nil
         if !reachable {
             // Both directions: an unreachable node's keys are forgotten (a fresh ANS_KEY goes out
             // when it is reachable again and sends to us).

@@ -193,8 +193,38 @@ extension MeshDaemon {
             let k = keys(for: n)
             let before = k.minMTU
             k.minMTU = max(k.minMTU, min(frame.count, k.maxMTU))
+            k.lastUDPProbeReply = loop.now
             if k.minMTU != before { scheduleTablePublish() }
+            if before == 0 && k.minMTU > 0 && k.livenessTimer == nil {
+                k.livenessTimer = loop.schedule(after: 1) { [weak self] in self?.udpLivenessRound(n) }
+            }
         }
+    }
+
+    /// UDP liveness while a node is reached by UDP (minMTU > 0): one small probe a second; no UDP probe
+    /// reply for 3 s means the UDP path broke (a firewall, a NAT binding lost, a partition): minMTU goes
+    /// back to 0 so frames travel by TCP along the meta graph (relayed if the direct link is down too),
+    /// and PMTU discovery starts over to find UDP again. tinc 1.0 notices this only at its next PMTU
+    /// re-check (PingInterval + PingTimeout later, 65 s by default), blackholing the pair meanwhile.
+    func udpLivenessRound(_ n: Node) {
+        let k = keys(for: n)
+        k.livenessTimer = nil
+        guard n.reachable, k.validKey, k.minMTU > 0, !stopping, n.options & 0x4 != 0 else { return }
+        if loop.now - k.lastUDPProbeReply > 3 {
+            Log.info(Log.status, "No UDP reply from \(n.name) for 3 s: sending to it by TCP until UDP answers again")
+            k.minMTU = 0
+            k.maxMTU = MeshDaemon.maxFrame
+            k.mtuProbes = 0
+            scheduleTablePublish()
+            loop.cancel(k.probeTimer)
+            k.probeTimer = nil
+            mtuProbeRound(n)
+            return
+        }
+        var probe = SecureRandom.bytes(64)
+        for i in 0..<14 { probe[i] = 0 }
+        dataPlane?.sendProbe(probe, to: n.id)
+        k.livenessTimer = loop.schedule(after: 1) { [weak self] in self?.udpLivenessRound(n) }
     }
 
     // MARK: switch mode MAC learning

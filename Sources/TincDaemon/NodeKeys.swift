@@ -19,6 +19,9 @@ public final class NodeKeys {
     /// probe reply arrives or the node's reachability changes (so blocked UDP costs one request).
     public var silentKeyRequested = false
     var keyCheckTimer: Int?
+    /// UDP liveness (MeshDaemon+Packets.swift): when a probe reply last came by UDP.
+    public var lastUDPProbeReply: Double = 0
+    var livenessTimer: Int?
 
     // PMTU discovery state (frame sizes).
     public var mtu = 1518
