@@ -58,6 +58,7 @@ PIDS=()        # daemons of the current start
 PINGS=()       # background pings of the current start
 CREATED=()     # namespaces we created
 cleanup() {
+  for p in "${PINGS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
   stop_all
   for n in "${CREATED[@]}"; do ip netns del "$n" 2>/dev/null || true; done
   [ -n "${KEEP:-}" ] || rm -rf "$COLD_RUN/conf"
