@@ -85,8 +85,9 @@ final class HandshakeTests: XCTestCase {
         do {
             try pump(a, b)
         } catch {
-            // Either the METAKEY does not decrypt at all, or it decrypts to a garbage stream.
-            XCTAssertTrue("\(error)".contains("intruder") || "\(error)".contains("Bogus"), "\(error)")
+            // Either the METAKEY does not decrypt at all, or it decrypts to a garbage stream, which
+            // may even form a line that parses (a random "6" or "9"); any refusal is right here.
+            XCTAssertTrue(error is HandshakeError || error is RequestError || error is MetaInbound.Overflow, "\(error)")
         }
         // Without an error the garbage simply never forms a line (no newline byte in it); the
         // daemon's authentication timeout ends that case. Either way nobody may authenticate.
