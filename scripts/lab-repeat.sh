@@ -27,7 +27,7 @@ for ((run = 1; run <= N; run++)); do
     failed_runs=$((failed_runs + 1)); "$HERE/lab.sh" down >/dev/null 2>&1; continue
   fi
   sleep "$HOLD"
-  run_slow=() run_flaps=() run_n=0 run_worst=0
+  run_slow=() run_flaps=() run_n=0 run_worst=0 run_worst_name=-
   for node in $(lab_nodes); do
     is_mixed "$node" && continue
     start_var=STATE_NODE_START_TOD_$node
@@ -48,7 +48,7 @@ for ((run = 1; run <= N; run++)); do
       fi
       d=$(tod_diff "$both" "$since")
       all_delays+=("$d")
-      awk -v d="$d" -v w="$run_worst" 'BEGIN { exit !(d > w) }' && run_worst=$d
+      awk -v d="$d" -v w="$run_worst" 'BEGIN { exit !(d > w) }' && { run_worst=$d; run_worst_name=$node/$name; }
       awk -v d="$d" -v l="$LIMIT" 'BEGIN { exit !(d > l) }' && run_slow+=("$node/$name Established ${d} s after both daemons started")
       ups=$(grep -c "${name}: BGP session established" "$log" 2>/dev/null || true)
       downs=$(grep -c "${name}: BGP session down" "$log" 2>/dev/null || true)
@@ -66,7 +66,7 @@ for ((run = 1; run <= N; run++)); do
     status=FAIL; failed_runs=$((failed_runs + 1))
     mkdir -p "$KEEP/run-$run" && cp -r "$LAB_CONF" "$KEEP/run-$run/" 2>/dev/null
   fi
-  echo "run $run: $status, $run_n sessions, worst ${run_worst} s after both daemons started, ${#run_flaps[@]} flapped, ${#run_slow[@]} late or down${run_slow:+: ${run_slow[*]}}${run_flaps:+; flaps: ${run_flaps[*]}}"
+  echo "run $run: $status, $run_n sessions, worst ${run_worst} s ($run_worst_name) after both daemons started, ${#run_flaps[@]} flapped, ${#run_slow[@]} late or down${run_slow:+: ${run_slow[*]}}${run_flaps:+; flaps: ${run_flaps[*]}}"
   "$HERE/lab.sh" down >/dev/null 2>&1 || { echo "run $run: lab.sh down failed" >&2; exit 1; }
 done
 median=$(printf '%s\n' "${all_delays[@]:-0}" | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)]; else print 0 }')

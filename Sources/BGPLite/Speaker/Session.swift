@@ -246,14 +246,14 @@ final class Session {
 
     /// A connection accepted by the speaker's listener for this neighbor.
     func acceptIncoming(fd: Int32, remote: SocketAddress) {
+        // A peer that restarted closed its end of the old session before connecting again; read that
+        // EOF (or NOTIFICATION) now if the loop has not delivered it yet.
+        established?.readNow()
         if stopped || disabled || restartTimer != nil || protoState == "down" {
             log(.info, "Incoming connection from \(remote.host) rejected (protocol is \(disabled ? "disabled" : "in error wait"))", level: 1)
             Glibc.close(fd)
             return
         }
-        // A peer that restarted closed its end of the old session before connecting again; read that
-        // EOF (or NOTIFICATION) now if the loop has not delivered it yet.
-        established?.readNow()
         if established != nil {
             // RFC 4271 6.8: a collision with an Established session closes the new connection.
             log(.info, "Incoming connection from \(remote.host) rejected (session already established): Cease, connection collision resolution", level: 1)
@@ -488,6 +488,13 @@ final class Session {
                 protocolError(c, BGPError(code: 5, subcode: 1, reason: "KEEPALIVE in OpenSent"))
             }
         case .notification(let n):
+            let collision = NotificationMessage.cease(.connectionCollision)
+            if n.code == collision.code && n.subcode == collision.subcode && c !== established && conns.contains(where: { $0 !== c && !$0.closed }) {
+                // The peer resolved a collision: this connection goes, the other one carries on.
+                log(.info, "Connection collision: \(c.remote.host) closed the \(c.outgoing ? "outgoing" : "incoming") connection (Cease, connection collision resolution)", level: 1)
+                dropConnection(c, reason: "Received: \(n)", isError: false, allowGR: false)
+                return
+            }
             lastError = "Received: \(n)"
             log(.error, "Received: \(n)")
             let isError = n.code != NotificationMessage.ceaseCode
