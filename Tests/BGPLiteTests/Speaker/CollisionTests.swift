@@ -412,10 +412,29 @@ final class CollisionTests: XCTestCase {
         try check("eBGP, high-bit id", c, prefix: [.action("start A"), .action("start B")])
     }
 
-    /// RFC 6286: equal identifiers (eBGP) -> the higher AS is dominant.
+    /// RFC 6286: equal identifiers (eBGP) -> the higher AS is dominant. (The interleavings with A
+    /// dominant are explored by the high-bit test; here the dominance itself is checked.)
     func testEqualIdentifiersHigherASWins() throws {
         let c = [config(id: "10.0.0.5", localAS: 65010, peerAS: 65002, me: 0), config(id: "10.0.0.5", localAS: 65002, peerAS: 65010, me: 1)]
-        try check("eBGP, equal ids", c, prefix: [.action("start A"), .action("start B")])
+        let sim = try CollisionSim(configs: c)
+        defer { sim.close() }
+        try sim.apply(.action("start A"))
+        try sim.apply(.action("start B"))
+        // Both connect, both handshakes complete and both OPENs are sent before any is read.
+        try sim.apply(.timers(0)); try sim.apply(.timers(1))
+        try sim.apply(.connected(0)); try sim.apply(.connected(1))
+        try sim.apply(.accept(0)); try sim.apply(.accept(1))
+        try sim.runFIFO(until: 1)
+        let link = try XCTUnwrap(sim.sameLinkEstablished(), sim.transcript.joined(separator: "\n"))
+        XCTAssertEqual(sim.links[link].side[0].speaker, 0, "the connection initiated by AS 65010 should survive\n" + sim.transcript.joined(separator: "\n"))
+        XCTAssertEqual(sim.ups, [1, 1])
+        XCTAssertEqual(sim.downs, [0, 0])
+        let o = OpenMessage(myAS: 65002, holdTime: 90, bgpIdentifier: 0x0A00_0005, capabilities: [])
+        XCTAssertTrue(sim.session[0].weAreDominant(over: o))
+        XCTAssertFalse(sim.session[1].weAreDominant(over: OpenMessage(myAS: 65010, holdTime: 90, bgpIdentifier: 0x0A00_0005, capabilities: [])))
+        // Unsigned: 192.0.2.1 > 10.0.0.9 although its top bit is set.
+        let hi = OpenMessage(myAS: 65002, holdTime: 90, bgpIdentifier: 0xC000_0201, capabilities: [])
+        XCTAssertFalse(sim.session[0].weAreDominant(over: hi))
     }
 
     /// One side starts a little later (its connection attempt crosses the other's in flight).
