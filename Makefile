@@ -131,6 +131,12 @@ start-node:
 failover:
 	scripts/failover.sh $(FAILOVER_NODE)
 
+## lab-repeat: cold-start the lab N times (default 10) in a row; counts BGP sessions not Established within 2 s
+## of both daemons running and flaps, prints a summary line, non-zero exit on any (root)
+.PHONY: lab-repeat
+lab-repeat: deps
+	$(SWIFT) build -c release && LAB_BIN=$(CURDIR)/$(BIN_RELEASE) scripts/lab-repeat.sh $(or $(N),10)
+
 ## lab-mixed: make lab with bird4 (LAB_MIXED) on C tincd 1.0 + bird2 instead of tincd-swift, then `make validate`
 lab-mixed:
 	$(MAKE) lab LAB_MIXED=$(or $(LAB_MIXED),bird4)

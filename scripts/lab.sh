@@ -261,7 +261,7 @@ cmd_up() {
   else
     say "starting ${NODES} tincd-swift nodes ($LAB_BIN)"
   fi
-  for node in $(lab_nodes); do start_node "$node"; done
+  for node in $(lab_nodes); do state_set "STATE_NODE_START_TOD_$node" "$(now_tod)"; start_node "$node"; done
   for node in $(lab_nodes); do
     for ((i = 0; i < 100; i++)); do node_started "$node" && break; sleep 0.1; done
     if ! node_started "$node"; then

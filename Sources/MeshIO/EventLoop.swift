@@ -56,7 +56,22 @@ public final class EventLoop {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    public var now: Double { EventLoop.now() }
+    /// Tests: a virtual clock for this loop's timers (`now`); nil means the monotonic clock.
+    public var clock: (() -> Double)?
+
+    public var now: Double { clock?() ?? EventLoop.now() }
+
+    /// Tests driving the loop by hand (with `clock`): the earliest timer deadline, running the due
+    /// timers, and delivering readiness to the handler registered for `fd` (false if there is none).
+    public var nextTimerDeadline: Double? { timers.values.map(\.deadline).min() }
+    public func runTimersDue() { runDueTimers() }
+    @discardableResult
+    public func dispatch(_ fd: Int32, _ events: Events) -> Bool {
+        guard let h = handlers[fd] else { return false }
+        h(events)
+        return true
+    }
+    public func isRegistered(_ fd: Int32) -> Bool { handlers[fd] != nil }
 
     private func epollEvents(_ e: Events) -> UInt32 {
         var v: UInt32 = 0

@@ -391,6 +391,91 @@ final class BGPInteropTests: InteropTestCase {
         XCTAssertTrue(bird.birdc("show", "route", "all", "protocol", "peer2").contains("BGP.local_pref: 100"), diag())
     }
 
+    // MARK: Connection collision with BIRD (RFC 4271 6.8)
+
+    /// Both sides connect to each other and the two OPENs cross: in each namespace nftables drops every
+    /// non-SYN segment to port 179, so each side's outgoing connection completes on its own end (OPEN
+    /// sent, OpenSent) while the listener never sees the handshake finish. Once both are in OpenSent the
+    /// rules go, the retransmitted OPENs arrive, and each side holds an incoming and an outgoing
+    /// connection at once. Three rounds with BIRD dominant (higher router id), three with us dominant:
+    /// Established on both within 2 s of the release, on one connection (no flap for 2 s after).
+    func testConnectionCollisionWithBird() throws {
+        try requireTools()
+        guard Shell.which("nft") != nil else { throw XCTSkip("nft (nftables) not installed") }
+        let lab = try makeLab(nodes: 2)
+        let table = "tswcoll\(getpid())"
+        func block(_ ns: String) throws {
+            try lab.exec(in: ns, ["nft", "add table inet \(table)"])
+            try lab.exec(in: ns, ["nft", "add chain inet \(table) in { type filter hook input priority 0 ; }"])
+            try lab.exec(in: ns, ["nft", "add rule inet \(table) in tcp dport 179 tcp flags & syn == 0 drop"])
+        }
+        func unblock(_ ns: String) { _ = try? lab.exec(in: ns, ["nft", "delete table inet \(table)"]) }
+        var collisions = 0
+        for round in 0..<6 {
+            let birdDominant = round % 2 == 0
+            let birdID = birdDominant ? "192.0.2.200" : "10.203.0.1"
+            let birdConf = """
+            router id \(birdID);
+            protocol device {}
+            protocol static mesh_b { ipv4; route 172.16.1.0/24 blackhole; }
+            protocol bgp peer2 {
+                local \(lab.address(0)) as 65000;
+                neighbor \(lab.address(1)) as 65000;
+                connect delay time 1;
+                connect retry time 5;
+                error wait time 1, 2;
+                ipv4 { import all; export all; next hop self; };
+            }
+            """
+            let ourConf = """
+            router id 10.203.0.2;
+            protocol static mesh_routes { ipv4; route 10.0.0.0/24 blackhole; }
+            protocol bgp peer1 {
+                local \(lab.address(1)) as 65000;
+                neighbor \(lab.address(0)) as 65000;
+                connect retry time 5;
+                error wait time 1, 2;
+                ipv4 { import all; export all; next hop self; };
+            }
+            """
+            let bird = try BirdNode(lab: lab, node: 0, name: "bird\(round)", config: birdConf)
+            let us = try BGPLiteNode(lab: lab, node: 1, name: "ours\(round)", config: ourConf)
+            birds = [bird]; ours = [us]
+            let tag = "round \(round) (\(birdDominant ? "BIRD" : "BGPLite") dominant)"
+            try block(lab.namespace(0))
+            try block(lab.namespace(1))
+            try bird.start()
+            try us.start()
+            let bothSent = waitUntil(timeout: budget(6), poll: 0.05) {
+                us.log.text().contains("BGP state changed from Connect to OpenSent")
+                    && bird.birdc("show", "protocols", "all", "peer2").contains("OpenSent")
+            }
+            unblock(lab.namespace(0))
+            unblock(lab.namespace(1))
+            let released = Date()
+            XCTAssertTrue(bothSent, "\(tag): both sides should have an outgoing connection in OpenSent" + diag())
+            let up = waitUntil(timeout: budget(2), poll: 0.02) {
+                us.isEstablished("peer1") && bird.birdc("show", "protocols", "peer2").contains("Established")
+            }
+            let took = Date().timeIntervalSince(released)
+            XCTAssertTrue(up, "\(tag): not Established on both sides within 2 s of the crossing OPENs" + diag())
+            let birdSince = bird.birdc("show", "protocols", "peer2")
+            Thread.sleep(forTimeInterval: 2)
+            us.refreshStatus()
+            XCTAssertTrue(us.isEstablished("peer1"), "\(tag): our session went down" + diag())
+            XCTAssertEqual(bird.birdc("show", "protocols", "peer2"), birdSince, "\(tag): BIRD's session changed (flap)" + diag())
+            let text = us.log.text()
+            XCTAssertEqual(text.components(separatedBy: "BGP session established").count - 1, 1, "\(tag): established more than once" + diag())
+            XCTAssertFalse(text.contains("BGP session down"), "\(tag): session went down" + diag())
+            let collided = text.contains("Connection collision")
+            if collided { collisions += 1 }
+            print("BGP collision with BIRD, \(tag): Established on both \(String(format: "%.3f", took)) s after the release, collision seen: \(collided)")
+            bird.proc.map { _ = $0.signal(SIGTERM); _ = $0.waitForExit(timeout: 5) }
+            us.proc.map { _ = $0.signal(SIGTERM); _ = $0.waitForExit(timeout: 5) }
+        }
+        XCTAssertEqual(collisions, 6, "every round should have resolved a collision (both connections existed)")
+    }
+
     // MARK: GoBGP
 
     func testEBGPWithGoBGP() throws {

@@ -41,6 +41,10 @@ public final class BGPSpeaker {
     public private(set) var startedAt = BGPSpeaker.wallClock()
     var started = false
     var statusScheduled = false
+    /// Tests: opens a session's outgoing connection instead of a TCP connect (returns the fd).
+    var connectHook: ((Session, SocketAddress) throws -> Int32)?
+    /// Tests: messages go to `onEvent` only, not to the process log.
+    var quiet = false
 
     public init(config: BGPConfig, loop: EventLoop, fib: FIBSink? = nil, liveness: LivenessMonitor? = nil) throws {
         self.config = config
@@ -206,7 +210,7 @@ public final class BGPSpeaker {
     func wallTime(ms: UInt32) -> Double { epochWall + Double(ms) / 1000 }
 
     func log(_ p: Log.Priority, _ m: String, level: Int = 0) {
-        Log.log(level, p, m)
+        if !quiet { Log.log(level, p, m) }
         onEvent?(m)
     }
 
@@ -313,7 +317,7 @@ public final class BGPSpeaker {
     // MARK: - Listeners
 
     private func ensureListener(for s: Session) {
-        guard !s.disabled, let n = s.config.neighborAddress else { return }
+        guard !s.disabled, connectHook == nil, let n = s.config.neighborAddress else { return }
         let fam = n.family
         let host = s.config.localAddress?.addressString ?? (fam == .ipv4 ? "0.0.0.0" : "::")
         let key = "\(host)|\(s.config.localPort)"

@@ -186,10 +186,14 @@ final class Session {
         if let l = config.localAddress { local = SocketAddress(numericHost: l.addressString, port: 0) }
         let fd: Int32
         do {
-            fd = try Sockets.connectTCP(to: dst, bindTo: local, before: { fd in
+            if let hook = speaker.connectHook {
+                fd = try hook(self, dst)
+            } else {
+                fd = try Sockets.connectTCP(to: dst, bindTo: local, before: { fd in
                 if let l = local { _ = l; Sockets.setOption(fd, Int32(IPPROTO_IP), 15 /* IP_FREEBIND */, 1) }
                 if let pw = self.config.password { try Sockets.setTCPMD5(fd, peer: dst, key: Array(pw.utf8)) }
             })
+            }
         } catch {
             lastError = "Socket: \(error)"
             log(.warning, "Connect to \(dst.host) failed: \(error)")
@@ -242,19 +246,25 @@ final class Session {
 
     /// A connection accepted by the speaker's listener for this neighbor.
     func acceptIncoming(fd: Int32, remote: SocketAddress) {
+        // A peer that restarted closed its end of the old session before connecting again; read that
+        // EOF (or NOTIFICATION) now if the loop has not delivered it yet.
+        established?.readNow()
         if stopped || disabled || restartTimer != nil || protoState == "down" {
             log(.info, "Incoming connection from \(remote.host) rejected (protocol is \(disabled ? "disabled" : "in error wait"))", level: 1)
             Glibc.close(fd)
             return
         }
         if established != nil {
-            log(.info, "Incoming connection from \(remote.host) rejected (session already established)", level: 1)
-            Glibc.close(fd)
+            // RFC 4271 6.8: a collision with an Established session closes the new connection.
+            log(.info, "Incoming connection from \(remote.host) rejected (session already established): Cease, connection collision resolution", level: 1)
+            let c = Connection(fd: fd, outgoing: false, remote: remote, session: self, loop: loop, state: .openSent)
+            sendNotification(c, .cease(.connectionCollision))
+            c.close()
             return
         }
         for old in conns where !old.outgoing {
-            // Replace an earlier incoming connection. An outgoing one continues: collision resolution
-            // (RFC 4271 6.8) picks the same survivor on both sides once the OPENs are in.
+            // The peer gave up its earlier connection and opened a new one.
+            log(.info, "Incoming connection from \(remote.host) replaces the earlier incoming one", level: 1)
             old.close()
         }
         conns.removeAll { $0.closed }
@@ -293,8 +303,9 @@ final class Session {
     }
 
     private func handleOpen(_ c: Connection, _ o: OpenMessage) {
-        guard c.state == .openSent else {
-            protocolError(c, BGPError(code: 5, subcode: c.state == .openConfirm ? 2 : 3, reason: "unexpected OPEN in \(c.state.name)"))
+        guard c.state == .openSent, c.peerOpen == nil else {
+            let sub: UInt8 = c.state == .openSent ? 1 : c.state == .openConfirm ? 2 : 3
+            protocolError(c, BGPError(code: 5, subcode: sub, reason: "unexpected OPEN in \(c.state.name)"))
             return
         }
         if config.neighborAS != 0 && o.myAS != config.neighborAS {
@@ -304,7 +315,8 @@ final class Session {
             protocolError(c, BGPError(code: 2, subcode: 2, data: w, reason: "Bad peer AS: \(o.myAS) (expected \(config.neighborAS))"))
             return
         }
-        if o.bgpIdentifier == speaker.routerID && isInternal {
+        if o.bgpIdentifier == speaker.routerID && (isInternal || o.myAS == config.localAS) {
+            // RFC 6286 2.2: within one AS the identifiers must differ (and collisions could not be resolved).
             protocolError(c, BGPError(code: 2, subcode: 3, reason: "Bad BGP identifier (same as ours)"))
             return
         }
@@ -312,21 +324,82 @@ final class Session {
             protocolError(c, BGPError(code: 2, subcode: 6, reason: "Unacceptable hold time \(o.holdTime)"))
             return
         }
-        // Collision resolution (RFC 4271 6.8).
-        if let other = conns.first(where: { $0 !== c && !$0.closed && $0.state >= .openSent }) {
-            if other.state == .established {
-                sendNotification(c, .cease(.connectionCollision))
-                dropConnection(c, reason: "Connection collision (session already established)")
-                return
-            }
-            let keepOutgoing = speaker.routerID > o.bgpIdentifier
-            let loser = (c.outgoing == keepOutgoing) ? other : c
-            log(.info, "Connection collision with \(c.remote.host): closing the \(loser.outgoing ? "outgoing" : "incoming") connection", level: 1)
-            sendNotification(loser, .cease(.connectionCollision))
-            dropConnection(loser, reason: "Connection collision")
-            if loser === c { return }
-        }
         c.peerOpen = o
+        resolveCollision(c)
+    }
+
+    /// RFC 4271 6.8 with RFC 6286 2.3: the side with the higher BGP identifier (unsigned 32-bit
+    /// numbers) is dominant; equal identifiers: the higher AS number.
+    func weAreDominant(over o: OpenMessage) -> Bool {
+        if speaker.routerID != o.bgpIdentifier { return speaker.routerID > o.bgpIdentifier }
+        return config.localAS > o.myAS
+    }
+
+    /// Connection collision resolution (RFC 4271 6.8), run when the peer's OPEN arrived on `c`.
+    /// The connection initiated by the dominant side survives, and both sides reach that verdict
+    /// in every order of events because a connection that may still lose never confirms the OPEN:
+    /// - the other connection is Established: `c` loses (Cease 7);
+    /// - `c` was initiated by the dominant side: the other one is closed (Cease 7), `c` goes on;
+    /// - `c` is the other side's pick and the preferred one already has the peer's OPEN: `c` loses;
+    /// - the preferred one is our outgoing still in Connect: it is given up (as BIRD does; the peer
+    ///   never got an OPEN on it) and `c` goes on;
+    /// - the preferred one is in OpenSent: its OPEN is on the way unless the peer gives it up, so
+    ///   `c` is held (no KEEPALIVE, so the peer cannot reach Established on it) until the preferred
+    ///   connection gets its OPEN (then `c` is closed) or fails (then `c` goes on).
+    /// Confirming `c` before knowing (as the RFC's minimum does) lets a peer that reaches
+    /// Established on `c` lose it a moment later when the preferred connection's OPEN comes in.
+    private func resolveCollision(_ c: Connection) {
+        guard let o = c.peerOpen, !c.closed else { return }
+        let others = conns.filter { $0 !== c && !$0.closed }
+        if others.contains(where: { $0.state == .established }) {
+            closeLoser(c, because: "the session is established on the other connection")
+            return
+        }
+        if !others.isEmpty {
+            let dominant = weAreDominant(over: o)
+            let who = dominant ? "we have" : "\(c.remote.host) has"
+            let rule = "\(who) the higher BGP identifier\(speaker.routerID == o.bgpIdentifier ? " (equal; higher AS)" : "")"
+            if c.outgoing == dominant {
+                for other in others { closeLoser(other, because: rule) }
+            } else if let preferred = others.first {
+                if preferred.state == .connect {
+                    closeLoser(preferred, because: "an OPEN arrived on the incoming connection first")
+                } else if preferred.peerOpen != nil {
+                    closeLoser(c, because: rule)
+                    return
+                } else {
+                    log(.info, "Connection collision with \(c.remote.host): OPEN on the \(c.outgoing ? "outgoing" : "incoming") connection held until the \(preferred.outgoing ? "outgoing" : "incoming") one resolves (\(rule))", level: 1)
+                    return
+                }
+            }
+        }
+        confirmOpen(c, o)
+    }
+
+    /// Closes the losing connection of a collision with Cease, connection collision resolution.
+    private func closeLoser(_ c: Connection, because why: String) {
+        log(.info, "Connection collision with \(c.remote.host): closing the \(c.outgoing ? "outgoing" : "incoming") connection (\(why))", level: 1)
+        if c.state >= .openSent { sendNotification(c, .cease(.connectionCollision)) }
+        c.close()
+        conns.removeAll { $0 === c }
+        refreshState()
+    }
+
+    /// After a connection went away: a held OPEN is decided again.
+    private func resumeHeld() {
+        for h in conns where h.held && !h.closed {
+            resolveCollision(h)
+        }
+    }
+
+    /// The session's state follows its most advanced connection (Active when it has none).
+    private func refreshState() {
+        if established != nil { return }
+        if let m = conns.filter({ !$0.closed }).map({ $0.held ? BGPState.openSent : $0.state }).max() { setState(m) }
+        else if state > .active { setState(.active) }
+    }
+
+    private func confirmOpen(_ c: Connection, _ o: OpenMessage) {
         let fourOctet = config.enableAS4 && o.fourOctetASCapability != nil
         c.options = CodecOptions(fourOctetAS: fourOctet,
                                  extendedMessages: config.enableExtendedMessages && o.supportsExtendedMessages)
@@ -340,13 +413,16 @@ final class Session {
         c.send(BGPMessage.keepalive.encode(options: c.options))
         armHold(c)
         armKeepalive(c)
+        if c.keepaliveWhileHeld && !c.closed {
+            c.keepaliveWhileHeld = false
+            enterEstablished(c)
+        }
     }
 
     private func enterEstablished(_ c: Connection) {
         guard let o = c.peerOpen else { return }
-        for other in conns where other !== c {
-            sendNotification(other, .cease(.connectionCollision))
-            other.close()
+        for other in conns where other !== c && !other.closed {
+            closeLoser(other, because: "the session is established on the other connection")
         }
         conns = [c]
         established = c
@@ -360,7 +436,7 @@ final class Session {
         negotiatedFamilies = Set(localFamilies).intersection(theirs)
         source.routerID = o.bgpIdentifier
         source.neighborAS = o.myAS
-        if let l = Sockets.localAddress(c.fd) {
+        if let l = Sockets.localAddress(c.fd), l.family == AF_INET || l.family == AF_INET6 {
             localSockAddr = l
             localAddress = IPPrefix(l.host)
             source.ifname = BGPSpeaker.interfaceName(for: l)
@@ -407,10 +483,18 @@ final class Session {
             handleOpen(c, o)
         case .keepalive:
             if c.state == .openConfirm { enterEstablished(c) }
+            else if c.held { c.keepaliveWhileHeld = true }
             else if c.state == .openSent {
                 protocolError(c, BGPError(code: 5, subcode: 1, reason: "KEEPALIVE in OpenSent"))
             }
         case .notification(let n):
+            let collision = NotificationMessage.cease(.connectionCollision)
+            if n.code == collision.code && n.subcode == collision.subcode && c !== established && conns.contains(where: { $0 !== c && !$0.closed }) {
+                // The peer resolved a collision: this connection goes, the other one carries on.
+                log(.info, "Connection collision: \(c.remote.host) closed the \(c.outgoing ? "outgoing" : "incoming") connection (Cease, connection collision resolution)", level: 1)
+                dropConnection(c, reason: "Received: \(n)", isError: false, allowGR: false)
+                return
+            }
             lastError = "Received: \(n)"
             log(.error, "Received: \(n)")
             let isError = n.code != NotificationMessage.ceaseCode
@@ -435,11 +519,11 @@ final class Session {
     func armHold(_ c: Connection) {
         loop.cancel(c.holdTimer); c.holdTimer = nil
         guard c.holdTime > 0 else { return }
-        let remaining = max(0.05, Double(c.holdTime) - (EventLoop.now() - c.lastReceived))
+        let remaining = max(0.05, Double(c.holdTime) - (loop.now - c.lastReceived))
         c.holdTimer = loop.schedule(after: remaining) { [weak self, weak c] in
             guard let self, let c, !c.closed else { return }
             c.holdTimer = nil
-            if EventLoop.now() - c.lastReceived >= Double(c.holdTime) - 0.01 {
+            if loop.now - c.lastReceived >= Double(c.holdTime) - 0.01 {
                 self.lastError = "Error: Hold timer expired"
                 self.log(.error, "Error: Hold timer expired")
                 self.sendNotification(c, .holdTimerExpired)
@@ -458,7 +542,7 @@ final class Session {
             c.keepaliveTimer = nil
             // Send hold timer (RFC 9687): output stuck for max(8 min, 2 x hold) -> give up.
             let sendHold = max(480.0, 2.0 * Double(c.holdTime))
-            if c.pendingOutput > 0 && EventLoop.now() - c.lastWriteProgress > sendHold {
+            if c.pendingOutput > 0 && loop.now - c.lastWriteProgress > sendHold {
                 self.lastError = "Error: Send hold timer expired"
                 self.log(.error, "Error: Send hold timer expired")
                 self.sendNotification(c, .sendHoldTimerExpired)
@@ -496,6 +580,7 @@ final class Session {
             conns.removeAll { $0 === c }
             if conns.isEmpty { setState(.active) }
             scheduleConnectRetry()
+            resumeHeld()
             return
         }
         lastError = reason
@@ -512,7 +597,11 @@ final class Session {
             established = nil
             sessionDown(reason: reason, allowGR: allowGR)
         }
-        guard conns.isEmpty else { return }
+        guard conns.isEmpty else {
+            refreshState()
+            resumeHeld()
+            return
+        }
         if wasEstablished || (c.peerOpen != nil && isError) {
             restartAfterClose(isError: isError)
         } else {
@@ -538,7 +627,7 @@ final class Session {
         setState(.idle)
         var wait = 1.0
         do {
-            let now = EventLoop.now()
+            let now = loop.now
             if lastProtoError != 0 && now - lastProtoError >= Double(config.errorForgetTime) { startupDelay = 0 }
             lastProtoError = now
             startupDelay = startupDelay == 0 ? config.errorWaitTime.min : min(2 * startupDelay, config.errorWaitTime.max)

@@ -27,7 +27,16 @@ final class Connection {
     var state: BGPState
     var options = CodecOptions.initial
     var peerOpen: OpenMessage?
+    /// The peer's OPEN is in (`peerOpen`) but our KEEPALIVE is held back: this connection loses a
+    /// collision (RFC 4271 6.8) if the other one, still in OpenSent, gets its OPEN too.
+    var held: Bool { state == .openSent && peerOpen != nil }
+    /// A KEEPALIVE that arrived while held (the peer already confirmed this connection).
+    var keepaliveWhileHeld = false
     var closed = false
+    /// Closed for the session, but the socket stays open until the peer has read what we sent.
+    private(set) var lingering = false
+    private var lingerTimer: EventLoop.TimerID?
+    private var writeShut = false
 
     private var readBuf: [UInt8] = []
     private var readStart = 0
@@ -52,7 +61,7 @@ final class Connection {
         self.session = session
         self.loop = loop
         self.state = state
-        lastReceived = EventLoop.now()
+        lastReceived = loop.now
         lastWriteProgress = lastReceived
     }
 
@@ -99,7 +108,7 @@ final class Connection {
             }
             if n > 0 {
                 writeStart += n
-                lastWriteProgress = EventLoop.now()
+                lastWriteProgress = loop.now
                 continue
             }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
@@ -124,6 +133,14 @@ final class Connection {
         }
     }
 
+    /// Reads what is already in the socket now (no waiting), e.g. an EOF not yet seen by the loop.
+    func readNow() {
+        guard !closed else { return }
+        onReadable()
+    }
+
+    private static let zeroChunk = [UInt8](repeating: 0, count: 65536)
+
     private func onReadable() {
         var total = 0
         var eof = false
@@ -134,7 +151,7 @@ final class Connection {
             let old = readBuf.count
             readBuf.reserveCapacity(old + chunk)
             var n = 0
-            readBuf.append(contentsOf: repeatElement(0, count: chunk))
+            readBuf.append(contentsOf: Connection.zeroChunk)
             n = readBuf.withUnsafeMutableBytes { raw in Glibc.recv(fd, raw.baseAddress! + old, chunk, 0) }
             if n > 0 {
                 readBuf.removeLast(chunk - n)
@@ -173,7 +190,7 @@ final class Connection {
                 guard let l = len else { break }
                 let msg = UnsafeRawBufferPointer(rebasing: raw[consumed..<(consumed + l)])
                 consumed += l
-                lastReceived = EventLoop.now()
+                lastReceived = loop.now
                 session.handleMessage(self, msg)
             }
         }
@@ -195,18 +212,74 @@ final class Connection {
         loop.cancel(connectTimer); connectTimer = nil
     }
 
-    /// Closes the socket. Pending output is attempted once (a NOTIFICATION queued just before).
-    func close() {
+    /// Closes the connection for the session. With `linger` > 0 (and a TCP connection that got past
+    /// Connect) the socket stays open a little: queued output (a NOTIFICATION) is sent, the write side
+    /// is shut down, and input is read and discarded until the peer closes or `linger` seconds pass.
+    /// Closing a socket with unread input sends a RST, and a RST makes the peer's kernel drop data
+    /// the peer has not read yet: the NOTIFICATION would be lost.
+    func close(linger: Double = 2) {
         guard !closed else { return }
-        if writeStart < writeBuf.count {
-            _ = writeBuf.withUnsafeBytes { raw in Glibc.send(fd, raw.baseAddress! + writeStart, raw.count - writeStart, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
-        }
         closed = true
         cancelTimers()
+        // readBuf may be under a read access (close called from a message handler); dropped with self.
+        guard linger > 0, state != .connect else {
+            if writeStart < writeBuf.count {
+                _ = writeBuf.withUnsafeBytes { raw in Glibc.send(fd, raw.baseAddress! + writeStart, raw.count - writeStart, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            }
+            finishClose()
+            return
+        }
+        lingering = true
+        lingerFlush()
+        guard lingering else { return }
+        loop.register(fd, events: writeStart < writeBuf.count ? [.readable, .writable] : [.readable]) { ev in
+            // Holds self strongly until finishClose unregisters the handler.
+            if ev.contains(.writable) { self.lingerFlush() }
+            if self.lingering && (ev.contains(.readable) || ev.contains(.error)) { self.lingerDrain() }
+        }
+        lingerTimer = loop.schedule(after: linger) { self.finishClose() }
+    }
+
+    private func lingerFlush() {
+        while writeStart < writeBuf.count {
+            let n = writeBuf.withUnsafeBytes { raw in
+                Glibc.send(fd, raw.baseAddress! + writeStart, raw.count - writeStart, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            }
+            if n > 0 { writeStart += n; continue }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            finishClose()
+            return
+        }
+        writeBuf = []
+        writeStart = 0
+        if !writeShut {
+            writeShut = true
+            Glibc.shutdown(fd, Int32(SHUT_WR))
+            if lingering && loop.isRegistered(fd) { loop.modify(fd, events: [.readable]) }
+        }
+    }
+
+    private func lingerDrain() {
+        var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        while lingering {
+            let n = withUnsafeMutableBytes(of: &scratch) { Glibc.recv(fd, $0.baseAddress!, $0.count, Int32(MSG_DONTWAIT)) }
+            if n > 0 { continue }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            finishClose()   // EOF or error: the peer is done with this connection
+        }
+    }
+
+    private func finishClose() {
+        guard !finished else { return }
+        finished = true
+        lingering = false
+        loop.cancel(lingerTimer); lingerTimer = nil
         loop.unregister(fd)
         Glibc.shutdown(fd, Int32(SHUT_RDWR))
         Glibc.close(fd)
-        // readBuf may be under a read access (close called from a message handler); dropped with self.
         writeBuf = []
     }
+    private var finished = false
 }
