@@ -142,7 +142,7 @@ final class RxWorker {
     /// Inbound keys held (tests).
     func hasKey(_ id: Int32) -> Bool { peer(id) != nil }
 
-    private func receive(_ fd: Int32) {
+    func receive(_ fd: Int32) {
         // A few batches per wakeup, then give the other sockets and the mailbox a turn.
         for _ in 0..<4 {
             let n = lens.withUnsafeMutableBufferPointer { l in

@@ -149,7 +149,7 @@ final class TxWorker {
 
     /// Reads up to one batch of frames from the device, each at offset 4 of its slot so the seqno
     /// can be written in front without copying.
-    private func readDevice() {
+    func readDevice() {
         for i in 0..<TxWorker.batch {
             let slot = inBuf + i * TxWorker.slotSize
             let n = device.read(into: UnsafeMutableRawBufferPointer(start: slot + 4, count: TxWorker.slotSize - 4))
@@ -342,7 +342,7 @@ final class TxWorker {
             }
             return
         }
-        guard let addr = r.udp, let fd = sockets.first(where: { $0.family == addr.family })?.fd else {
+        guard let addr = r.udp, let fd = socketFD(family: addr.family) else {
             if r.nexthop >= 0 && !probe { outbox.events.append(.sendTCP(copyFrame(slot, len), to: r.nexthop)) }
             return
         }
@@ -385,6 +385,17 @@ final class TxWorker {
         outAddrs[o] = addr.storage
         outAddrLens[o] = addr.length
         outCount += 1
+    }
+
+    /// The UDP socket for an address family (a plain loop: no iterator or closure per frame).
+    @inline(__always)
+    private func socketFD(family: Int32) -> Int32? {
+        var i = 0
+        while i < sockets.count {
+            if sockets[i].family == family { return sockets[i].fd }
+            i += 1
+        }
+        return nil
     }
 
     /// Sends everything queued, one sendmmsg per run of packets on the same socket.
