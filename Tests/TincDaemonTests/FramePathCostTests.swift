@@ -33,6 +33,22 @@ final class FramePathCostTests: XCTestCase {
         try check(cipher: "blowfish", digest: "sha1", frame: 1400)
     }
 
+    /// A run whose last datagram is shorter (the GSO rule) comes back as the same datagrams, in
+    /// order, after UDP GRO on the receiving socket; with GSO/GRO off (older kernels) too.
+    func testRunsWithAShorterLastFrameArriveIntact() throws {
+        let w = try FrameWorkload(frameLength: 1400)
+        w.source.shortLast = 700
+        w.sink.shortLength = 700
+        let rounds = 30
+        XCTAssertEqual(w.run(rounds: rounds), rounds * TxWorker.batch)
+        XCTAssertEqual(w.sink.shortFrames, rounds)
+        XCTAssertEqual(w.sink.mismatched, 0)
+        XCTAssertEqual(w.sink.frames - w.sink.shortFrames, rounds * (TxWorker.batch - 1))
+        if w.tx.gso && w.rx.udpGRO {
+            XCTAssertGreaterThan(w.rx.outbox.stats.udpInPackets, 0)
+        }
+    }
+
     /// The counter itself: an allocation inside the window is counted (the test above can fail).
     func testTheCounterCountsAnAllocationInTheFramePath() throws {
         let w = try FrameWorkload(frameLength: 200)
