@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN_DEBUG := .build/debug/tincd-swift
 BIN_RELEASE := .build/release/tincd-swift
 
-.PHONY: all build release test unit-test deps lab lab-down validate bench bench-quick bench-bgp clean tsan tsan-build
+.PHONY: all build release test unit-test deps lab lab-down validate bench bench-quick bench-bgp bench-callgrind clean tsan tsan-build
 
 all: build
 
@@ -42,6 +42,12 @@ unit-test: build
 bench: release
 	bench/throughput.sh
 	bench/crypto.sh
+	bench/callgrind.sh
+
+## bench-callgrind: instructions and malloc calls per frame through the real seal/send and receive/open
+## paths (callgrind, two runs differenced; no root, no timing noise)
+bench-callgrind: release
+	bench/callgrind.sh
 
 ## bench-quick: the same with 3 s runs (CI smoke)
 bench-quick: release

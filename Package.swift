@@ -44,7 +44,9 @@ let package = Package(
         .testTarget(name: "MeshRoutingTests", dependencies: ["MeshRouting"], swiftSettings: swift5),
         .testTarget(name: "TincConfigTests", dependencies: ["TincConfig"], swiftSettings: swift5),
         .testTarget(name: "TincProtocolTests", dependencies: ["TincProtocol", "MeshCrypto"], swiftSettings: swift5),
-        .testTarget(name: "TincDaemonTests", dependencies: ["TincDaemon", "TincConfig", "TincProtocol", "MeshRouting", "MeshIO", "TunTap"],
+        // Test support: counts heap allocations per thread (the no-allocation-per-frame test).
+        .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
+        .testTarget(name: "TincDaemonTests", dependencies: ["TincDaemon", "TincConfig", "TincProtocol", "MeshRouting", "MeshIO", "TunTap", "CAllocCounter"],
                     swiftSettings: swift5),
         .testTarget(name: "BGPLiteTests", dependencies: ["BGPLite"], swiftSettings: swift5),
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "MeshIO"], swiftSettings: swift5),

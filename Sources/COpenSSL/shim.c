@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 #include <openssl/provider.h>
 #include <openssl/rsa.h>
+#include <openssl/sha.h>
 #include <ctype.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -368,16 +369,45 @@ int cos_digest(int nid, const uint8_t *data, size_t len, uint8_t *out) {
 
 // ---- HMAC (RFC 2104) over copied, pre-padded digest states ----
 
+// HMAC keyed once. For SHA-1/-224/-256/-384/-512 the pre-hashed pad states are plain structs
+// (the low-level SHA API, same assembly as EVP) copied per MAC: no allocation and no provider
+// dispatch per packet. OpenSSL 3.0's EVP_MD_CTX_copy_ex duplicates the provider context with a
+// heap allocation on every call, so other digests (MD5, RIPEMD-160, ...) keep that slower path.
+enum { COS_H_EVP = 0, COS_H_SHA1, COS_H_SHA256, COS_H_SHA512 };
 struct cos_hmac {
     EVP_MD_CTX *inner, *outer, *work;
     int size;
+    int kind;
+    union { SHA_CTX s1; SHA256_CTX s256; SHA512_CTX s512; } li, lo;
 };
+
+static int low_level_kind(int nid) {
+    switch (nid) {
+    case NID_sha1: return COS_H_SHA1;
+    case NID_sha224: case NID_sha256: return COS_H_SHA256;
+    case NID_sha384: case NID_sha512: return COS_H_SHA512;
+    default: return COS_H_EVP;
+    }
+}
+
+// Absorbs one pad block into a fresh low-level state.
+static int low_level_start(int nid, void *ctx, const uint8_t *pad, int block) {
+    switch (nid) {
+    case NID_sha1: return SHA1_Init(ctx) == 1 && SHA1_Update(ctx, pad, (size_t)block) == 1;
+    case NID_sha224: return SHA224_Init(ctx) == 1 && SHA224_Update(ctx, pad, (size_t)block) == 1;
+    case NID_sha256: return SHA256_Init(ctx) == 1 && SHA256_Update(ctx, pad, (size_t)block) == 1;
+    case NID_sha384: return SHA384_Init(ctx) == 1 && SHA384_Update(ctx, pad, (size_t)block) == 1;
+    case NID_sha512: return SHA512_Init(ctx) == 1 && SHA512_Update(ctx, pad, (size_t)block) == 1;
+    default: return 0;
+    }
+}
 
 void cos_hmac_free(cos_hmac *h) {
     if (!h) return;
     EVP_MD_CTX_free(h->inner);
     EVP_MD_CTX_free(h->outer);
     EVP_MD_CTX_free(h->work);
+    OPENSSL_cleanse(h, sizeof *h);
     free(h);
 }
 
@@ -403,10 +433,13 @@ cos_hmac *cos_hmac_new(int digest_nid, const uint8_t *key, size_t key_len) {
     } else if (key_len) {
         memcpy(k, key, key_len);
     }
+    h->kind = low_level_kind(digest_nid);
     for (int i = 0; i < block; i++) pad[i] = k[i] ^ 0x36;
     if (EVP_DigestInit_ex2(h->inner, md, NULL) != 1 || EVP_DigestUpdate(h->inner, pad, (size_t)block) != 1) goto fail;
+    if (h->kind != COS_H_EVP && !low_level_start(digest_nid, &h->li, pad, block)) h->kind = COS_H_EVP;
     for (int i = 0; i < block; i++) pad[i] = k[i] ^ 0x5c;
     if (EVP_DigestInit_ex2(h->outer, md, NULL) != 1 || EVP_DigestUpdate(h->outer, pad, (size_t)block) != 1) goto fail;
+    if (h->kind != COS_H_EVP && !low_level_start(digest_nid, &h->lo, pad, block)) h->kind = COS_H_EVP;
     OPENSSL_cleanse(k, sizeof k);
     OPENSSL_cleanse(pad, sizeof pad);
     EVP_MD_free(md);
@@ -422,6 +455,35 @@ fail:
 int cos_hmac_compute(cos_hmac *h, const uint8_t *data, size_t len, uint8_t *out) {
     uint8_t inner[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
+    // SHA-224 and SHA-384 finish with SHA256_Final/SHA512_Final, which honour the context's md_len.
+    switch (h->kind) {
+    case COS_H_SHA1: {
+        SHA_CTX c = h->li.s1;
+        if (SHA1_Update(&c, data, len) != 1 || SHA1_Final(inner, &c) != 1) return 0;
+        c = h->lo.s1;
+        if (SHA1_Update(&c, inner, (size_t)h->size) != 1 || SHA1_Final(out, &c) != 1) return 0;
+        OPENSSL_cleanse(&c, sizeof c);
+        return h->size;
+    }
+    case COS_H_SHA256: {
+        SHA256_CTX c = h->li.s256;
+        if (SHA256_Update(&c, data, len) != 1 || SHA256_Final(inner, &c) != 1) return 0;
+        c = h->lo.s256;
+        if (SHA256_Update(&c, inner, (size_t)h->size) != 1 || SHA256_Final(out, &c) != 1) return 0;
+        OPENSSL_cleanse(&c, sizeof c);
+        return h->size;
+    }
+    case COS_H_SHA512: {
+        SHA512_CTX c = h->li.s512;
+        if (SHA512_Update(&c, data, len) != 1 || SHA512_Final(inner, &c) != 1) return 0;
+        c = h->lo.s512;
+        if (SHA512_Update(&c, inner, (size_t)h->size) != 1 || SHA512_Final(out, &c) != 1) return 0;
+        OPENSSL_cleanse(&c, sizeof c);
+        return h->size;
+    }
+    default:
+        break;
+    }
     if (EVP_MD_CTX_copy_ex(h->work, h->inner) != 1 || EVP_DigestUpdate(h->work, data, len) != 1 ||
         EVP_DigestFinal_ex(h->work, inner, &n) != 1)
         return 0;

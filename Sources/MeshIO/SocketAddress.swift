@@ -120,12 +120,28 @@ public struct SocketAddress: Hashable, CustomStringConvertible, @unchecked Senda
         length = socklen_t(MemoryLayout<sockaddr_in>.size)
     }
 
+    /// The address part as two integers (IPv4: its 4 bytes in `lo`; IPv6: 16 bytes; else zero):
+    /// equality and hashing without building an array (the RX path hashes every datagram's source).
+    @inline(__always)
+    private var addressWords: (hi: UInt64, lo: UInt64) {
+        withUnsafeBytes(of: storage) { raw in
+            if family == AF_INET6 {
+                return (raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+            }
+            if family == AF_INET { return (0, UInt64(raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self))) }
+            return (0, 0)
+        }
+    }
+
     public static func == (a: SocketAddress, b: SocketAddress) -> Bool {
-        a.family == b.family && a.port == b.port && a.addressBytes == b.addressBytes
+        guard a.family == b.family && a.port == b.port else { return false }
+        let x = a.addressWords, y = b.addressWords
+        return x.hi == y.hi && x.lo == y.lo
     }
 
     public func hash(into h: inout Hasher) {
-        h.combine(family); h.combine(port); h.combine(addressBytes)
+        let w = addressWords
+        h.combine(family); h.combine(port); h.combine(w.hi); h.combine(w.lo)
     }
 
     public func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> R) rethrows -> R {

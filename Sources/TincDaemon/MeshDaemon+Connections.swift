@@ -1,4 +1,5 @@
 import Glibc
+import CNetShim
 import MeshCrypto
 import MeshIO
 import MeshRouting

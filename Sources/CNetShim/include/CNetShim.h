@@ -38,6 +38,22 @@ int cns_recvmmsg(int fd, uint8_t *bufs, int bufSize, int count, int *lens,
 int cns_sendmmsg(int fd, const uint8_t *base, const int *offsets, const int *lens, int count,
                  const struct sockaddr_storage *addrs, const socklen_t *addrLens);
 
+// UDP GSO (UDP_SEGMENT): 1 when the kernel knows the option on this socket.
+int cns_udp_gso_supported(int fd);
+// Like cns_sendmmsg, but runs of datagrams to one address with equal sizes (the last may be
+// shorter) go as one GSO message. Returns datagrams sent or -errno. When the kernel refuses a GSO
+// message that run is sent without GSO; `*gsoError` is set to the errno when GSO should be
+// switched off for good (EIO: no checksum offload on the route's device), else 0.
+int cns_sendmmsg_gso(int fd, const uint8_t *base, const int *offsets, const int *lens, int count,
+                     const struct sockaddr_storage *addrs, const socklen_t *addrLens, int *gsoError);
+
+// UDP GRO (UDP_GRO): the kernel may hand us several equal-size datagrams from one sender as one.
+// Returns 0 or -errno (kernel without it).
+int cns_udp_enable_gro(int fd);
+// cns_recvmmsg that also reports the GRO segment size per message (0: a single datagram).
+int cns_recvmmsg_gro(int fd, uint8_t *bufs, int bufSize, int count, int *lens,
+                     struct sockaddr_storage *addrs, socklen_t *addrLens, int *segSizes);
+
 // TCP MD5 signature (RFC 2385) for a peer address; key length 0 removes it. Returns 0 or -errno.
 int cns_tcp_md5(int fd, const struct sockaddr_storage *peer, socklen_t peerLen, const uint8_t *key, int keyLen);
 

@@ -64,8 +64,22 @@ final class RxWorker {
     private var addrs = [sockaddr_storage](repeating: sockaddr_storage(), count: RxWorker.batch)
     private var addrLens = [socklen_t](repeating: 0, count: RxWorker.batch)
 
+    /// UDP GRO: the kernel coalesces runs of equal-size datagrams from one sender into one receive
+    /// (split again here, datagram by datagram). Needs 64 KiB receive slots. Off when a socket
+    /// refuses UDP_GRO or with TINCD_SWIFT_GRO=0.
+    let udpGRO: Bool
+    static let groSlotSize = 65536
+    private let recvSlot: Int
+    private var segSizes = [Int32](repeating: 0, count: RxWorker.batch)
+
     init(device: NetworkDevice, sockets: [Int32], table: Published<ForwardingTable>, toTX: Mailbox<TxCommand>,
          replayWindow: Int, events: EventChannel) {
+        let envOff = getenv("TINCD_SWIFT_GRO").map { String(cString: $0) == "0" } ?? false
+        udpGRO = !envOff && !sockets.isEmpty && sockets.allSatisfy { cns_udp_enable_gro($0) == 0 }
+        if !udpGRO && !envOff && !sockets.isEmpty {
+            Log.notice("UDP GRO (UDP_GRO) not supported by this kernel: one datagram per receive slot")
+        }
+        recvSlot = udpGRO ? RxWorker.groSlotSize : RxWorker.slotSize
         self.device = device
         self.sockets = sockets
         self.table = table
@@ -75,7 +89,7 @@ final class RxWorker {
         self.t = table.load()
         let tt = device as? TunTapDevice
         tap = tt?.offload == true ? tt : nil
-        inBuf = .allocate(byteCount: RxWorker.batch * RxWorker.slotSize, alignment: 64)
+        inBuf = .allocate(byteCount: RxWorker.batch * recvSlot, alignment: 64)
         plain = .allocate(byteCount: RxWorker.slotSize + 64, alignment: 64)
         inflated = .allocate(byteCount: RxWorker.slotSize + 64, alignment: 64)
     }
@@ -142,14 +156,18 @@ final class RxWorker {
     /// Inbound keys held (tests).
     func hasKey(_ id: Int32) -> Bool { peer(id) != nil }
 
-    private func receive(_ fd: Int32) {
+    func receive(_ fd: Int32) {
         // A few batches per wakeup, then give the other sockets and the mailbox a turn.
         for _ in 0..<4 {
             let n = lens.withUnsafeMutableBufferPointer { l in
                 addrs.withUnsafeMutableBufferPointer { a in
                     addrLens.withUnsafeMutableBufferPointer { al in
-                        cns_recvmmsg(fd, inBuf.assumingMemoryBound(to: UInt8.self), Int32(RxWorker.slotSize), Int32(RxWorker.batch),
-                                     l.baseAddress, a.baseAddress, al.baseAddress)
+                        segSizes.withUnsafeMutableBufferPointer { g in
+                            udpGRO ? cns_recvmmsg_gro(fd, inBuf.assumingMemoryBound(to: UInt8.self), Int32(recvSlot), Int32(RxWorker.batch),
+                                                   l.baseAddress, a.baseAddress, al.baseAddress, g.baseAddress)
+                                : cns_recvmmsg(fd, inBuf.assumingMemoryBound(to: UInt8.self), Int32(recvSlot), Int32(RxWorker.batch),
+                                               l.baseAddress, a.baseAddress, al.baseAddress)
+                        }
                     }
                 }
             }
@@ -157,9 +175,26 @@ final class RxWorker {
             for i in 0..<Int(n) {
                 let len = Int(lens[i])
                 if len < 0 { outbox.stats.droppedShort &+= 1; continue }   // truncated: larger than any tinc packet
-                outbox.stats.udpInPackets &+= 1
-                outbox.stats.udpInBytes &+= UInt64(len)
-                handle(inBuf + i * RxWorker.slotSize, len, SocketAddress(storage: addrs[i], length: addrLens[i]))
+                let from = SocketAddress(storage: addrs[i], length: addrLens[i])
+                let base = inBuf + i * recvSlot
+                let seg = udpGRO ? Int(segSizes[i]) : 0
+                if seg <= 0 || seg >= len {
+                    // One datagram; over slotSize it is larger than any tinc packet.
+                    if len > RxWorker.slotSize { outbox.stats.droppedShort &+= 1; continue }
+                    outbox.stats.udpInPackets &+= 1
+                    outbox.stats.udpInBytes &+= UInt64(len)
+                    handle(base, len, from)
+                    continue
+                }
+                // A GRO train: datagrams of `seg` bytes, the last one may be shorter.
+                var off = 0
+                while off < len {
+                    let l = min(seg, len - off)
+                    outbox.stats.udpInPackets &+= 1
+                    outbox.stats.udpInBytes &+= UInt64(l)
+                    if l > RxWorker.slotSize { outbox.stats.droppedShort &+= 1 } else { handle(base + off, l, from) }
+                    off += l
+                }
             }
             flushCoalesced()
             if Int(n) < RxWorker.batch { return }

@@ -55,6 +55,7 @@ final class TxWorker {
     /// Fragments and ICMP errors are built here (never the slot being routed).
     private let fragBuf: UnsafeMutableRawPointer
     private var outCount = 0
+    private var gsoError: Int32 = 0
     private var outFD = [Int32](repeating: -1, count: TxWorker.outSlots)
     private var outOffsets = [Int32](repeating: 0, count: TxWorker.outSlots)
     private var outLens = [Int32](repeating: 0, count: TxWorker.outSlots)
@@ -63,8 +64,19 @@ final class TxWorker {
     private var outAddrs = [sockaddr_storage](repeating: sockaddr_storage(), count: TxWorker.outSlots)
     private var outAddrLens = [socklen_t](repeating: 0, count: TxWorker.outSlots)
 
+    /// UDP GSO (UDP_SEGMENT) for runs of equal-size datagrams to one address: one skb through the
+    /// stack per run instead of one per datagram. Off when a socket lacks it, when the kernel
+    /// refuses it with EIO (a device without checksum offload), or with TINCD_SWIFT_GSO=0.
+    private(set) var gso: Bool
+    /// Set (once) when the kernel made us switch GSO off; DataPlane logs it.
+    static let gsoEnvOff = getenv("TINCD_SWIFT_GSO").map { String(cString: $0) == "0" } ?? false
+
     init(device: NetworkDevice, sockets: [(family: Int32, fd: Int32)], table: Published<ForwardingTable>,
          macRefresh: Double, events: EventChannel) {
+        gso = !TxWorker.gsoEnvOff && !sockets.isEmpty && sockets.allSatisfy { cns_udp_gso_supported($0.fd) == 1 }
+        if !gso && !TxWorker.gsoEnvOff && !sockets.isEmpty {
+            Log.notice("UDP GSO (UDP_SEGMENT) not supported by this kernel: one datagram per send slot")
+        }
         self.device = device
         self.sockets = sockets
         self.table = table
@@ -149,7 +161,7 @@ final class TxWorker {
 
     /// Reads up to one batch of frames from the device, each at offset 4 of its slot so the seqno
     /// can be written in front without copying.
-    private func readDevice() {
+    func readDevice() {
         for i in 0..<TxWorker.batch {
             let slot = inBuf + i * TxWorker.slotSize
             let n = device.read(into: UnsafeMutableRawBufferPointer(start: slot + 4, count: TxWorker.slotSize - 4))
@@ -342,7 +354,7 @@ final class TxWorker {
             }
             return
         }
-        guard let addr = r.udp, let fd = sockets.first(where: { $0.family == addr.family })?.fd else {
+        guard let addr = r.udp, let fd = socketFD(family: addr.family) else {
             if r.nexthop >= 0 && !probe { outbox.events.append(.sendTCP(copyFrame(slot, len), to: r.nexthop)) }
             return
         }
@@ -387,6 +399,17 @@ final class TxWorker {
         outCount += 1
     }
 
+    /// The UDP socket for an address family (a plain loop: no iterator or closure per frame).
+    @inline(__always)
+    private func socketFD(family: Int32) -> Int32? {
+        var i = 0
+        while i < sockets.count {
+            if sockets[i].family == family { return sockets[i].fd }
+            i += 1
+        }
+        return nil
+    }
+
     /// Sends everything queued, one sendmmsg per run of packets on the same socket.
     func flush() {
         var i = 0
@@ -399,11 +422,18 @@ final class TxWorker {
                     outLens.withUnsafeBufferPointer { lens in
                         outAddrs.withUnsafeBufferPointer { addrs in
                             outAddrLens.withUnsafeBufferPointer { alens in
-                                cns_sendmmsg(fd, outBuf, offs.baseAddress! + i, lens.baseAddress! + i, Int32(end - i),
-                                             addrs.baseAddress! + i, alens.baseAddress! + i)
+                                gso ? cns_sendmmsg_gso(fd, outBuf, offs.baseAddress! + i, lens.baseAddress! + i, Int32(end - i),
+                                                       addrs.baseAddress! + i, alens.baseAddress! + i, &gsoError)
+                                    : cns_sendmmsg(fd, outBuf, offs.baseAddress! + i, lens.baseAddress! + i, Int32(end - i),
+                                                   addrs.baseAddress! + i, alens.baseAddress! + i)
                             }
                         }
                     }
+                }
+                if gsoError != 0 {
+                    gso = false
+                    Log.notice("UDP GSO switched off: the kernel refused a segmented send (\(String(cString: strerror(gsoError))))")
+                    gsoError = 0
                 }
                 if n > 0 {
                     for k in i ..< i + Int(n) { outbox.stats.udpOutPackets &+= 1; outbox.stats.udpOutBytes &+= UInt64(outLens[k]) }
