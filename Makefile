@@ -22,7 +22,9 @@ release:
 
 ## test: unit tests, fuzz tests and the namespace interop tests against real tincd/bird2/gobgpd
 ## (including the ThreadSanitizer traffic test, which needs the tsan-build below)
-test: deps build tsan-build
+## The release build is part of it: `make lab`, the main job, runs the release binary (a release-only
+## compile error once went unnoticed because only debug was built here).
+test: deps build release tsan-build
 	$(SWIFT) build --build-tests
 	TSW_REQUIRE_TSAN=1 $(SWIFT) test --skip-build
 
