@@ -57,9 +57,10 @@ long ccz_bound(int level, size_t in_len) {
 }
 
 long ccz_compress(int level, const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap) {
+    if ((!in && in_len) || (!out && out_cap)) return -1;
     if (level == 0) {
         if (out_cap < in_len) return -1;
-        memmove(out, in, in_len);
+        if (in_len) memmove(out, in, in_len);  // memmove with NULL is undefined even for 0 bytes
         return (long)in_len;
     }
     if (level < 0 || level > 11 || in_len > 0x7fffffff) return -1;
@@ -95,9 +96,10 @@ long ccz_compress(int level, const uint8_t *in, size_t in_len, uint8_t *out, siz
 }
 
 long ccz_decompress(int level, const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap) {
+    if ((!in && in_len) || (!out && out_cap)) return -1;
     if (level == 0) {
         if (out_cap < in_len) return -1;
-        memmove(out, in, in_len);
+        if (in_len) memmove(out, in, in_len);  // memmove with NULL is undefined even for 0 bytes
         return (long)in_len;
     }
     if (level < 0 || level > 11 || in_len > 0x7fffffff) return -1;
@@ -122,6 +124,7 @@ long ccz_decompress(int level, const uint8_t *in, size_t in_len, uint8_t *out, s
     }
     pthread_once(&state_once, state_init_once);
     if (!lzo_ok) return -1;
+    if (in_len == 0 || !out) return -1;  // no LZO stream is empty
     lzo_uint outlen = out_cap;
     // The _safe variant bounds-checks both input and output, so hostile input cannot overrun.
     int r = lzo1x_decompress_safe(in, in_len, out, &outlen, NULL);
