@@ -94,6 +94,21 @@ public final class PacketCipher: @unchecked Sendable {
             macScratch.deallocate()
             throw err
         }
+        // `seal` writes at most input + overhead bytes and `open` undoes it: true for the modes
+        // tinc can use, false for some OpenSSL offers by number (key wrap with padding writes
+        // up to 15 bytes more, XTS refuses short packets). Probe with a roomy scratch buffer so a
+        // cipher chosen by a peer's ANS_KEY can never overrun the frame buffers later.
+        if let enc = encCtx, let dec = decCtx, let ivp = iv {
+            let ok = PacketCipher.probe(enc: enc, dec: dec, iv: ivp, blockSize: paddedBlock)
+            if !ok {
+                EVP_CIPHER_CTX_free(encCtx)
+                EVP_CIPHER_CTX_free(decCtx)
+                iv?.deallocate()
+                macScratch.deallocate()
+                ERR_clear_error()
+                throw CryptoError("\(cipher.name) does not work as a tinc packet cipher (output longer than input plus padding, or no round trip)")
+            }
+        }
         if self.macLength > 0 {
             do {
                 hmac = try HMAC(digest: digest, key: keyMaterial)
@@ -199,6 +214,30 @@ public final class PacketCipher: @unchecked Sendable {
               EVP_CipherFinal_ex(ctx, out + Int(l1), &l2) == 1
         else { return -1 }
         return Int(l1) + Int(l2)
+    }
+
+    /// Seals and opens probe packets of a few lengths (partial blocks included) in scratch space.
+    private static func probe(enc: OpaquePointer, dec: OpaquePointer, iv: UnsafeMutablePointer<UInt8>, blockSize: Int) -> Bool {
+        let room = 256
+        let plain = UnsafeMutablePointer<UInt8>.allocate(capacity: room)
+        let sealed = UnsafeMutablePointer<UInt8>.allocate(capacity: room)
+        let opened = UnsafeMutablePointer<UInt8>.allocate(capacity: room)
+        defer { plain.deallocate(); sealed.deallocate(); opened.deallocate() }
+        for i in 0 ..< room { plain[i] = UInt8(truncatingIfNeeded: i &* 37 &+ 11) }
+        for n in [1, 3, 15, 16, 17, 64, 100] {
+            var l1: Int32 = 0, l2: Int32 = 0
+            guard EVP_CipherInit_ex(enc, nil, nil, nil, iv, -1) == 1,
+                  EVP_CipherUpdate(enc, sealed, &l1, plain, Int32(n)) == 1,
+                  EVP_CipherFinal_ex(enc, sealed + Int(l1), &l2) == 1 else { return false }
+            let s = Int(l1) + Int(l2)
+            guard s <= n + blockSize else { return false }
+            var m1: Int32 = 0, m2: Int32 = 0
+            guard EVP_CipherInit_ex(dec, nil, nil, nil, iv, -1) == 1,
+                  EVP_CipherUpdate(dec, opened, &m1, sealed, Int32(s)) == 1,
+                  EVP_CipherFinal_ex(dec, opened + Int(m1), &m2) == 1,
+                  Int(m1) + Int(m2) == n, memcmp(opened, plain, n) == 0 else { return false }
+        }
+        return true
     }
 
     // MARK: - Array convenience (allocates; fine for tests and control paths)
