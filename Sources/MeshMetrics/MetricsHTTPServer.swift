@@ -116,26 +116,39 @@ public final class MetricsHTTPServer {
                 return
             }
         }
-        guard let end = headEnd(c.input) else { return }
-        let head = String(decoding: c.input[..<end], as: UTF8.self)
+        switch MetricsHTTPServer.parseHead(c.input) {
+        case .incomplete: return
+        case .bad: respond(c, Response(status: 400, body: "bad request\n"), head: false)
+        case .methodNotAllowed: respond(c, Response(status: 405, body: "only GET\n"), head: false)
+        case .request(let method, let path): respond(c, handler(method, path), head: method == "HEAD")
+        }
+    }
+
+    /// What a request head (the bytes read so far) asks for.
+    enum Head: Equatable {
+        case incomplete
+        case bad
+        case methodNotAllowed
+        case request(method: String, path: String)
+    }
+
+    /// Parses the request line once the head is complete ("\r\n\r\n" or "\n\n"); pure, for tests
+    /// and the fuzzer (Fuzz/, target metrics-http).
+    static func parseHead(_ input: [UInt8]) -> Head {
+        guard let end = headEnd(input) else { return .incomplete }
+        let head = String(decoding: input[..<end], as: UTF8.self)
         let requestLine = head.split(separator: "\r\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         let parts = requestLine.split(separator: " ")
-        guard parts.count == 3, parts[2].hasPrefix("HTTP/1.") else {
-            respond(c, Response(status: 400, body: "bad request\n"), head: false)
-            return
-        }
+        guard parts.count == 3, parts[2].hasPrefix("HTTP/1.") else { return .bad }
         let method = String(parts[0])
         var path = String(parts[1])
         if let q = path.firstIndex(of: "?") { path = String(path[..<q]) }
-        guard method == "GET" || method == "HEAD" else {
-            respond(c, Response(status: 405, body: "only GET\n"), head: false)
-            return
-        }
-        respond(c, handler(method, path), head: method == "HEAD")
+        guard method == "GET" || method == "HEAD" else { return .methodNotAllowed }
+        return .request(method: method, path: path)
     }
 
     /// Index just past "\r\n\r\n" (or "\n\n"), nil while incomplete.
-    private func headEnd(_ b: [UInt8]) -> Int? {
+    private static func headEnd(_ b: [UInt8]) -> Int? {
         guard b.count >= 2 else { return nil }
         var i = 0
         while i + 1 < b.count {
