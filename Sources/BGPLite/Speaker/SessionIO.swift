@@ -175,6 +175,14 @@ final class Connection {
         }
     }
 
+    /// Takes bytes as if they had been read from the socket (the fuzzer drives a session this way).
+    func ingest(_ bytes: [UInt8]) {
+        guard !closed else { return }
+        readBuf.append(contentsOf: bytes)
+        bytesIn += bytes.count
+        if !bytes.isEmpty { processMessages() }
+    }
+
     private func processMessages() {
         var consumed = readStart
         readBuf.withUnsafeBytes { raw in
