@@ -27,6 +27,7 @@ release:
 test: deps build release tsan-build
 	$(SWIFT) build --build-tests
 	TSW_REQUIRE_TSAN=1 $(SWIFT) test --skip-build
+	$(MAKE) fuzz-smoke
 
 ## tsan-build: tincd-swift with ThreadSanitizer in its own scratch path (.build-tsan; ~2 min from scratch)
 tsan-build:
@@ -155,3 +156,24 @@ lab-mixed:
 ## every pair pinged 5 s after the graph converged; exits non-zero if any pair could not exchange data (root)
 cold-start: build
 	N=$(or $(N),100) scripts/cold-start.sh
+
+# ---- fuzzing (Fuzz/, docs/FUZZING.md): libFuzzer + ASan (C shims also UBSan), built into .build-fuzz ----
+.PHONY: fuzz fuzz-smoke fuzz-campaign fuzz-corpus
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+
+## fuzz: every target (or FUZZ_TARGETS) for FUZZ_SECONDS each; prints executions, cov/ft, time, exec/s; fails on any crash/leak
+fuzz:
+	Fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+## fuzz-smoke: build and run every target for 3 s (part of make test)
+fuzz-smoke:
+	Fuzz/run.sh 3
+
+## fuzz-campaign: 10 million executions per target, one after the other (hours; see docs/FUZZING.md for exec/s)
+fuzz-campaign:
+	FUZZ_RUNS=10000000 Fuzz/run.sh 0 $(FUZZ_TARGETS)
+
+## fuzz-corpus: regenerate the committed seed corpora (Fuzz/corpus) from Fuzz/make-corpus.py
+fuzz-corpus:
+	python3 Fuzz/make-corpus.py

@@ -54,3 +54,19 @@ let package = Package(
         .testTarget(name: "InteropTests", dependencies: ["MeshCrypto", "TincProtocol"], swiftSettings: swift5),
     ]
 )
+
+// libFuzzer harnesses (Fuzz/, docs/FUZZING.md). Only declared when TINCD_FUZZ is set, so plain
+// `swift build`/`swift test` never see them; `make fuzz` builds them with -sanitize=fuzzer,address
+// into .build-fuzz.
+import Foundation
+if ProcessInfo.processInfo.environment["TINCD_FUZZ"] != nil {
+    package.targets += [
+        .target(name: "CFuzzShim", path: "Fuzz/CFuzzShim"),
+        .executableTarget(name: "tincd-fuzz",
+                          dependencies: ["CFuzzShim", "MeshCrypto", "MeshRouting", "TincProtocol", "TincDaemon",
+                                         "TunTap", "BGPLite", "MeshMetrics", "MeshIO", "CCompression"],
+                          path: "Fuzz/Sources",
+                          swiftSettings: swift5 + [.unsafeFlags(["-parse-as-library"])]),
+    ]
+    package.products += [.executable(name: "tincd-fuzz", targets: ["tincd-fuzz"])]
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds tincd-fuzz (libFuzzer + ASan; C shims also UBSan) into .build-fuzz and runs targets.
+#   Fuzz/run.sh [SECONDS [TARGET...]]      default: every target, FUZZ_SECONDS (60) each
+# Environment: FUZZ_SECONDS, FUZZ_RUNS (stop each target after N executions instead of a time),
+#   FUZZ_JOBS (parallel builds, default 2), FUZZ_NO_BUILD=1, FUZZ_WORK (.build-fuzz/work).
+# Per target it prints executions, coverage (cov/ft), time, exec/s and the result; the exit
+# status is non-zero if any target crashed, leaked, timed out or broke an invariant.
+# Seeds come from Fuzz/corpus/<target>; new inputs go to $FUZZ_WORK/corpus/<target> (not committed);
+# crashes to $FUZZ_WORK/artifacts/<target>-crash-*.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_EACH=${1:-${FUZZ_SECONDS:-60}}
+shift || true
+WORK=${FUZZ_WORK:-.build-fuzz/work}
+BIN=.build-fuzz/debug/tincd-fuzz
+ALL="handshake metastream request subnet packet-open replay-window decompress ccompression forwarding mss-clamp gro segmenter icmp ttl bgp-codec bgp-session bfd metrics-http control"
+TARGETS=${*:-$ALL}
+
+if [ -z "${FUZZ_NO_BUILD:-}" ]; then
+  echo "building tincd-fuzz (swift build -Xswiftc -sanitize=fuzzer,address into .build-fuzz) ..."
+  if ! TINCD_FUZZ=1 ${SWIFT:-swift} build -c debug -j "${FUZZ_JOBS:-2}" --scratch-path .build-fuzz --product tincd-fuzz \
+      -Xswiftc -sanitize=fuzzer,address \
+      -Xcc -fsanitize=fuzzer-no-link,address,undefined -Xcc -fno-sanitize-recover=undefined \
+      -Xswiftc -Xclang-linker -Xswiftc -fsanitize=undefined -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld \
+      > "${TMPDIR:-/tmp}/tincd-fuzz-build.$$" 2>&1; then
+    grep -v 'Cannot export local symbol' "${TMPDIR:-/tmp}/tincd-fuzz-build.$$" | tail -40
+    rm -f "${TMPDIR:-/tmp}/tincd-fuzz-build.$$"
+    echo "fuzz build failed"; exit 1
+  fi
+  rm -f "${TMPDIR:-/tmp}/tincd-fuzz-build.$$"
+fi
+
+export SWIFT_BACKTRACE=enable=no
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1:allocator_may_return_null=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/Fuzz/lsan.supp:print_suppressions=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+mkdir -p "$WORK/artifacts" "$WORK/logs"
+fail=0
+printf '%-14s %12s %7s %7s %7s %9s  %s\n' target executions cov ft seconds exec/s result
+for t in $TARGETS; do
+  mkdir -p "$WORK/corpus/$t" "Fuzz/corpus/$t"
+  log="$WORK/logs/$t.log"
+  limit=(-max_total_time="$SECONDS_EACH")
+  [ -n "${FUZZ_RUNS:-}" ] && limit=(-runs="$FUZZ_RUNS")
+  start=$(date +%s)
+  "$BIN" "$t" "${limit[@]}" -print_final_stats=1 -timeout=20 -rss_limit_mb=2048 -max_len=4096 \
+      -artifact_prefix="$WORK/artifacts/$t-" "$WORK/corpus/$t" "Fuzz/corpus/$t" > "$log" 2>&1
+  rc=$?
+  secs=$(( $(date +%s) - start ))
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
+  ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
+  result=ok
+  if [ $rc -ne 0 ] || grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|INVARIANT VIOLATED|Fatal error' "$log"; then
+    result="FAILED (rc $rc, log $log)"
+    fail=1
+  fi
+  printf '%-14s %12s %7s %7s %7s %9s  %s\n' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$secs" "${rate:-?}" "$result"
+  if [ "$result" != ok ]; then
+    grep -E 'ERROR|runtime error|INVARIANT|Fatal error|SUMMARY|Test unit written' "$log" | head -8 | sed 's/^/    /'
+  fi
+done
+exit $fail
