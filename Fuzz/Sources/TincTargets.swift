@@ -196,7 +196,8 @@ func fuzzMetaStream(_ data: UnsafeRawBufferPointer) {
         do {
             guard let it = try inbound.next() else { break }
             if case .line(let l) = it {
-                fuzzCheck(l.utf8.count < MetaInbound.maxLine && !l.utf8.contains(0x0A), "line too long or with newline")
+                // Invalid UTF-8 becomes U+FFFD (3 bytes), so only the raw length is bounded by maxLine.
+                fuzzCheck(l.unicodeScalars.count < MetaInbound.maxLine && !l.utf8.contains(0x0A), "line too long or with newline")
                 if let req = try? Request(parsing: Substring(l)), case .packet(let n) = req { inbound.expectPacket(length: n) }
             }
         } catch { failure = error }
