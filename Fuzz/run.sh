@@ -3,7 +3,8 @@
 #   Fuzz/run.sh [SECONDS [TARGET...]]      default: every target, FUZZ_SECONDS (60) each
 # Environment: FUZZ_SECONDS, FUZZ_RUNS (stop each target after N executions instead of a time),
 #   FUZZ_JOBS (parallel builds, default 2), FUZZ_NO_BUILD=1, FUZZ_WORK (.build-fuzz/work),
-#   FUZZ_BIN (a copy of the binary, e.g. for a long campaign while rebuilding).
+#   FUZZ_BIN (a copy of the binary, e.g. for a long campaign while rebuilding),
+#   FUZZ_PARALLEL (targets at a time, default 1).
 # Per target it prints executions, coverage (cov/ft), time, exec/s and the result; the exit
 # status is non-zero if any target crashed, leaked, timed out or broke an invariant.
 # Seeds come from Fuzz/corpus/<target>; new inputs go to $FUZZ_WORK/corpus/<target> (not committed);
@@ -38,13 +39,14 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1:
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/Fuzz/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 mkdir -p "$WORK/artifacts" "$WORK/logs"
-fail=0
-printf '%-14s %12s %7s %7s %7s %9s  %s\n' target executions cov ft seconds exec/s result
-for t in $TARGETS; do
+
+# One target: runs it and writes its table line (plus failure details) to $WORK/logs/<target>.result.
+run_target() {
+  local t=$1 log="$WORK/logs/$1.log" res="$WORK/logs/$1.result"
   mkdir -p "$WORK/corpus/$t" "Fuzz/corpus/$t"
-  log="$WORK/logs/$t.log"
-  limit=(-max_total_time="$SECONDS_EACH")
+  local limit=(-max_total_time="$SECONDS_EACH")
   [ -n "${FUZZ_RUNS:-}" ] && limit=(-runs="$FUZZ_RUNS")
+  local start rc secs execs rate cov ft result
   start=$(date +%s)
   # FUZZ_EXTRA: more libFuzzer flags, e.g. -detect_leaks=0 for a long campaign (leaks are then
   # still reported at exit, only not per input).
@@ -59,11 +61,33 @@ for t in $TARGETS; do
   result=ok
   if [ $rc -ne 0 ] || grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|INVARIANT VIOLATED|Fatal error' "$log"; then
     result="FAILED (rc $rc, log $log)"
-    fail=1
   fi
-  printf '%-14s %12s %7s %7s %7s %9s  %s\n' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$secs" "${rate:-?}" "$result"
-  if [ "$result" != ok ]; then
-    grep -E 'ERROR|runtime error|INVARIANT|Fatal error|SUMMARY|Test unit written' "$log" | head -8 | sed 's/^/    /'
-  fi
+  {
+    printf '%-14s %12s %7s %7s %7s %9s  %s\n' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$secs" "${rate:-?}" "$result"
+    if [ "$result" != ok ]; then
+      grep -E 'ERROR|runtime error|INVARIANT|Fatal error|SUMMARY|Test unit written' "$log" | head -8 | sed 's/^/    /'
+    fi
+  } > "$res"
+}
+
+# FUZZ_PARALLEL targets at a time (default 1: a campaign should use one core).
+par=${FUZZ_PARALLEL:-1}
+printf '%-14s %12s %7s %7s %7s %9s  %s\n' target executions cov ft seconds exec/s result
+fail=0
+running=0
+pending=()
+for t in $TARGETS; do
+  rm -f "$WORK/logs/$t.result"
+  run_target "$t" &
+  pending+=("$t")
+  running=$((running + 1))
+  if [ "$running" -ge "$par" ]; then wait -n; running=$((running - 1)); fi
+  # Print finished targets in order as soon as they are done.
+  while [ ${#pending[@]} -gt 0 ] && [ -s "$WORK/logs/${pending[0]}.result" ]; do
+    cat "$WORK/logs/${pending[0]}.result"; pending=("${pending[@]:1}")
+  done
 done
+wait
+for t in "${pending[@]}"; do cat "$WORK/logs/$t.result"; done
+for t in $TARGETS; do grep -q '^[^ ].*FAILED' "$WORK/logs/$t.result" && fail=1; done
 exit $fail
