@@ -168,7 +168,7 @@ fuzz:
 
 ## fuzz-smoke: build and run every target for 2 s, two at a time (part of make test)
 fuzz-smoke:
-	FUZZ_PARALLEL=2 Fuzz/run.sh 2
+	FUZZ_CONFIG=debug FUZZ_PARALLEL=2 Fuzz/run.sh 2
 
 ## fuzz-campaign: 10 million executions per target, one after the other (hours; see docs/FUZZING.md for exec/s)
 fuzz-campaign:
