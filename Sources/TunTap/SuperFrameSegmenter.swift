@@ -49,6 +49,11 @@ public struct SuperFrameSegmenter {
         let ethType = Int(f.load(fromByteOffset: 12, as: UInt8.self)) << 8 | Int(f.load(fromByteOffset: 13, as: UInt8.self))
         l3 = ethType == 0x8100 ? 18 : 14
         isIPv6 = type == VirtioNetHeader.gsoTCPv6
+        // The GSO type must match the frame: TCPv4 segmentation of an IPv6 frame would write IPv4
+        // lengths and checksums into the IPv6 header (and the other way round).
+        guard len >= l3 else { return false }
+        let inner = l3 == 18 ? Int(f.load(fromByteOffset: 16, as: UInt8.self)) << 8 | Int(f.load(fromByteOffset: 17, as: UInt8.self)) : ethType
+        guard inner == (isIPv6 ? 0x86DD : 0x0800) else { return false }
         l4 = h.checksumStart
         guard l4 >= l3 + 20, len >= l4 + 20 else { return false }
         let tcpLen = Int(f.load(fromByteOffset: l4 + 12, as: UInt8.self) >> 4) * 4

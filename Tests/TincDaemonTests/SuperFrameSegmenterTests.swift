@@ -58,6 +58,29 @@ final class SuperFrameSegmenterTests: XCTestCase {
         XCTAssertEqual(count, 8)
         XCTAssertEqual(rebuilt, payload)
     }
+
+    /// fuzz target segmenter: a TCPv4 GSO header on an IPv6 frame (or TCPv6 on IPv4) was segmented
+    /// as the header said, writing IPv4 lengths and checksums into the IPv6 header.
+    func testRefusesGSOTypeThatDoesNotMatchTheFrame() {
+        var ip6 = [UInt8](repeating: 0, count: 40)
+        ip6[0] = 0x60; ip6[4] = 0x0b; ip6[5] = 0xb8; ip6[6] = 6; ip6[7] = 64
+        var tcp = [UInt8](repeating: 0, count: 20)
+        tcp[12] = 0x50; tcp[13] = 0x10
+        let v6 = [UInt8](repeating: 0xAA, count: 12) + [0x86, 0xDD] + ip6 + tcp + [UInt8](repeating: 7, count: 3000)
+        var ip4 = [UInt8](repeating: 0, count: 20)
+        ip4[0] = 0x45; ip4[2] = 0x0b; ip4[3] = 0xcc; ip4[8] = 64; ip4[9] = 6
+        let v4 = [UInt8](repeating: 0xAA, count: 12) + [0x08, 0x00] + ip4 + tcp + [UInt8](repeating: 7, count: 3000)
+        let vlan6 = [UInt8](repeating: 0xAA, count: 12) + [0x81, 0x00, 0x00, 0x05, 0x86, 0xDD] + ip6 + tcp + [UInt8](repeating: 7, count: 3000)
+        var seg = SuperFrameSegmenter()
+        for (frame, type, l4, ok) in [(v6, VirtioNetHeader.gsoTCPv4, 54, false), (v4, VirtioNetHeader.gsoTCPv6, 34, false),
+                                      (v6, VirtioNetHeader.gsoTCPv6, 54, true), (v4, VirtioNetHeader.gsoTCPv4, 34, true),
+                                      (vlan6, VirtioNetHeader.gsoTCPv4 | VirtioNetHeader.gsoECN, 58, false),
+                                      (vlan6, VirtioNetHeader.gsoTCPv6, 58, true)] {
+            let h = VirtioNetHeader(flags: 1, gsoType: type, headerLength: l4 + 20, gsoSize: 1000, checksumStart: l4, checksumOffset: 16)
+            let started = frame.withUnsafeBytes { seg.start($0.baseAddress!, length: frame.count, header: h) }
+            XCTAssertEqual(started, ok, "GSO type \(type) on ethertype \(frame[12]) \(frame[13]) (VLAN \(frame.count - 3000 - 20 == 58))")
+        }
+    }
 }
 
 final class TCPCoalescerTests: XCTestCase {
