@@ -23,18 +23,32 @@ TARGETS=${*:-$ALL}
 # FUZZ_CONFIG=debug: -Onone, builds in about 2 minutes (make fuzz-smoke).
 CONFIG=${FUZZ_CONFIG:-release}
 BIN=${FUZZ_BIN:-.build-fuzz/$CONFIG/tincd-fuzz}
-if [ -z "${FUZZ_NO_BUILD:-}" ]; then
-  echo "building tincd-fuzz ($CONFIG, -sanitize=fuzzer,address into .build-fuzz) ..."
-  extra=()
-  [ "$CONFIG" = release ] && extra=(-Xswiftc -enable-testing)
-  if ! TINCD_FUZZ=1 ${SWIFT:-swift} build -c "$CONFIG" -j "${FUZZ_JOBS:-2}" --scratch-path .build-fuzz --product tincd-fuzz \
+FUZZ_BIN_SET=${FUZZ_BIN:-}
+build() {   # build CONFIG: the fuzz binary in .build-fuzz/CONFIG
+  local config=$1 extra=()
+  [ "$config" = release ] && extra=(-Xswiftc -enable-testing)
+  echo "building tincd-fuzz ($config, -sanitize=fuzzer,address into .build-fuzz) ..."
+  TINCD_FUZZ=1 ${SWIFT:-swift} build -c "$config" -j "${FUZZ_JOBS:-2}" --scratch-path .build-fuzz --product tincd-fuzz \
       -Xswiftc -sanitize=fuzzer,address "${extra[@]}" \
       -Xcc -fsanitize=fuzzer-no-link,address,undefined -Xcc -fno-sanitize-recover=undefined \
       -Xswiftc -Xclang-linker -Xswiftc -fsanitize=undefined -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld \
-      > "${TMPDIR:-/tmp}/tincd-fuzz-build.$$" 2>&1; then
-    grep -v 'Cannot export local symbol' "${TMPDIR:-/tmp}/tincd-fuzz-build.$$" | tail -40
-    rm -f "${TMPDIR:-/tmp}/tincd-fuzz-build.$$"
-    echo "fuzz build failed"; exit 1
+      > "${TMPDIR:-/tmp}/tincd-fuzz-build.$$" 2>&1
+}
+build_failed() {
+  grep -v 'Cannot export local symbol' "${TMPDIR:-/tmp}/tincd-fuzz-build.$$" | tail -40
+  rm -f "${TMPDIR:-/tmp}/tincd-fuzz-build.$$"
+  echo "fuzz build failed"; exit 1
+}
+if [ -z "${FUZZ_NO_BUILD:-}" ]; then
+  if ! build "$CONFIG"; then
+    [ "$CONFIG" = release ] && [ -z "$FUZZ_BIN_SET" ] || build_failed
+    # A -O whole-module build can fail where debug builds work (e.g. an import only another file
+    # provides); fuzz the debug build rather than nothing, and say so.
+    grep -E 'error:' "${TMPDIR:-/tmp}/tincd-fuzz-build.$$" | head -5
+    echo "WARNING: release fuzz build failed; falling back to debug (slower)"
+    CONFIG=debug
+    BIN=.build-fuzz/debug/tincd-fuzz
+    build debug || build_failed
   fi
   rm -f "${TMPDIR:-/tmp}/tincd-fuzz-build.$$"
 fi
