@@ -143,18 +143,24 @@ func fuzzMetaStream(_ data: UnsafeRawBufferPointer) {
         encOut = try? StreamCipher(suite: s, key: key, iv: iv, encrypt: true)
         encIn = try? StreamCipher(suite: s, key: key, iv: iv, encrypt: false)
     }
-    for i in 0 ..< count {
-        if i == switchAt, let e = encOut { out.enableEncryption(e) }
+    var generated = 0   // items actually queued (a PACKET line and its payload count as one)
+    for _ in 0 ..< count {
+        if generated == switchAt, !out.isEncrypting, let e = encOut { out.enableEncryption(e) }
         if r.u8() & 1 == 0 {
             let body = r.chunk().map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 }
             let line = String(decoding: body, as: UTF8.self)
             guard line.utf8.count < MetaInbound.maxLine, !line.utf8.contains(0x0A) else { continue }
+            // A generated line that reads as a PACKET request would (rightly) make the receiver
+            // take the following bytes as a frame; such lines come only from the branch below.
+            if let req = try? Request(parsing: Substring(line)), case .packet = req { continue }
             items.append(.line(line)); out.queue(line: line)
+            generated += 1
         } else {
             let p = r.bytes(Int(r.u16() % 1600))
             let hdr = "17 \(p.count)"
             items.append(.line(hdr)); out.queue(line: hdr)
             if !p.isEmpty { items.append(.packet(p)); out.queue(bytes: p) }
+            generated += 1
         }
         wire.append(out.pending)
     }
@@ -175,11 +181,11 @@ func fuzzMetaStream(_ data: UnsafeRawBufferPointer) {
                     if let req = try? Request(parsing: Substring(l)), case .packet(let n) = req, n > 0 { inbound.expectPacket(length: n) }
                 }
                 let itemsDone = countItems(got)
-                if itemsDone == switchAt, !inbound.isDecrypting, let d = encIn, switchAt < count { inbound.enableDecryption(d) }
+                if itemsDone == switchAt, !inbound.isDecrypting, let d = encIn, switchAt < generated { inbound.enableDecryption(d) }
             } catch { failure = error }
         }
     }
-    if switchAt == 0, count > 0, let d = encIn { inbound.enableDecryption(d) }
+    if switchAt == 0, generated > 0, let d = encIn { inbound.enableDecryption(d) }
     while off < all.count {
         let n = max(1, min(all.count - off, Int(r.u8()) * 8 + 1))
         inbound.append(Array(all[off ..< off + n]))
