@@ -97,6 +97,11 @@ func fuzzBGPSession(_ data: UnsafeRawBufferPointer) {
     }
     s.stop(notification: .administrativeShutdown(message: ""), reason: "fuzz")
     _ = speaker.showRoute()
+    // A stopped connection lingers (holding itself) until its peer closes or a timer fires; the loop
+    // never runs here, so fire the due timers on a clock far in the future to finish closing.
+    loop.clock = { 1e12 }
+    loop.runTimersDue()
+    loop.runTimersDue()
 }
 
 // MARK: - BFD
