@@ -128,7 +128,7 @@ public struct CipherSuite: Equatable, Hashable, Sendable, CustomStringConvertibl
         var k: Int32 = 0, iv: Int32 = 0, bs: Int32 = 0
         var buf = [CChar](repeating: 0, count: 64)
         guard cos_cipher_info(Int32(nid), &k, &iv, &bs, &buf, buf.count) == 1 else { return nil }
-        self.init(nid: nid, name: String(cString: buf), keyLength: Int(k), ivLength: Int(iv), blockSize: Int(bs),
+        self.init(nid: nid, name: buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }, keyLength: Int(k), ivLength: Int(iv), blockSize: Int(bs),
                   mode: Mode(openSSL: cos_cipher_mode(Int32(nid))))
     }
 

@@ -15,7 +15,7 @@ public struct CryptoError: Error, CustomStringConvertible, Sendable {
     static func openSSL(_ what: String) -> CryptoError {
         var buf = [CChar](repeating: 0, count: 1024)
         cos_drain_errors(&buf, buf.count)
-        let detail = String(cString: buf)
+        let detail = buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         return CryptoError(detail.isEmpty ? what : "\(what): \(detail)")
     }
 }

@@ -43,7 +43,7 @@ public struct DigestSuite: Equatable, Hashable, Sendable, CustomStringConvertibl
         var size: Int32 = 0
         var buf = [CChar](repeating: 0, count: 64)
         guard cos_digest_info(Int32(nid), &size, &buf, buf.count) == 1, size > 0 else { return nil }
-        self.init(nid: nid, name: String(cString: buf), size: Int(size))
+        self.init(nid: nid, name: buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }, size: Int(size))
     }
 }
 

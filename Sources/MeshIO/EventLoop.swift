@@ -1,10 +1,16 @@
 import Glibc
 import CNetShim
+import Synchronization
 
 /// A single-threaded epoll reactor: file descriptor readiness, timers, signals and cross-thread posts.
 /// The control plane (meta connections, gossip, BGP sessions, the control socket) runs on one of these;
 /// everything registered with it is touched only from its thread, so no locks are needed there.
-public final class EventLoop {
+///
+/// Sendable by contract, not by construction: `post` is the only method other threads may call (it
+/// goes through a lock and the eventfd); everything else belongs to the loop thread once `run()` has
+/// started, which `preconditionInLoop()` checks in debug builds. Before `run()` the thread that
+/// builds the daemon (or a test driving it without a running loop) owns it.
+public final class EventLoop: @unchecked Sendable {
     public struct Events: OptionSet, Sendable {
         public let rawValue: UInt32
         public init(rawValue: UInt32) { self.rawValue = rawValue }
@@ -28,6 +34,9 @@ public final class EventLoop {
     private var running = false
     /// Work posted from other threads (the data-plane workers), run on the loop thread.
     private let posted = Locked<[() -> Void]>([])
+    /// pthread_self() of the thread inside `run()`, 0 while none is (atomic: read by `preconditionInLoop`
+    /// from any thread that calls in by mistake).
+    private let owner = Atomic<UInt>(0)
     private var signalFD: Int32 = -1
     private var signalHandler: ((Int32) -> Void)?
 
@@ -81,6 +90,7 @@ public final class EventLoop {
     }
 
     public func register(_ fd: Int32, events: Events, handler: @escaping (Events) -> Void) {
+        preconditionInLoop()
         handlers[fd] = handler
         var ev = epoll_event()
         ev.events = epollEvents(events)
@@ -91,6 +101,7 @@ public final class EventLoop {
     }
 
     public func modify(_ fd: Int32, events: Events) {
+        preconditionInLoop()
         var ev = epoll_event()
         ev.events = epollEvents(events)
         ev.data.fd = fd
@@ -98,12 +109,14 @@ public final class EventLoop {
     }
 
     public func unregister(_ fd: Int32) {
+        preconditionInLoop()
         handlers[fd] = nil
         _ = epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nil)
     }
 
     @discardableResult
     public func schedule(after seconds: Double, _ action: @escaping () -> Void) -> TimerID {
+        preconditionInLoop()
         let id = nextTimerID
         nextTimerID += 1
         timers[id] = Timer(deadline: now + max(0, seconds), action: action)
@@ -111,11 +124,13 @@ public final class EventLoop {
     }
 
     public func cancel(_ id: TimerID?) {
+        preconditionInLoop()
         if let id = id { timers[id] = nil }
     }
 
     /// Runs every pending timer now (tinc's SIGALRM "flush event queue").
     public func fireAllTimers() {
+        preconditionInLoop()
         let t = now
         for id in timers.keys { timers[id]?.deadline = t }
     }
@@ -151,9 +166,28 @@ public final class EventLoop {
         for w in work { w() }
     }
 
-    public func stop() { running = false }
+    public func stop() {
+        preconditionInLoop()
+        running = false
+    }
+
+    /// True on the loop thread while `run()` runs, and on any thread while the loop is not running
+    /// (set-up before `run()`, tests that drive the daemon without a loop).
+    public var inLoopOrIdle: Bool {
+        let o = owner.load(ordering: .acquiring)
+        return o == 0 || pthread_equal(o, pthread_self()) != 0
+    }
+
+    /// Debug builds trap when control-loop state is touched from another thread (a data-plane worker
+    /// calling in instead of posting). Release builds check nothing.
+    @inline(__always)
+    public func preconditionInLoop(file: StaticString = #fileID, line: UInt = #line) {
+        assert(inLoopOrIdle, "EventLoop state touched off the loop thread", file: file, line: line)
+    }
 
     public func run() {
+        owner.store(pthread_self(), ordering: .releasing)
+        defer { owner.store(0, ordering: .releasing) }
         running = true
         var events = [epoll_event](repeating: epoll_event(), count: 128)
         while running {

@@ -22,26 +22,36 @@ public enum Log {
         set { currentLevel.store(newValue, ordering: .relaxed) }
     }
     private static let currentLevel = Atomic<Int>(0)
-    nonisolated(unsafe) private static var sink: Sink = .stderr
-    nonisolated(unsafe) private static var ident = "tinc"
-    nonisolated(unsafe) private static var file: UnsafeMutablePointer<FILE>?
-    /// Serialises sink changes and writes (sink, ident, file, observer are only touched under it).
-    private static let lock = Lock()
-    /// Optional extra observer (the control socket's `log` stream, tests).
-    nonisolated(unsafe) public static var observer: ((String) -> Void)?
 
-    public static func configure(sink: Sink, ident: String) {
-        lock.withLock { configureLocked(sink: sink, ident: ident) }
+    /// Where messages go; touched only under `state`'s lock (configure, reopen, every write).
+    private struct SinkState {
+        var sink: Sink = .stderr
+        var ident = "tinc"
+        var file: UnsafeMutablePointer<FILE>?
+        var observer: (@Sendable (String) -> Void)?
+    }
+    /// Serialises sink changes and writes: any thread logs, the control thread reconfigures.
+    private static let state = Locked(SinkState())
+
+    /// Optional extra observer (the control socket's `log` stream, tests); called under the log lock
+    /// from whichever thread logs, so it must not log itself.
+    public static var observer: (@Sendable (String) -> Void)? {
+        get { state.withLock { $0.observer } }
+        set { state.withLock { $0.observer = newValue } }
     }
 
-    private static func configureLocked(sink: Sink, ident: String) {
-        if let f = file { fclose(f); file = nil }
-        Log.sink = sink
-        Log.ident = ident
+    public static func configure(sink: Sink, ident: String) {
+        state.withLock { configureLocked(&$0, sink: sink, ident: ident) }
+    }
+
+    private static func configureLocked(_ st: inout SinkState, sink: Sink, ident: String) {
+        if let f = st.file { fclose(f); st.file = nil }
+        st.sink = sink
+        st.ident = ident
         switch sink {
         case .file(let path):
-            file = fopen(path, "a")
-            if file == nil { Log.sink = .stderr }
+            st.file = fopen(path, "a")
+            if st.file == nil { st.sink = .stderr }
         case .syslog(let id):
             openlog(strdup(id), LOG_CONS | LOG_PID, LOG_DAEMON)
         case .stderr:
@@ -51,7 +61,9 @@ public enum Log {
 
     /// Re-opens the log file (SIGHUP, for logrotate).
     public static func reopen() {
-        lock.withLock { if case .file = sink { configureLocked(sink: sink, ident: ident) } }
+        state.withLock { st in
+            if case .file = st.sink { configureLocked(&st, sink: st.sink, ident: st.ident) }
+        }
     }
 
     @inline(__always)
@@ -74,22 +86,23 @@ public enum Log {
     private static func write(_ prio: Priority, _ raw: String) {
         // Every message is one line of printable text whatever a peer put into it (see `escape`).
         let message = escape(raw, limit: maxMessageBytes)
-        lock.withLock { writeLocked(prio, message) }
+        state.withLock { writeLocked(&$0, prio, message) }
     }
 
-    private static func writeLocked(_ prio: Priority, _ message: String) {
-        observer?(message)
-        switch sink {
+    private static func writeLocked(_ st: inout SinkState, _ prio: Priority, _ message: String) {
+        st.observer?(message)
+        switch st.sink {
         case .stderr:
-            fputs(message + "\n", stderr)
+            writeStandardError(message + "\n")
         case .file:
-            guard let f = file else { return }
+            guard let f = st.file else { return }
             var t = time(nil)
             var tmv = tm()
             localtime_r(&t, &tmv)
             var buf = [CChar](repeating: 0, count: 32)
             strftime(&buf, 32, "%Y-%m-%d %H:%M:%S", &tmv)
-            fputs("\(String(cString: buf)) \(ident)[\(getpid())]: \(message)\n", f)
+            let stamp = buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            fputs("\(stamp) \(st.ident)[\(getpid())]: \(message)\n", f)
             fflush(f)
         case .syslog:
             message.withCString { withVaList([$0]) { vsyslog(prio.rawValue, "%s", $0) } }

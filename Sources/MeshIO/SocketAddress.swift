@@ -87,7 +87,7 @@ public struct SocketAddress: Hashable, CustomStringConvertible, @unchecked Senda
             } else {
                 return "unknown"
             }
-            return String(cString: buf)
+            return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         }
     }
 

@@ -249,7 +249,7 @@ public struct ServerConfig: Equatable, Sendable {
     public static func systemHostname() -> String? {
         var buf = [CChar](repeating: 0, count: 256)
         guard gethostname(&buf, buf.count) == 0 else { return nil }
-        return String(cString: buf)
+        return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 }
 

@@ -35,6 +35,7 @@ func jsonText(_ object: Any) -> String {
 extension MeshDaemon {
     /// Handles one control line. Errors start with "ERROR " so the client can exit non-zero.
     func controlCommand(_ line: String) -> String {
+        loop.preconditionInLoop()
         var words = line.split(separator: " ").map(String.init)
         var json = false
         if words.first == "--json" { json = true; words.removeFirst() }

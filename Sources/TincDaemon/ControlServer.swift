@@ -336,7 +336,7 @@ public enum ControlClient {
             i += 1
         }
         guard !words.isEmpty else {
-            fputs("usage: tincd-swift ctl [-c DIR | -n NET | --pidfile F | --socket PATH] [--json] COMMAND\n" + ControlCommands.help, stderr)
+            writeStandardError("usage: tincd-swift ctl [-c DIR | -n NET | --pidfile F | --socket PATH] [--json] COMMAND\n" + ControlCommands.help)
             return 1
         }
         let path = socketPath ?? defaultSocket(confDir, net, pidfile)
@@ -346,7 +346,7 @@ public enum ControlClient {
         withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8).prefix(107)) }
         let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
         guard r == 0 else {
-            fputs("Could not connect to the daemon's control socket \(path): \(String(cString: strerror(errno))). Is tincd-swift running?\n", stderr)
+            writeStandardError("Could not connect to the daemon's control socket \(path): \(String(cString: strerror(errno))). Is tincd-swift running?\n")
             return 1
         }
         let line = (json ? "--json " : "") + words.joined(separator: " ") + "\n"
@@ -363,10 +363,10 @@ public enum ControlClient {
         close(fd)
         let text = String(decoding: out, as: UTF8.self)
         if text.hasPrefix("ERROR ") {
-            fputs(String(text.dropFirst(6)), stderr)
+            writeStandardError(String(text.dropFirst(6)))
             return 1
         }
-        fputs(text, stdout)
+        print(text, terminator: "")
         return 0
     }
 }

@@ -10,24 +10,24 @@ public enum CryptoBenchmark {
         var cipherName = "aes-256-cbc", digestName = "sha256", frame = 1400, seconds = 2.0, macLength = 4
         for a in args {
             let kv = a.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2 else { fputs("bench-crypto: unknown argument \(a)\n", stderr); return 1 }
+            guard kv.count == 2 else { writeStandardError("bench-crypto: unknown argument \(a)\n"); return 1 }
             switch kv[0] {
             case "--cipher": cipherName = kv[1]
             case "--digest": digestName = kv[1]
             case "--frame": frame = Int(kv[1]) ?? frame
             case "--seconds": seconds = Double(kv[1]) ?? seconds
             case "--maclength": macLength = Int(kv[1]) ?? macLength
-            default: fputs("bench-crypto: unknown argument \(a)\n", stderr); return 1
+            default: writeStandardError("bench-crypto: unknown argument \(a)\n"); return 1
             }
         }
         guard let cipher = CipherSuite(name: cipherName), let digest = DigestSuite(name: digestName) else {
-            fputs("bench-crypto: unknown cipher or digest\n", stderr)
+            writeStandardError("bench-crypto: unknown cipher or digest\n")
             return 1
         }
         let material = SecureRandom.bytes(cipher.isNone ? 1 : cipher.keyLength + cipher.ivLength)
         guard let sealer = try? PacketCipher(cipher: cipher, digest: digest, macLength: digest.isNone ? 0 : macLength, keyMaterial: material),
               let opener = try? PacketCipher(cipher: cipher, digest: digest, macLength: digest.isNone ? 0 : macLength, keyMaterial: material) else {
-            fputs("bench-crypto: cannot key \(cipherName)/\(digestName)\n", stderr)
+            writeStandardError("bench-crypto: cannot key \(cipherName)/\(digestName)\n")
             return 1
         }
         let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: frame + 4, alignment: 64)
@@ -45,7 +45,7 @@ public enum CryptoBenchmark {
                 plain.storeBytes(of: seq.bigEndian, as: UInt32.self)
                 let n = sealer.seal(UnsafeRawBufferPointer(plain), into: sealed)
                 guard opener.open(UnsafeRawBufferPointer(rebasing: sealed[0..<n]), into: opened) != nil else {
-                    fputs("bench-crypto: open failed\n", stderr)
+                    writeStandardError("bench-crypto: open failed\n")
                     return 1
                 }
             }

@@ -19,14 +19,14 @@ public enum DaemonCommand {
         }
         let options: CommandLineOptions
         do { options = try CommandLineOptions.parse(arguments) } catch {
-            fputs("tincd-swift: \(error)\nTry `tincd-swift --help' for more information.\n", stderr)
+            writeStandardError("tincd-swift: \(error)\nTry `tincd-swift --help' for more information.\n")
             return 1
         }
         if options.showHelp { print(CommandLineOptions.usage); return 0 }
         if options.showVersion { print(version); return 0 }
         let paths: Paths
         do { paths = try Paths(options: options) } catch {
-            fputs("tincd-swift: \(error)\n", stderr)
+            writeStandardError("tincd-swift: \(error)\n")
             return 1
         }
         if let sig = options.killSignal { return kill(paths: paths, signal: sig) }
@@ -34,10 +34,10 @@ public enum DaemonCommand {
             let name = ConfigLoader.readName(confdir: paths.confdir, options: options)
             do {
                 let (priv, pub) = try KeyGenerator.generate(bits: bits, confDir: paths.confdir, name: name)
-                fputs("Private key written to \(priv)\nPublic key written to \(pub)\n", stderr)
+                writeStandardError("Private key written to \(priv)\nPublic key written to \(pub)\n")
                 return 0
             } catch {
-                fputs("\(error)\n", stderr)
+                writeStandardError("\(error)\n")
                 return 1
             }
         }
@@ -47,11 +47,11 @@ public enum DaemonCommand {
     static func kill(paths: Paths, signal: Int32) -> Int32 {
         guard let text = try? String(contentsOfFile: paths.pidfile, encoding: .utf8),
               let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            fputs("No other tincd is running for this netname (no pidfile \(paths.pidfile)).\n", stderr)
+            writeStandardError("No other tincd is running for this netname (no pidfile \(paths.pidfile)).\n")
             return 1
         }
         if Glibc.kill(pid, signal) != 0 {
-            fputs("The tincd is no longer running: \(String(cString: strerror(errno))).\n", stderr)
+            writeStandardError("The tincd is no longer running: \(String(cString: strerror(errno))).\n")
             if errno == ESRCH { unlink(paths.pidfile) }
             return 1
         }
@@ -77,7 +77,7 @@ public enum DaemonCommand {
         let settings: DaemonSettings
         do { settings = try load() } catch {
             Log.error("\(error)")
-            if case .syslog = logSinkFallback(options) { fputs("\(error)\n", stderr) }
+            if case .syslog = logSinkFallback(options) { writeStandardError("\(error)\n") }
             return 1
         }
 

@@ -8,6 +8,7 @@ import TincProtocol
 /// Meta connection lifecycle: accept/connect, authentication, activation, reading, writing, closing.
 extension MeshDaemon {
     func acceptConnections(on listenFD: Int32) {
+        loop.preconditionInLoop()
         while let (fd, addr) = Sockets.accept(listenFD) {
             // tinc 1.0.35+: at most 10 new connections per second, the rest go to the tarpit.
             let sec = Int(time(nil))
@@ -202,6 +203,7 @@ extension MeshDaemon {
     }
 
     func handleLine(_ line: String, from c: MetaConnection) {
+        loop.preconditionInLoop()
         let request: Request
         do { request = try Request(parsing: Substring(line)) } catch let e as RequestError {
             if !c.isActive && c.inbound.isDecrypting {

@@ -57,6 +57,7 @@ extension MeshDaemon {
     }
 
     func handle(_ events: [DataPlaneEvent]) {
+        loop.preconditionInLoop()
         for e in events {
             switch e {
             case .needKey(let id):

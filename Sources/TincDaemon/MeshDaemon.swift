@@ -145,6 +145,7 @@ public final class MeshDaemon {
 
     /// tinc's main-loop tick: dead connections, PINGs, past-request and MAC ageing, key expiry.
     func housekeeping() {
+        loop.preconditionInLoop()
         let now = loop.now
         checkDeadConnections(now: now)
         seen.age(olderThan: now - settings.pingInterval)
@@ -195,6 +196,7 @@ public final class MeshDaemon {
     }
 
     func handleSignal(_ sig: Int32) {
+        loop.preconditionInLoop()
         switch sig {
         case SIGTERM, SIGQUIT:
             Log.notice("Got \(sig == SIGTERM ? "TERM" : "QUIT") signal")

@@ -105,7 +105,7 @@ public enum Request: Equatable, Sendable {
 }
 
 public struct RequestError: Error, CustomStringConvertible, Equatable {
-    public enum Kind: Equatable {
+    public enum Kind: Equatable, Sendable {
         case bogus                 // first field not a number
         case unknown(Int)          // number without a handler
         case malformed(RequestType, String)

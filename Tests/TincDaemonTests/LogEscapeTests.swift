@@ -38,9 +38,10 @@ final class LogEscapeTests: XCTestCase {
 
     /// The sink escapes whatever a call site forgot: one log call is one line.
     func testSinkEscapesWholeMessage() {
-        var seen: [String] = []
-        Log.observer = { seen.append($0) }
+        let captured = Locked<[String]>([])
+        Log.observer = { m in captured.withLock { $0.append(m) } }
         defer { Log.observer = nil }
+        var seen: [String] { captured.withLock { $0 } }
         let peerLine = "ADD_SUBNET x y\nError: fake line\u{1B}[31m"
         Log.error("Got bad request from peer: \(peerLine)")
         XCTAssertEqual(seen, [#"Got bad request from peer: ADD_SUBNET x y\x0AError: fake line\x1B[31m"#])

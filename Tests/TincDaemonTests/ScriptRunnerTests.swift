@@ -4,12 +4,11 @@ import MeshIO
 @testable import TincDaemon
 
 /// Collects log messages (Log.observer) for one test.
-final class LogCapture {
-    private var lock = NSLock()
-    private var lines: [String] = []
+final class LogCapture: Sendable {
+    private let lines = Locked<[String]>([])
     init() { Log.observer = { [weak self] m in self?.append(m) } }
-    private func append(_ m: String) { lock.lock(); lines.append(m); lock.unlock() }
-    var messages: [String] { lock.lock(); defer { lock.unlock() }; return lines }
+    private func append(_ m: String) { lines.withLock { $0.append(m) } }
+    var messages: [String] { lines.withLock { $0 } }
     func contains(_ s: String) -> Bool { messages.contains { $0.contains(s) } }
     func stop() { Log.observer = nil }
 }

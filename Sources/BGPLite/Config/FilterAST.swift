@@ -2,7 +2,7 @@
 // The parser compiles filter source directly into closures over these values (see FilterEvaluator.swift),
 // the way BIRD builds f_inst trees while parsing; there is no separate interpretation pass.
 
-public enum FType: UInt8 {
+public enum FType: UInt8, Sendable {
     case void = 0
     case int = 0x10, bool = 0x11, pair = 0x12, quad = 0x13
     case enumRTS = 0x30, enumOrigin = 0x31, enumScope = 0x32, enumRTD = 0x34, enumROA = 0x35

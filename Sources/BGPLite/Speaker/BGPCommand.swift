@@ -53,10 +53,10 @@ public enum BGPCommand {
                 if i + 1 < args.count, !args[i + 1].hasPrefix("-") { logfile = args[i + 1]; i += 2 } else { i += 1 }
                 continue
             }
-            fputs("tincd-swift bgp: unknown option \(a)\n\(usage)\n", stderr)
+            writeStandardError("tincd-swift bgp: unknown option \(a)\n\(usage)\n")
             return 1
         }
-        guard let confDir = dir else { fputs("tincd-swift bgp: -c DIR is required\n\(usage)\n", stderr); return 1 }
+        guard let confDir = dir else { writeStandardError("tincd-swift bgp: -c DIR is required\n\(usage)\n"); return 1 }
         Log.level = debug
         if useLogfile {
             Log.configure(sink: .file(logfile ?? confDir + "/bgp.log"), ident: "tincd-swift-bgp")
@@ -68,7 +68,7 @@ public enum BGPCommand {
         let templates: [String: BGPProtocolConfig]
         do { (config, templates) = try loadConfig(path: confPath) } catch {
             Log.error("\(error)")
-            fputs("tincd-swift bgp: \(error)\n", stderr)
+            writeStandardError("tincd-swift bgp: \(error)\n")
             return 1
         }
         let loop: EventLoop
@@ -82,7 +82,7 @@ public enum BGPCommand {
                                      liveness: try BGPRuntime.liveness(for: config, loop: loop))
         } catch {
             Log.error("\(error)")
-            fputs("tincd-swift bgp: \(error)\n", stderr)
+            writeStandardError("tincd-swift bgp: \(error)\n")
             return 1
         }
         speaker.templates = templates

@@ -10,7 +10,7 @@ final class BFDTestLoop {
     private let done = DispatchSemaphore(value: 0)
 
     /// `setup` runs first on the new thread (e.g. entering a network namespace).
-    init(setup: @escaping () -> Void = {}) throws {
+    init(setup: @escaping @Sendable () -> Void = {}) throws {
         loop = try EventLoop()
         let l = loop
         let started = DispatchSemaphore(value: 0)
@@ -120,9 +120,8 @@ final class BFDManagerTests: XCTestCase {
         let mine = hello.myDiscriminator
 
         // Wrong TTL: ignored. A bit: ignored (logged).
-        var logged: [String] = []
-        let logLock = NSLock()
-        Log.observer = { m in logLock.lock(); logged.append(m); logLock.unlock() }
+        let loggedLines = Locked<[String]>([])
+        Log.observer = { m in loggedLines.withLock { $0.append(m) } }
         defer { Log.observer = nil }
         var peer = BFDPacket(state: .initial, detectMultiplier: 3, myDiscriminator: 4242, yourDiscriminator: mine,
                              desiredMinTxInterval: 50_000, requiredMinRxInterval: 50_000)
@@ -135,9 +134,8 @@ final class BFDManagerTests: XCTestCase {
         _ = authBytes.withUnsafeBytes { b in to.withSockaddr { sendto(peerFD, b.baseAddress, b.count, 0, $0, $1) } }
         usleep(200_000)
         XCTAssertEqual(lt.sync { manager.sessions().first?.state }, .down)
-        logLock.lock()
+        let logged = loggedLines.withLock { $0 }
         XCTAssertTrue(logged.contains { $0.contains("authentication") }, "\(logged)")
-        logLock.unlock()
 
         // Proper Init from the peer: we go Up.
         sendFromPeer(peer)

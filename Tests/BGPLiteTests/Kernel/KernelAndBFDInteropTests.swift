@@ -98,12 +98,13 @@ final class KernelAndBFDInteropTests: XCTestCase {
         XCTAssertEqual(failures, [])
 
         // Unreachable next hop: a clear error naming the prefix, no crash, other changes in the batch still applied.
-        var logs: [String] = []
-        Log.observer = { logs.append($0) }
+        let logLines = Locked<[String]>([])
+        Log.observer = { m in logLines.withLock { $0.append(m) } }
         fib.apply([.add(IPPrefix("10.250.0.0/24")!, nextHop: IPPrefix("192.0.2.99")!, metric: 32),
                    .add(IPPrefix("10.251.0.0/24")!, nextHop: gw4, metric: 32),
                    .add(IPPrefix("10.252.0.0/24")!, nextHop: IPPrefix("2001:db8:ff::2")!, metric: 32)])
         Log.observer = nil
+        let logs = logLines.withLock { $0 }
         XCTAssertEqual(failures.count, 2)
         XCTAssertTrue(failures.contains { $0.errno == ENETUNREACH && $0.change.prefix == IPPrefix("10.250.0.0/24")! })
         XCTAssertTrue(logs.contains { $0.contains("10.250.0.0/24") && $0.contains("192.0.2.99") && $0.contains("unreachable") }, "\(logs)")

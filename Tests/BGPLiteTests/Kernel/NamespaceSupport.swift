@@ -51,7 +51,7 @@ enum Netns {
     }
 
     /// Runs `body` on a fresh thread inside `ns` and waits for it (sockets made there stay in `ns`).
-    static func run<T>(in ns: String, _ body: @escaping () -> T) -> T? {
+    static func run<T>(in ns: String, _ body: @escaping @Sendable () -> T) -> T? {
         let result = ResultBox<T>()
         let sem = DispatchSemaphore(value: 0)
         let t = Thread {

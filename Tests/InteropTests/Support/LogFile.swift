@@ -96,7 +96,7 @@ struct TincEvent: Equatable, CustomStringConvertible {
                 var raw = in6_addr()
                 var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
                 if inet_pton(AF_INET6, addr, &raw) == 1, inet_ntop(AF_INET6, &raw, &buf, socklen_t(buf.count)) != nil {
-                    s = String(cString: buf) + s[slash...]
+                    s = buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } + s[slash...]
                 }
             }
             return s.lowercased()

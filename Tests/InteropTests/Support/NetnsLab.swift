@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import MeshIO
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,9 +20,8 @@ final class NetnsLab {
         let rnd = String(format: "%02x", Int.random(in: 0..<256))
         return "tsw\(getpid())r\(rnd)"
     }()
-    private static let counterLock = NSLock()
-    private static var labCounter = 0
-    private static var staleCleanupDone = false
+    /// Labs made by this process, and whether stale namespaces of dead runs were cleaned up yet.
+    private static let processState = Locked((labCounter: 0, staleCleanupDone: false))
 
     let prefix: String
     let nodeCount: Int
@@ -47,10 +47,10 @@ final class NetnsLab {
         try NetnsLab.requireEnvironment()
         NetnsLab.cleanupStale()
         precondition(nodeCount >= 1 && nodeCount < 200)
-        NetnsLab.counterLock.lock()
-        NetnsLab.labCounter += 1
-        let seq = NetnsLab.labCounter
-        NetnsLab.counterLock.unlock()
+        let seq = NetnsLab.processState.withLock { st -> Int in
+            st.labCounter += 1
+            return st.labCounter
+        }
         self.prefix = "\(NetnsLab.processTag)l\(seq)"
         self.nodeCount = nodeCount
         self.testCase = testCase
@@ -145,10 +145,11 @@ final class NetnsLab {
     /// Deletes namespaces with our naming scheme whose owning test process is gone, after stopping the
     /// processes still inside them (by pid; those were started by that dead harness). Runs once per process.
     static func cleanupStale() {
-        counterLock.lock()
-        if staleCleanupDone { counterLock.unlock(); return }
-        staleCleanupDone = true
-        counterLock.unlock()
+        let first = processState.withLock { st -> Bool in
+            defer { st.staleCleanupDone = true }
+            return !st.staleCleanupDone
+        }
+        guard first else { return }
 
         guard let list = try? Shell.run(["ip", "netns", "list"], timeout: 20), list.succeeded else { return }
         let regex = try! NSRegularExpression(pattern: "^tsw([0-9]+)r[0-9a-f]{2}l[0-9]+(n[0-9]+|br)$")
