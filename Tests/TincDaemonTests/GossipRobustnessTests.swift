@@ -22,7 +22,7 @@ final class GossipHarness {
     }
 
     deinit {
-        for c in Array(daemon.connections.values) { daemon.terminate(c, report: false) }
+        for c in Array(daemon.conns.all.values) { daemon.terminate(c, report: false) }
         for fd in peerEnds { close(fd) }
     }
 
@@ -81,16 +81,16 @@ final class GossipHarness {
         if !g.myself.reachable { out.append("myself unreachable") }
         let l = daemon.settings.limits
         if g.nodeCount > l.maxNodes { out.append("nodes \(g.nodeCount) > MaxNodes \(l.maxNodes)") }
-        if g.edgeCount > l.maxEdges + daemon.connections.count {
+        if g.edgeCount > l.maxEdges + daemon.conns.all.count {
             out.append("edges \(g.edgeCount) > MaxEdges \(l.maxEdges)")
         }
-        for (name, c) in daemon.activeByName {
+        for (name, c) in daemon.conns.activeByName {
             if !c.isActive { out.append("activeByName[\(name)] not active") }
-            if daemon.connections[c.id] !== c { out.append("activeByName[\(name)] not in connections") }
+            if daemon.conns.all[c.id] !== c { out.append("activeByName[\(name)] not in connections") }
             if let e = c.edge, g.edge(from: e.from, to: e.to) !== e { out.append("connection \(name) holds a removed edge") }
             if c.node?.attached == false { out.append("connection \(name) holds a removed node") }
         }
-        for c in daemon.connections.values where c.isActive {
+        for c in daemon.conns.all.values where c.isActive {
             guard let e = c.edge else { out.append("active connection \(c.label) without edge"); continue }
             if e.from !== g.myself { out.append("our edge for \(c.label) is not from us") }
         }
@@ -120,7 +120,7 @@ final class GossipRobustnessTests: XCTestCase {
         XCTAssertTrue(second.isActive)
         let roamer = try XCTUnwrap(h.daemon.graph.node(named: "roamer"))
         XCTAssertTrue(roamer.attached)
-        XCTAssertTrue(h.daemon.activeByName["roamer"] === second)
+        XCTAssertTrue(h.daemon.conns.activeByName["roamer"] === second)
         XCTAssertEqual(second.edge?.to.name, "roamer")
         XCTAssertEqual(second.edge?.address, "192.0.2.20")
         XCTAssertEqual(h.violations(), [])
@@ -165,7 +165,7 @@ final class GossipRobustnessTests: XCTestCase {
         XCTAssertLessThanOrEqual(h.daemon.graph.edgeCount, 31)
         for i in 0..<100 { h.feed("10 \(i + 1000) n\(i % 10) 10.1.\(i).0/24", from: a) }
         XCTAssertLessThanOrEqual(h.daemon.graph.subnetCount, 40)
-        XCTAssertGreaterThan(h.daemon.limitWarnings.total, 100)
+        XCTAssertGreaterThan(h.daemon.gossip.limitWarnings.total, 100)
         XCTAssertEqual(h.violations(), [])
     }
 

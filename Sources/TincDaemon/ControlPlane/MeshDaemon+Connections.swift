@@ -12,10 +12,10 @@ extension MeshDaemon {
         while let (fd, addr) = Sockets.accept(listenFD) {
             // tinc 1.0.35+: at most 10 new connections per second, the rest go to the tarpit.
             let sec = Int(time(nil))
-            if acceptsThisSecond.second == sec { acceptsThisSecond.count += 1 } else { acceptsThisSecond = (sec, 1) }
-            if acceptsThisSecond.count > 10 {
+            if conns.acceptsThisSecond.second == sec { conns.acceptsThisSecond.count += 1 } else { conns.acceptsThisSecond = (sec, 1) }
+            if conns.acceptsThisSecond.count > 10 {
                 Log.info(Log.connections, "Throttling incoming connections")
-                tarpit.park(fd)
+                conns.tarpit.park(fd)
                 continue
             }
             let c = makeConnection(fd: fd, address: addr, outgoing: nil, connecting: false)
@@ -25,11 +25,11 @@ extension MeshDaemon {
     }
 
     func makeConnection(fd: Int32, address: SocketAddress, outgoing: Outgoing?, connecting: Bool) -> MetaConnection {
-        let c = MetaConnection(id: nextConnectionID, fd: fd, address: address, outgoing: outgoing,
+        let c = MetaConnection(id: conns.nextID, fd: fd, address: address, outgoing: outgoing,
                                connecting: connecting, now: loop.now)
-        nextConnectionID += 1
-        connections[c.id] = c
-        connectionByFD[fd] = c
+        conns.nextID += 1
+        conns.all[c.id] = c
+        conns.byFD[fd] = c
         loop.register(fd, events: connecting ? [.readable, .writable] : .readable) { [unowned self, unowned c] ev in
             self.handleConnectionEvent(c, ev)
         }
@@ -66,9 +66,9 @@ extension MeshDaemon {
     func setupOutgoing(_ name: String) {
         guard name != settings.name else { return }
         guard isValidNodeName(name) else { Log.error("Invalid name for outgoing connection: \(name)"); return }
-        let o = outgoings[name] ?? Outgoing(name: name)
-        outgoings[name] = o
-        if activeByName[name] != nil { return }   // already connected (maybe incoming)
+        let o = conns.outgoings[name] ?? Outgoing(name: name)
+        conns.outgoings[name] = o
+        if conns.activeByName[name] != nil { return }   // already connected (maybe incoming)
         // A short random delay spreads the first dials of nodes started together (full-mesh
         // ConnectTo), so fewer connections cross and get closed as duplicates.
         o.timer = loop.schedule(after: Double(SecureRandom.uint32() % 300) / 1000) { [unowned self] in
@@ -81,7 +81,7 @@ extension MeshDaemon {
         guard !o.cancelled, o.connection == nil else { return }
         // tinc's "Already connected": an active (maybe incoming) connection serves this ConnectTo;
         // when it closes, the retry starts from there.
-        if let c = activeByName[o.name] {
+        if let c = conns.activeByName[o.name] {
             Log.info(Log.connections, "Already connected to \(o.name)")
             if c.outgoing == nil { c.outgoing = o }
             o.connection = c
@@ -283,7 +283,7 @@ extension MeshDaemon {
     // MARK: activation (ack_h)
 
     func activate(_ c: MetaConnection, peer name: String, port: String, weight: Int, options hisOptions: UInt32) {
-        if let old = activeByName[name], old !== c {
+        if let old = conns.activeByName[name], old !== c {
             Log.info(Log.connections, "Established a second connection with \(old.label), closing old connection")
             // The ConnectTo moves to the new connection, so closing the old one schedules no retry.
             if let o = old.outgoing {
@@ -308,7 +308,7 @@ extension MeshDaemon {
         c.state = .active
         c.node = n
         c.name = name
-        activeByName[name] = c
+        conns.activeByName[name] = c
         c.pinged = false
         c.lastPingTime = loop.now
         if let o = c.outgoing { o.connection = c }
@@ -337,16 +337,16 @@ extension MeshDaemon {
         if c.isActive { terminate(c, report: true); return }
         let fd = c.fd
         dropConnection(c, closeSocket: false)
-        tarpit.park(fd)
+        conns.tarpit.park(fd)
         if let o = c.outgoing, o.connection === c { o.connection = nil; retryOutgoing(o) }
     }
 
     func dropConnection(_ c: MetaConnection, closeSocket: Bool = true) {
         if c.fd >= 0 {
             loop.unregister(c.fd)
-            connectionByFD[c.fd] = nil
+            conns.byFD[c.fd] = nil
         }
-        connections[c.id] = nil
+        conns.all[c.id] = nil
         if closeSocket { c.closeSocket() } else { c.state = .closed }
     }
 
@@ -357,7 +357,7 @@ extension MeshDaemon {
         Log.info(Log.connections, "Closing connection with \(c.label)")
         let wasActive = c.isActive
         dropConnection(c)
-        if let name = c.name, activeByName[name] === c { activeByName[name] = nil }
+        if let name = c.name, conns.activeByName[name] === c { conns.activeByName[name] = nil }
         if wasActive, let e = c.edge {
             if report && !stopping { broadcast(.delEdge(nonce: nonce(), from: e.from.name, to: e.to.name), except: nil) }
             graph.removeEdge(e)
@@ -378,12 +378,12 @@ extension MeshDaemon {
                 if wasActive { attemptOutgoing(o) } else { retryOutgoing(o) }
             }
         }
-        if !stopping && !replacing && activeByName.isEmpty && wasActive { purge() }
+        if !stopping && !replacing && conns.activeByName.isEmpty && wasActive { purge() }
     }
 
     /// tinc's check_dead_connections, run every PingTimeout.
     func checkDeadConnections(now: Double) {
-        for c in Array(connections.values) {
+        for c in Array(conns.all.values) {
             if c.lastPingTime + settings.pingTimeout <= now {
                 if c.isActive {
                     if c.pinged {
@@ -416,7 +416,7 @@ extension MeshDaemon {
     /// Sends a line to every active connection (except `except`).
     func broadcast(_ r: Request, except: MetaConnection?) {
         Log.debug(Log.protocol_, "Sending \(r.type.name) to everyone (BROADCAST): \(r.line)")
-        for c in connections.values where c.isActive && c !== except {
+        for c in conns.all.values where c.isActive && c !== except {
             c.outbound.queue(line: r.line)
             flush(c)
         }
@@ -424,7 +424,7 @@ extension MeshDaemon {
 
     /// tinc's forward_request: the received line, unchanged, to every other active connection.
     func forward(_ line: String, type: RequestType, from: MetaConnection) {
-        for c in connections.values where c.isActive && c !== from {
+        for c in conns.all.values where c.isActive && c !== from {
             c.send(line: line, type: type)
             flush(c)
         }

@@ -66,7 +66,7 @@ extension MeshDaemon {
             Log.error("Got bad ADD_SUBNET from \(c.label): invalid name or subnet")
             return false
         }
-        if seen.check(line, now: loop.now) { return true }
+        if gossip.seen.check(line, now: loop.now) { return true }
         if settings.tunnelServer && ownerName != myself.name && ownerName != c.name {
             Log.warning("Ignoring indirect ADD_SUBNET from \(c.label) for \(ownerName)")
             return true
@@ -88,7 +88,7 @@ extension MeshDaemon {
         // Past a limit the subnet is neither stored nor forwarded, so a flood stops here.
         guard subnetWithinLimits(subnet, owner: owner, from: c) else { return true }
         graph.addSubnet(subnet, owner: owner)
-        scheduleTablePublish()
+        publisher.scheduleTablePublish()
         if owner.reachable { runSubnetScript(up: true, owner: owner, subnet: subnet) }
         forward(line, type: .addSubnet, from: c)
         if case .mac = subnet.address { expireLearnedMAC(subnet) }
@@ -100,7 +100,7 @@ extension MeshDaemon {
             Log.error("Got bad DEL_SUBNET from \(c.label): invalid name or subnet")
             return false
         }
-        if seen.check(line, now: loop.now) { return true }
+        if gossip.seen.check(line, now: loop.now) { return true }
         if settings.tunnelServer && ownerName != myself.name && ownerName != c.name { return true }
         guard let owner = graph.node(named: ownerName) else { return true }
         guard graph.hasSubnet(subnet, owner: owner) else {
@@ -118,7 +118,7 @@ extension MeshDaemon {
         if settings.strictSubnets { return true }
         if owner.reachable { runSubnetScript(up: false, owner: owner, subnet: subnet) }
         _ = graph.removeSubnet(subnet, owner: owner)
-        scheduleTablePublish()
+        publisher.scheduleTablePublish()
         return true
     }
 
@@ -130,7 +130,7 @@ extension MeshDaemon {
             Log.error("Got bad ADD_EDGE from \(c.label): invalid name")
             return false
         }
-        if seen.check(line, now: loop.now) { return true }
+        if gossip.seen.check(line, now: loop.now) { return true }
         if settings.tunnelServer && fromName != myself.name && fromName != c.name && toName != myself.name && toName != c.name {
             Log.warning("Ignoring indirect ADD_EDGE from \(c.label)")
             return true
@@ -151,7 +151,7 @@ extension MeshDaemon {
             e.weight = weight
         } else if from === myself {
             Log.warning("Got ADD_EDGE from \(c.label) for ourself which does not exist")
-            contradictions.add += 1
+            gossip.contradictions.add += 1
             c.send(.delEdge(nonce: nonce(), from: fromName, to: toName))
             flush(c)
             return true
@@ -163,7 +163,7 @@ extension MeshDaemon {
         // One graph run per batch of lines instead of one per edge: a full table from a new peer
         // (or a flood) would otherwise cost O(edges) per edge. Requests that depend on
         // reachability run the pending graph first (handleActiveRequest).
-        graphRunPending = true
+        gossip.graphRunPending = true
         return true
     }
 
@@ -172,7 +172,7 @@ extension MeshDaemon {
             Log.error("Got bad DEL_EDGE from \(c.label): invalid name")
             return false
         }
-        if seen.check(line, now: loop.now) { return true }
+        if gossip.seen.check(line, now: loop.now) { return true }
         if settings.tunnelServer && fromName != myself.name && fromName != c.name && toName != myself.name && toName != c.name {
             return true
         }
@@ -180,7 +180,7 @@ extension MeshDaemon {
               let e = graph.edge(from: from, to: to) else { return true }
         if from === myself {
             Log.warning("Got DEL_EDGE from \(c.label) for ourself")
-            contradictions.del += 1
+            gossip.contradictions.del += 1
             c.send(addEdgeRequest(e))
             flush(c)
             return true
@@ -202,19 +202,19 @@ extension MeshDaemon {
     /// tinc's graph(): recompute paths and the broadcast tree, then act on reachability changes in name order.
     /// Runs a graph computation deferred by `graphRunPending`, if any.
     func runPendingGraph() {
-        if graphRunPending { runGraph() }
+        if gossip.graphRunPending { runGraph() }
     }
 
     func runGraph() {
-        graphRunPending = false
+        gossip.graphRunPending = false
         defer {
-            graphChanged = true
-            scheduleTablePublish()
+            gossip.graphChanged = true
+            publisher.scheduleTablePublish()
             if bgp != nil { updateBGPMesh() }
         }
         let changes = graph.run()
         let mst = graph.mstNeighbors()
-        for c in connections.values { c.inMST = c.isActive && c.name.map { mst.contains($0) } == true }
+        for c in conns.all.values { c.inMST = c.isActive && c.name.map { mst.contains($0) } == true }
         for ch in changes {
             let n = ch.node
             let addr = ch.udpAddress ?? n.udpAddress
@@ -230,7 +230,7 @@ extension MeshDaemon {
             scripts.run(ch.becameReachable ? "host-up" : "host-down", extra: env)
             scripts.run("hosts/\(n.name)-\(ch.becameReachable ? "up" : "down")", extra: env)
             for s in n.subnets { runSubnetScript(up: ch.becameReachable, owner: n, subnet: s) }
-            if ch.becameReachable && activeByName[n.name] != nil { sendAnsKey(to: n) }
+            if ch.becameReachable && conns.activeByName[n.name] != nil { sendAnsKey(to: n) }
         }
     }
 
@@ -239,7 +239,7 @@ extension MeshDaemon {
         if let a = n.udpAddress {
             env["REMOTEADDRESS"] = a.host
             env["REMOTEPORT"] = a.port
-        } else if let c = activeByName[n.name] {
+        } else if let c = conns.activeByName[n.name] {
             env["REMOTEADDRESS"] = c.address.host
             env["REMOTEPORT"] = String(c.address.port)
         }
@@ -270,7 +270,7 @@ extension MeshDaemon {
             }
             // Keep nodes still named by an edge from elsewhere, or with subnets we must keep.
             let referenced = graph.nodesByName.contains { $0.edges.contains { $0.to === n } }
-            if !referenced && n.subnets.isEmpty && outgoings[n.name] == nil {
+            if !referenced && n.subnets.isEmpty && conns.outgoings[n.name] == nil {
                 keys[n.name] = nil
                 graph.removeNode(n)
             }

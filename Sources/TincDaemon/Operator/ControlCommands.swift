@@ -59,7 +59,7 @@ extension MeshDaemon {
             return "Configuration reloaded.\n"
         case ("retry", _):
             retryNow()
-            return "Retrying outgoing connections.\n"
+            return "Retrying outgoing conns.all.\n"
         case ("purge", _):
             purge()
             return "Purged unreachable nodes.\n"
@@ -83,7 +83,7 @@ extension MeshDaemon {
         var d: [String: Any] = [
             "name": n.name, "reachable": n.reachable, "myself": n === myself,
             "options": Int(n.options), "nexthop": n.nexthop?.name ?? NSNull(), "via": n.via?.name ?? NSNull(),
-            "distance": n.distance ?? NSNull(), "connected": activeByName[n.name] != nil,
+            "distance": n.distance ?? NSNull(), "connected": conns.activeByName[n.name] != nil,
             "subnets": n.subnets.map { $0.description },
         ]
         if let a = n.udpAddress { d["address"] = a.host; d["port"] = a.port }
@@ -112,7 +112,7 @@ extension MeshDaemon {
     func infoText(_ n: Node) -> String {
         let j = nodeJSON(n)
         var s = "Node:         \(n.name)\n"
-        s += "Status:       \(n === myself ? "myself" : n.reachable ? "reachable" : "unreachable")\(activeByName[n.name] != nil ? ", directly connected" : "")\n"
+        s += "Status:       \(n === myself ? "myself" : n.reachable ? "reachable" : "unreachable")\(conns.activeByName[n.name] != nil ? ", directly connected" : "")\n"
         s += "Address:      \(n.udpAddress.map { "\($0.host) port \($0.port)" } ?? "unknown")\n"
         s += "Reached via:  nexthop \(n.nexthop?.name ?? "-"), via \(n.via?.name ?? "-"), \(n.distance.map { "\($0) hop(s)" } ?? "no path")\n"
         s += "Options:      \(String(n.options, radix: 16))\n"
@@ -152,7 +152,7 @@ extension MeshDaemon {
     }
 
     func connectionsJSON() -> [[String: Any]] {
-        connections.values.sorted { $0.id < $1.id }.map { c in
+        conns.all.values.sorted { $0.id < $1.id }.map { c in
             ["name": c.name ?? NSNull(), "address": c.address.host, "port": Int(c.address.port),
              "state": "\(c.state)", "outgoing": c.outgoing != nil, "options": Int(c.options),
              "mst": c.inMST, "outbuf": c.outbound.queuedBytes] as [String: Any]
@@ -179,7 +179,7 @@ extension MeshDaemon {
                 "dropped_no_route": s.droppedNoRoute, "dropped_send_error": s.droppedSendError,
                 "dropped_queue_full": s.droppedQueueFull, "dropped_seal_failed": s.droppedSealFailed,
                 "nodes": graph.nodeCount, "edges": graph.edgeCount, "subnets": graph.subnetCount,
-                "connections": activeByName.count]
+                "connections": conns.activeByName.count]
     }
 
     func statsText() -> String {

@@ -45,7 +45,7 @@ extension MeshDaemon {
     }
 
     public func connectionLines() -> [String] {
-        connections.values.sorted { $0.id < $1.id }.map { c in
+        conns.all.values.sorted { $0.id < $1.id }.map { c in
             let status: UInt32 = (c.isActive ? 0x2 : 0) | (c.pinged ? 0x1 : 0) | (c.state == .connecting ? 0x4 : 0) | (c.inMST ? 0x100 : 0) | (c.outgoing != nil ? 0x40 : 0)
             return " \(c.name ?? "<unknown>") at \(c.address) options \(String(c.options, radix: 16)) socket \(c.fd) status \(hex4(status)) outbuf \(c.outbound.queuedBytes)/\(settings.maxOutputBufferSize)/0"
         }
@@ -54,7 +54,7 @@ extension MeshDaemon {
     func dumpConnections() {
         Log.notice("Connections:")
         for l in connectionLines() { Log.notice(l) }
-        Log.notice("End of connections.")
+        Log.notice("End of conns.all.")
     }
 
     func dumpNodes() {

@@ -18,37 +18,23 @@ extension MeshDaemon {
                 done()
             }
         }
-        dataPlane = dp
+        publisher.dataPlane = dp
         // The workers index keys and replay windows by node id: a removed node's id is handed out
         // again only after a table without it is published and both workers forgot the id.
         graph.onNodeRemoved = { [weak self, weak dp] id in
             dp?.removedIDs.append(id)
-            self?.scheduleTablePublish()
+            self?.publisher.scheduleTablePublish()
         }
         dp.start()
     }
 
     func buildTable() -> ForwardingTable {
-        ForwardingTable(graph: graph, settings: settings, mstNeighbors: Set(connections.values.filter { $0.inMST }.compactMap { $0.name }),
+        ForwardingTable(graph: graph, settings: settings, mstNeighbors: Set(conns.all.values.filter { $0.inMST }.compactMap { $0.name }),
                         pmtu: { [unowned self] n in
                             let k = self.keys[n.name]
                             return (k?.minMTU ?? 0, k?.mtu ?? MeshDaemon.maxFrame)
                         },
                         udpAddress: { [unowned self] n in self.udpAddress(of: n) })
-    }
-
-    /// Coalesces snapshot rebuilds: many gossip messages in one loop turn give one new table.
-    func scheduleTablePublish() {
-        guard !tablePublishPending else { return }
-        tablePublishPending = true
-        loop.post { [weak self] in
-            guard let self = self else { return }
-            self.tablePublishPending = false
-            guard let dp = self.dataPlane else { return }
-            dp.publish(self.buildTable())
-            for id in dp.removedIDs { dp.forgetNode(id) }
-            dp.removedIDs.removeAll()
-        }
     }
 
     func udpAddress(of n: Node) -> SocketAddress? {
@@ -74,7 +60,7 @@ extension MeshDaemon {
                     if n.udpAddress.map({ $0 != new }) ?? true {
                         Log.info(Log.traffic, "UDP address of \(n.name) set to \(addr)")
                         n.udpAddress = new
-                        scheduleTablePublish()
+                        publisher.scheduleTablePublish()
                     }
                 }
             case .forgotten(let id):
@@ -107,7 +93,7 @@ extension MeshDaemon {
                     let k = keys(for: n)
                     if k.maxMTU >= len { k.maxMTU = len - 1 }
                     if k.mtu >= len { k.mtu = len - 1 }
-                    scheduleTablePublish()
+                    publisher.scheduleTablePublish()
                 }
             case .localControlFrame(let frame):
                 if frame.count >= 14 && frame[12] == 0x86 { answerNeighborSolicitation(frame) } else { answerARP(frame) }
@@ -130,7 +116,7 @@ extension MeshDaemon {
     }
 
     func sendTCPPacket(_ frame: [UInt8], to n: Node) {
-        guard let c = activeByName[n.name] ?? n.nexthop.flatMap({ activeByName[$0.name] }) else { return }
+        guard let c = conns.activeByName[n.name] ?? n.nexthop.flatMap({ conns.activeByName[$0.name] }) else { return }
         // Random early drop when the meta connection is backed up, as tinc does.
         let fill = Double(c.outbound.queuedBytes) / Double(max(1, settings.maxOutputBufferSize))
         if 2 * fill - 1 > Double(SecureRandom.uint32()) / Double(UInt32.max) { return }
@@ -162,7 +148,7 @@ extension MeshDaemon {
                 k.mtu = min(k.minMTU, k.maxMTU)
                 Log.info(Log.traffic, "Fixing MTU of \(n.name) to \(k.mtu) after \(k.mtuProbes) probes")
                 k.mtuProbes = 31
-                scheduleTablePublish()
+                publisher.scheduleTablePublish()
             }
             k.probeTimer = loop.schedule(after: settings.pingInterval) { [weak self] in
                 guard let self = self, n.reachable else { return }
@@ -195,7 +181,7 @@ extension MeshDaemon {
             let before = k.minMTU
             k.minMTU = max(k.minMTU, min(frame.count, k.maxMTU))
             k.lastUDPProbeReply = loop.now
-            if k.minMTU != before { scheduleTablePublish() }
+            if k.minMTU != before { publisher.scheduleTablePublish() }
             if before == 0 && k.minMTU > 0 && k.livenessTimer == nil {
                 k.livenessTimer = loop.schedule(after: 1) { [weak self] in self?.udpLivenessRound(n) }
             }
@@ -216,7 +202,7 @@ extension MeshDaemon {
             k.minMTU = 0
             k.maxMTU = MeshDaemon.maxFrame
             k.mtuProbes = 0
-            scheduleTablePublish()
+            publisher.scheduleTablePublish()
             loop.cancel(k.probeTimer)
             k.probeTimer = nil
             mtuProbeRound(n)
@@ -232,41 +218,41 @@ extension MeshDaemon {
 
     func learnMAC(_ mac: [UInt8]) {
         let now = loop.now
-        if let s = learnedMACs[mac] {
-            learnedMACs[mac] = (s.subnet, now + settings.macExpire)
+        if let s = publisher.learnedMACs[mac] {
+            publisher.learnedMACs[mac] = (s.subnet, now + settings.macExpire)
             return
         }
         guard let subnet = Subnet(parsing: mac.map { String($0, radix: 16) }.joined(separator: ":")) else { return }
         guard learnedMACWithinLimits(subnet) else { return }
         Log.info(Log.traffic, "Learned new MAC address \(subnet.netString)")
         graph.addSubnet(subnet, owner: myself)
-        learnedMACs[mac] = (subnet, now + settings.macExpire)
+        publisher.learnedMACs[mac] = (subnet, now + settings.macExpire)
         runSubnetScript(up: true, owner: myself, subnet: subnet)
-        for c in connections.values where c.isActive {
+        for c in conns.all.values where c.isActive {
             c.send(.addSubnet(nonce: nonce(), owner: myself.name, subnet: subnet.description))
             flush(c)
         }
-        scheduleTablePublish()
+        publisher.scheduleTablePublish()
     }
 
     func ageLearnedMACs(now: Double) {
-        for (mac, entry) in learnedMACs where entry.expires <= now {
+        for (mac, entry) in publisher.learnedMACs where entry.expires <= now {
             Log.info(Log.traffic, "MAC address \(entry.subnet.netString) expired")
-            for c in connections.values where c.isActive {
+            for c in conns.all.values where c.isActive {
                 c.send(.delSubnet(nonce: nonce(), owner: myself.name, subnet: entry.subnet.description))
                 flush(c)
             }
             runSubnetScript(up: false, owner: myself, subnet: entry.subnet)
             _ = graph.removeSubnet(entry.subnet, owner: myself)
-            learnedMACs[mac] = nil
-            scheduleTablePublish()
+            publisher.learnedMACs[mac] = nil
+            publisher.scheduleTablePublish()
         }
     }
 
     /// Another node announced a MAC we learned: it moved, so ours expires at the next tick.
     func expireLearnedMAC(_ subnet: Subnet) {
-        guard case .mac(let bytes) = subnet.address, let e = learnedMACs[bytes] else { return }
-        learnedMACs[bytes] = (e.subnet, 0)
+        guard case .mac(let bytes) = subnet.address, let e = publisher.learnedMACs[bytes] else { return }
+        publisher.learnedMACs[bytes] = (e.subnet, 0)
     }
 
     // MARK: router mode ARP

@@ -43,7 +43,7 @@ extension MeshDaemon {
                    .unknownSource: s.droppedUnknownSource, .noKey: s.droppedNoKey, .noRoute: s.droppedNoRoute,
                    .sendError: s.droppedSendError, .compression: s.droppedCompression,
                    .queueFull: s.droppedQueueFull, .sealFailed: s.droppedSealFailed]
-        m.metaConnections = activeByName.count
+        m.metaConnections = conns.activeByName.count
         m.graphNodes = graph.nodeCount
         m.graphEdges = graph.edgeCount
         m.graphSubnets = graph.subnetCount
@@ -52,7 +52,7 @@ extension MeshDaemon {
             if n === myself { reachable += 1; continue }
             if n.reachable { reachable += 1 }
             let k = keys[n.name]
-            m.peers.append(PeerSample(name: n.name, reachable: n.reachable, directlyConnected: activeByName[n.name] != nil,
+            m.peers.append(PeerSample(name: n.name, reachable: n.reachable, directlyConnected: conns.activeByName[n.name] != nil,
                                       distance: n.reachable ? n.distance : nil, validKey: k?.validKey ?? false,
                                       pmtu: k?.mtu, minMTU: k?.minMTU, maxMTU: k?.maxMTU))
         }

@@ -23,7 +23,7 @@ struct LimitWarnings {
 
 extension MeshDaemon {
     private func refuse(_ kind: String, _ message: @autoclosure () -> String) {
-        if let line = limitWarnings.note(kind, message, now: loop.now) { Log.warning(line) }
+        if let line = gossip.limitWarnings.note(kind, message, now: loop.now) { Log.warning(line) }
     }
 
     /// An existing node, or a new one if MaxNodes allows it.

@@ -51,7 +51,7 @@ extension MeshDaemon {
 
     /// REQ_KEY and ANS_KEY travel hop by hop along nexthop.
     func sendTowards(_ n: Node, _ r: Request) {
-        guard let hop = n.nexthop, let c = activeByName[hop.name] else {
+        guard let hop = n.nexthop, let c = conns.activeByName[hop.name] else {
             Log.debug(Log.protocol_, "No path to \(n.name) for \(r.type.name)")
             return
         }
@@ -69,7 +69,7 @@ extension MeshDaemon {
 
     func keyChangedReceived(_ origin: String, line: String, from c: MetaConnection) -> Bool {
         guard isValidNodeName(origin) else { Log.error("Got bad KEY_CHANGED from \(c.label)"); return false }
-        if seen.check(line, now: loop.now) { return true }
+        if gossip.seen.check(line, now: loop.now) { return true }
         guard let n = graph.node(named: origin) else { return true }
         let k = keys(for: n)
         k.validKey = false
@@ -96,7 +96,7 @@ extension MeshDaemon {
             sendAnsKey(to: from)
         } else if !settings.tunnelServer {
             guard to.reachable else { return true }
-            if let hop = to.nexthop, let hc = activeByName[hop.name] { hc.send(line: line, type: .reqKey); flush(hc) }
+            if let hop = to.nexthop, let hc = conns.activeByName[hop.name] { hc.send(line: line, type: .reqKey); flush(hc) }
         }
         return true
     }
@@ -126,7 +126,7 @@ extension MeshDaemon {
             if address == nil, let a = from.udpAddress, keys(for: to).minMTU > 0 {
                 out += " \(a.host) \(a.port)"
             }
-            if let hop = to.nexthop, let hc = activeByName[hop.name] { hc.send(line: out, type: .ansKey); flush(hc) }
+            if let hop = to.nexthop, let hc = conns.activeByName[hop.name] { hc.send(line: out, type: .ansKey); flush(hc) }
             return true
         }
         let k = keys(for: from)
@@ -181,7 +181,7 @@ extension MeshDaemon {
         if let a = address, let p = port {
             Log.info(Log.traffic, "Using reflexive UDP address from \(fromName): \(a) port \(p)")
             from.udpAddress = (a, p)
-            scheduleTablePublish()
+            publisher.scheduleTablePublish()
         }
         keyBecameValid(for: from)
         startKeyCheck(from)
@@ -256,13 +256,13 @@ extension MeshDaemon {
 
     /// KeyExpire: drop every inbound key, tell everyone, hand fresh keys to direct neighbours.
     func regenerateKeys() {
-        lastKeyExpiry = loop.now
+        keys.lastExpiry = loop.now
         Log.info(Log.status, "Expiring symmetric keys")
         for n in graph.nodesByName where n !== myself {
             dataPlane?.setInboundKey(n.id, nil, compression: 0)
             keys[n.name]?.hasInboundKey = false
         }
         broadcast(.keyChanged(nonce: nonce(), origin: myself.name), except: nil)
-        for n in graph.nodesByName where n.reachable && activeByName[n.name] != nil { sendAnsKey(to: n) }
+        for n in graph.nodesByName where n.reachable && conns.activeByName[n.name] != nil { sendAnsKey(to: n) }
     }
 }

@@ -20,32 +20,21 @@ public final class MeshDaemon {
     let loadPeer: (String) throws -> PeerSettings
 
     var listeners: [(tcp: Int32, udp: Int32, address: SocketAddress)] = []
-    var connections: [Int: MetaConnection] = [:]
-    var connectionByFD: [Int32: MetaConnection] = [:]
-    /// The active connection per peer name.
-    var activeByName: [String: MetaConnection] = [:]
-    var outgoings: [String: Outgoing] = [:]
-    var nextConnectionID = 1
-    var seen = SeenRequests()
-    /// An ADD_EDGE changed the graph and `runGraph()` is due before the read batch ends.
-    var graphRunPending = false
-    var limitWarnings = LimitWarnings()
-    var tarpit = Tarpit()
-    var acceptsThisSecond = (second: 0, count: 0)
+    /// Meta connections, their indexes, outgoing dials, tarpit and accept throttle.
+    let conns = ConnectionTable()
+    /// Seen requests, contradictions, pending graph runs, limit warnings, graph dumps.
+    let gossip = GossipState()
+    /// Packet keys and path MTU per node.
+    let keys = KeyTable()
+    /// Forwarding snapshots for the data plane, and learned MACs.
+    let publisher: DataPlanePublisher
     var peerCache: [String: PeerSettings] = [:]
-    var keys: [String: NodeKeys] = [:]
-    var lastKeyExpiry: Double = 0
     var housekeepingTimer: EventLoop.TimerID?
-    var contradictions = (add: 0, del: 0)
-    var sleepTime: Double = 10
     var myPort: String = "655"
     public internal(set) var stats = DataPlaneStats()
-    var dataPlane: DataPlane?
-    var tablePublishPending = false
+    /// The frame path's threads, while they run (held by the publisher).
+    var dataPlane: DataPlane? { publisher.dataPlane }
     var stopping = false
-    var graphChanged = false
-    var lastGraphDump: Double = 0
-    var learnedMACs: [[UInt8]: (subnet: Subnet, expires: Double)] = [:]
 
     /// - Parameter loadPeer: reads hosts/NAME (throws with a file:line reason).
     public init(settings: DaemonSettings, loadPeer: @escaping (String) throws -> PeerSettings) throws {
@@ -53,6 +42,8 @@ public final class MeshDaemon {
         self.loop = try EventLoop()
         self.graph = MeshGraph(myName: settings.name)
         self.loadPeer = loadPeer
+        self.publisher = DataPlanePublisher(loop: loop)
+        publisher.buildTable = { [weak self] in self?.buildTable() }
     }
 
     var myself: Node { graph.myself }
@@ -60,7 +51,7 @@ public final class MeshDaemon {
     /// Opens the device, runs tinc-up, binds the sockets, announces our subnets and starts connecting.
     public func start() throws {
         let s = settings
-        lastKeyExpiry = loop.now
+        keys.lastExpiry = loop.now
         // Before any thread exists: signals are blocked process-wide and read through signalfd.
         try loop.handleSignals([SIGHUP, SIGTERM, SIGQUIT, SIGINT, SIGALRM, SIGUSR1, SIGUSR2, SIGWINCH]) { [unowned self] sig in
             self.handleSignal(sig)
@@ -148,20 +139,20 @@ public final class MeshDaemon {
         loop.preconditionInLoop()
         let now = loop.now
         checkDeadConnections(now: now)
-        seen.age(olderThan: now - settings.pingInterval)
+        gossip.seen.age(olderThan: now - settings.pingInterval)
         if settings.mode == .switch { ageLearnedMACs(now: now) }
-        if now - lastKeyExpiry >= settings.keyExpire { regenerateKeys() }
-        if contradictions.add > 100 && contradictions.del > 100 {
-            Log.warning("Possible node with same Name as us! Sleeping \(Int(sleepTime)) seconds.")
-            sleepTime = min(sleepTime * 2, 3600)
+        if now - keys.lastExpiry >= settings.keyExpire { regenerateKeys() }
+        if gossip.contradictions.add > 100 && gossip.contradictions.del > 100 {
+            Log.warning("Possible node with same Name as us! Sleeping \(Int(gossip.sleepTime)) seconds.")
+            gossip.sleepTime = min(gossip.sleepTime * 2, 3600)
         } else {
-            sleepTime = max(10, sleepTime / 2)
+            gossip.sleepTime = max(10, gossip.sleepTime / 2)
         }
-        contradictions = (0, 0)
-        if graphChanged, let path = settings.graphDumpFile, now - lastGraphDump >= 60 || lastGraphDump == 0 {
+        gossip.contradictions = (0, 0)
+        if gossip.graphChanged, let path = settings.graphDumpFile, now - gossip.lastGraphDump >= 60 || gossip.lastGraphDump == 0 {
             dumpGraph(to: path)
-            lastGraphDump = now
-            graphChanged = false
+            gossip.lastGraphDump = now
+            gossip.graphChanged = false
         }
     }
 
@@ -224,13 +215,13 @@ public final class MeshDaemon {
 
     /// SIGALRM: reconnect now and PING every active connection.
     public func retryNow() {
-        for o in outgoings.values where o.connection == nil {
+        for o in conns.outgoings.values where o.connection == nil {
             loop.cancel(o.timer)
             o.timer = nil
             o.timeout = 0
             attemptOutgoing(o)
         }
-        for c in connections.values where c.isActive {
+        for c in conns.all.values where c.isActive {
             c.send(.ping)
             c.pinged = true
             c.lastPingTime = loop.now
@@ -249,7 +240,7 @@ public final class MeshDaemon {
             return
         }
         peerCache.removeAll()
-        for c in connections.values where c.isActive {
+        for c in conns.all.values where c.isActive {
             guard let name = c.name else { continue }
             let old = c.peerSettings?.fileModified ?? 0
             let new = (try? loadPeer(name))
@@ -259,13 +250,13 @@ public final class MeshDaemon {
             }
         }
         let wanted = Set(settings.connectTo)
-        for (name, o) in outgoings where !wanted.contains(name) {
+        for (name, o) in conns.outgoings where !wanted.contains(name) {
             o.cancelled = true
             loop.cancel(o.timer)
             if let c = o.connection { terminate(c, report: true) }
-            outgoings[name] = nil
+            conns.outgoings[name] = nil
         }
-        for name in settings.connectTo where outgoings[name] == nil { setupOutgoing(name) }
+        for name in settings.connectTo where conns.outgoings[name] == nil { setupOutgoing(name) }
     }
 
     /// The control socket path (nil: none) and its server.
@@ -285,13 +276,13 @@ public final class MeshDaemon {
     func shutdown() {
         stopping = true
         stopBGP()
-        for c in Array(connections.values) { terminate(c, report: false) }
+        for c in Array(conns.all.values) { terminate(c, report: false) }
         dataPlane?.stop()
         control?.stop()
         metricsEndpoint?.stop()
         for l in listeners { close(l.tcp); close(l.udp) }
         listeners.removeAll()
-        tarpit.closeAll()
+        conns.tarpit.closeAll()
         for subnet in graph.myself.subnets { runSubnetScript(up: false, owner: myself, subnet: subnet) }
         scripts?.runAndWait("tinc-down")   // after the queued subnet-down scripts
         device?.close()
