@@ -46,7 +46,12 @@ let package = Package(
         .testTarget(name: "TincProtocolTests", dependencies: ["TincProtocol", "MeshCrypto"]),
         // Test support: counts heap allocations per thread (the no-allocation-per-frame test).
         .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
-        .testTarget(name: "TincDaemonTests", dependencies: ["TincDaemon", "TincConfig", "TincProtocol", "MeshRouting", "MeshIO", "TunTap", "CAllocCounter"]),
+        // The in-process daemon harness (no device, listeners or root) shared by tests and fuzz drivers.
+        .target(name: "DaemonTestSupport", dependencies: ["TincDaemon", "TincConfig", "MeshRouting", "MeshIO"],
+                path: "Tests/DaemonTestSupport"),
+        .testTarget(name: "TincDaemonTests",
+                    dependencies: ["TincDaemon", "TincConfig", "TincProtocol", "MeshRouting", "MeshIO", "TunTap", "CAllocCounter",
+                                   "DaemonTestSupport"]),
         .testTarget(name: "BGPLiteTests", dependencies: ["BGPLite"]),
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "MeshIO"]),
         // The hostile-input tests speak the meta protocol themselves (TincProtocol's Handshake).

@@ -5,97 +5,23 @@ import MeshRouting
 import TincConfig
 import TincProtocol
 import XCTest
+import DaemonTestSupport
 @testable import TincDaemon
 
-/// A MeshDaemon without device, listeners or threads, whose meta connections are socketpairs the
-/// test holds the other end of. Authenticated peers' lines go straight into the daemon's handler,
-/// so gossip can be driven with any input and the graph checked after every line. No root needed.
-final class GossipHarness {
-    let daemon: MeshDaemon
-    private(set) var peerEnds: [Int32] = []
+/// The shared in-process harness (DaemonTestSupport), with MetaConnection handles for these tests.
+typealias GossipHarness = DaemonHarness
 
-    init(name: String = "self", limits: MeshLimits = MeshLimits()) throws {
-        var s = DaemonSettings(name: name, confDir: "/nonexistent-tincd-swift-test")
-        s.limits = limits
-        daemon = try MeshDaemon(settings: s, loadPeer: { PeerSettings(name: $0) })
-        daemon.scripts = ScriptRunner(confDir: "/nonexistent-tincd-swift-test", interpreter: nil, baseEnvironment: [:])
-    }
-
-    deinit {
-        for c in Array(daemon.conns.all.values) { daemon.terminate(c, report: false) }
-        for fd in peerEnds { close(fd) }
-    }
-
-    /// A new authenticated connection from `peer`, activated as `ack_h` would.
+extension DaemonHarness {
+    /// A new authenticated connection from `peer` (see `connectPeer`).
     @discardableResult
     func connect(_ peer: String, host: String = "192.0.2.1") -> MetaConnection {
-        var fds: [Int32] = [0, 0]
-        _ = socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds)
-        peerEnds.append(fds[1])
-        let addr = SocketAddress(numericHost: host, port: UInt16(1000 + peerEnds.count)) ?? SocketAddress()
-        let c = daemon.makeConnection(fd: fds[0], address: addr, outgoing: nil, connecting: false)
-        c.name = peer
-        c.peerSettings = PeerSettings(name: peer)
-        daemon.activate(c, peer: peer, port: "655", weight: 10, options: 0)
+        guard let id = connectPeer(peer, host: host), let c = daemon.conns.all[id] else {
+            fatalError("test harness: no socketpair for \(peer)")
+        }
         return c
     }
 
-    func feed(_ line: String, from c: MetaConnection) {
-        guard c.state != .closed else { return }
-        daemon.handleLine(line, from: c)
-        daemon.runPendingGraph()
-        drain()
-    }
-
-    /// Reads and discards what the daemon sent, so its queues do not grow without bound.
-    func drain() {
-        var buf = [UInt8](repeating: 0, count: 65536)
-        for fd in peerEnds {
-            while buf.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
-        }
-    }
-
-    /// Structural invariants of the graph and the connection tables; returns what is broken.
-    func violations() -> [String] {
-        var out: [String] = []
-        let g = daemon.graph
-        var edgeTotal = 0
-        var subnetTotal = 0
-        for n in g.nodesByName {
-            if !n.attached { out.append("detached node \(n.name) still listed") }
-            if g.node(named: n.name) !== n { out.append("name index wrong for \(n.name)") }
-            if g.node(id: n.id) !== n { out.append("id index wrong for \(n.name)") }
-            subnetTotal += n.subnets.count
-            for e in n.edges {
-                edgeTotal += 1
-                if e.from !== n { out.append("edge \(e.from.name)->\(e.to.name) listed under \(n.name)") }
-                if !e.to.attached || g.node(named: e.to.name) !== e.to { out.append("edge to removed node \(e.to.name)") }
-                if g.edge(from: e.from, to: e.to) !== e { out.append("edge index wrong for \(e.from.name)->\(e.to.name)") }
-                if let r = e.reverse, r.reverse !== e || r.from !== e.to || r.to !== e.from {
-                    out.append("reverse link wrong for \(e.from.name)->\(e.to.name)")
-                }
-            }
-        }
-        if edgeTotal != g.edgeCount { out.append("edge count \(g.edgeCount) != listed \(edgeTotal)") }
-        if subnetTotal != g.subnetCount { out.append("subnet count \(g.subnetCount) != listed \(subnetTotal)") }
-        if !g.myself.reachable { out.append("myself unreachable") }
-        let l = daemon.settings.limits
-        if g.nodeCount > l.maxNodes { out.append("nodes \(g.nodeCount) > MaxNodes \(l.maxNodes)") }
-        if g.edgeCount > l.maxEdges + daemon.conns.all.count {
-            out.append("edges \(g.edgeCount) > MaxEdges \(l.maxEdges)")
-        }
-        for (name, c) in daemon.conns.activeByName {
-            if !c.isActive { out.append("activeByName[\(name)] not active") }
-            if daemon.conns.all[c.id] !== c { out.append("activeByName[\(name)] not in connections") }
-            if let e = c.edge, g.edge(from: e.from, to: e.to) !== e { out.append("connection \(name) holds a removed edge") }
-            if c.node?.attached == false { out.append("connection \(name) holds a removed node") }
-        }
-        for c in daemon.conns.all.values where c.isActive {
-            guard let e = c.edge else { out.append("active connection \(c.label) without edge"); continue }
-            if e.from !== g.myself { out.append("our edge for \(c.label) is not from us") }
-        }
-        return out
-    }
+    func feed(_ line: String, from c: MetaConnection) { feed(line, connection: c.id) }
 }
 
 final class GossipRobustnessTests: XCTestCase {
