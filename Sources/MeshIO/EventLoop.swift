@@ -215,6 +215,7 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     private func runDueTimers() {
+        preconditionInLoop()
         let t = now
         let due = timers.filter { $0.value.deadline <= t }.sorted { $0.value.deadline < $1.value.deadline }
         for (id, timer) in due {
@@ -223,4 +224,18 @@ public final class EventLoop: @unchecked Sendable {
             timer.action()
         }
     }
+}
+
+/// A clock for tests (`loop.clock = manual.clock`): time moves only when told to.
+public final class ManualClock: Sendable {
+    private let time: Locked<Double>
+
+    public init(start: Double = 1000) { time = Locked(start) }
+
+    public var now: Double { time.withLock { $0 } }
+
+    public func advance(by seconds: Double) { time.withLock { $0 += max(0, seconds) } }
+
+    /// The function to set as an EventLoop's `clock`.
+    public var clock: () -> Double { { [self] in self.now } }
 }

@@ -16,7 +16,7 @@ extension MeshDaemon {
         let bfd = try BGPRuntime.liveness(for: config, loop: loop)
         let speaker = try BGPSpeaker(config: config, loop: loop, fib: fib, liveness: bfd)
         speaker.templates = templates
-        bgp = BGPState(speaker: speaker, fib: fib, bfd: bfd, meshTemplate: templates["mesh"] != nil ? "mesh" : nil,
+        bgp = EmbeddedBGP(speaker: speaker, fib: fib, bfd: bfd, meshTemplate: templates["mesh"] != nil ? "mesh" : nil,
                        localAS: templates["mesh"]?.localAS ?? config.bgpProtocols.first?.localAS ?? 0)
         bgpControl = { [unowned self] args, json in self.bgpCommand(args, json: json) }
         speaker.start()
@@ -98,8 +98,9 @@ extension MeshDaemon {
     }
 }
 
-/// The speaker and the Linux companions it was built with, plus the mesh sessions we manage.
-final class BGPState {
+/// The BGP speaker embedded in the VPN daemon, the Linux companions it was built with, and the mesh
+/// sessions the daemon manages (not the session FSM state, which is BGPLite's `BGPState`).
+final class EmbeddedBGP {
     let speaker: BGPSpeaker
     let fib: KernelFIB?
     let bfd: BFDManager?

@@ -266,7 +266,7 @@ public final class MeshDaemon {
     var metricsEndpoint: MetricsEndpoint?
     /// Answers `show ...` commands when BGP runs in this process: (arguments, json) -> text.
     public var bgpControl: (([String], Bool) -> String)?
-    var bgp: BGPState?
+    var bgp: EmbeddedBGP?
 
     /// Set by the front end so SIGHUP can re-read the config files.
     public var reloadSettings: (() throws -> DaemonSettings)?
