@@ -39,11 +39,11 @@ tsan: deps tsan-build
 	TSW_REQUIRE_TSAN=1 TSW_TEST_BUDGET=120 $(SWIFT) test --skip-build --filter ThreadSanitizerInteropTests
 
 ## unit-test: every test that needs no root (the in-process daemon tests included; the namespace suite
-## KernelAndBFDInteropTests is left out), one process per test, four at a time: under a minute
+## KernelAndBFDInteropTests is left out), one process per test, eight at a time (most wait on sockets and timers): under a minute
 UNIT_SUITES := MeshCryptoTests|MeshRoutingTests|TincConfigTests|TincProtocolTests|BGPLiteTests|TincDaemonTests|MeshMetricsTests
 unit-test:
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --parallel --num-workers 4 --filter '$(UNIT_SUITES)' --skip KernelAndBFDInteropTests
+	$(SWIFT) test --skip-build --parallel --num-workers 8 --filter '$(UNIT_SUITES)' --skip KernelAndBFDInteropTests
 
 ## bench: iperf3 through swift<->swift, C<->C, mixed and the bare veth (root); then crypto vs openssl speed
 bench: release
