@@ -204,16 +204,16 @@ final class FrameWorkload {
         var frames = 6400, frameLength = 1400, cipher = "aes-256-cbc", digest = "sha256"
         for a in args {
             let kv = a.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2 else { fputs("bench-frames: unknown argument \(a)\n", stderr); return 1 }
+            guard kv.count == 2 else { writeStandardError("bench-frames: unknown argument \(a)\n"); return 1 }
             switch kv[0] {
             case "--frames": frames = Int(kv[1]) ?? -1
             case "--frame": frameLength = Int(kv[1]) ?? -1
             case "--cipher": cipher = kv[1]
             case "--digest": digest = kv[1]
-            default: fputs("bench-frames: unknown argument \(a)\n", stderr); return 1
+            default: writeStandardError("bench-frames: unknown argument \(a)\n"); return 1
             }
         }
-        guard frames > 0 else { fputs("bench-frames: --frames needs a positive number\n", stderr); return 1 }
+        guard frames > 0 else { writeStandardError("bench-frames: --frames needs a positive number\n"); return 1 }
         do {
             let w = try FrameWorkload(frameLength: frameLength, cipher: cipher, digest: digest)
             let rounds = (frames + TxWorker.batch - 1) / TxWorker.batch
@@ -221,7 +221,7 @@ final class FrameWorkload {
             print("frames sent=\(rounds * TxWorker.batch) delivered=\(delivered) bad=\(w.sink.mismatched) frame=\(frameLength) cipher=\(cipher) digest=\(digest)")
             return delivered == rounds * TxWorker.batch && w.sink.mismatched == 0 ? 0 : 3
         } catch {
-            fputs("bench-frames: \(error)\n", stderr)
+            writeStandardError("bench-frames: \(error)\n")
             return 1
         }
     }
