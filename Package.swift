@@ -4,8 +4,6 @@
 // the executable only parses the command line and hands over to TincDaemon / BGPLite.
 import PackageDescription
 
-let swift5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
-
 let package = Package(
     name: "tincd-swift",
     products: [
@@ -26,9 +24,7 @@ let package = Package(
         .target(name: "MeshRouting"),
         .target(name: "TincConfig"),
         .target(name: "MeshIO", dependencies: ["CNetShim"]),
-        .target(name: "TunTap", dependencies: ["CNetShim", "MeshIO"],
-                // Swift 5 mode until the data-plane work on this target is merged (docs/ARCHITECTURE.md).
-                swiftSettings: swift5),
+        .target(name: "TunTap", dependencies: ["CNetShim", "MeshIO"]),
         .target(name: "TincProtocol", dependencies: ["MeshCrypto", "MeshRouting"]),
         .target(name: "TincDaemon",
                 dependencies: ["MeshCrypto", "MeshRouting", "TincConfig", "TincProtocol", "MeshIO", "TunTap", "BGPLite", "MeshMetrics"]),

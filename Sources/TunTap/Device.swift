@@ -54,7 +54,7 @@ public final class TunTapDevice: NetworkDevice {
         self.type = type
         self.path = path
         self.fd = r
-        self.interface = String(cString: name)
+        self.interface = name.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         if wantVnet {
             vnet = true
             self.offload = cns_tun_enable_tso(r) == 0
