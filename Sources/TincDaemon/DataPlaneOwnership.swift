@@ -6,8 +6,8 @@
 // cipher contexts, replay windows, buffers) is touched off its thread, so each cipher context is
 // owned by exactly one worker by construction.
 //
-// Kept outside DataPlane/ while that folder is reworked on another branch; when DataPlane.swift hands
-// the workers over with `sending` (or declares this itself), delete this file.
+// When DataPlane.start() hands the workers over with `sending` (or the worker files declare this
+// themselves), delete this file.
 
 extension TxWorker: @unchecked Sendable {}
 extension RxWorker: @unchecked Sendable {}
