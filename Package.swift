@@ -4,6 +4,9 @@
 // the executable only parses the command line and hands over to TincDaemon / BGPLite.
 import PackageDescription
 
+// Only the libFuzzer harness below (built with TINCD_FUZZ) still uses Swift 5 mode (docs/ARCHITECTURE.md).
+let swift5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+
 let package = Package(
     name: "tincd-swift",
     products: [
