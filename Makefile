@@ -43,7 +43,8 @@ tsan: deps tsan-build
 UNIT_SUITES := MeshCryptoTests|MeshRoutingTests|TincConfigTests|TincProtocolTests|BGPLiteTests|TincDaemonTests|MeshMetricsTests
 unit-test:
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --parallel --num-workers 8 --filter '$(UNIT_SUITES)' --skip KernelAndBFDInteropTests
+	$(SWIFT) test --skip-build --parallel --num-workers 8 --filter '$(UNIT_SUITES)' --skip 'KernelAndBFDInteropTests|ControlServerTests'
+	$(SWIFT) test --skip-build --filter ControlServerTests   # wall-clock bounds on loop stalls: alone, not among 8 processes
 
 ## bench: iperf3 through swift<->swift, C<->C, mixed and the bare veth (root); then crypto vs openssl speed
 bench: release
