@@ -63,11 +63,16 @@ let package = Package(
 // into .build-fuzz.
 import Foundation
 if ProcessInfo.processInfo.environment["TINCD_FUZZ"] != nil {
+    // The gossip target drives the in-process daemon harness, which needs testability; the fuzz
+    // builds have it (-enable-testing) in release too.
+    for t in package.targets where t.name == "DaemonTestSupport" {
+        t.swiftSettings = (t.swiftSettings ?? []) + [.define("FUZZ_BUILD")]
+    }
     package.targets += [
         .target(name: "CFuzzShim", path: "Fuzz/CFuzzShim"),
         .executableTarget(name: "tincd-fuzz",
                           dependencies: ["CFuzzShim", "MeshCrypto", "MeshRouting", "TincProtocol", "TincDaemon",
-                                         "TunTap", "BGPLite", "MeshMetrics", "MeshIO", "CCompression"],
+                                         "TunTap", "BGPLite", "MeshMetrics", "MeshIO", "CCompression", "DaemonTestSupport", "TincConfig"],
                           path: "Fuzz/Sources",
                           swiftSettings: swift5 + [.unsafeFlags(["-parse-as-library"])]),
     ]

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-${FUZZ_SECONDS:-60}}
 shift || true
 WORK=${FUZZ_WORK:-.build-fuzz/work}
-ALL="handshake metastream request subnet packet-open replay-window decompress ccompression forwarding mss-clamp gro segmenter icmp ttl bgp-codec bgp-session bfd metrics-http control"
+ALL="handshake metastream request subnet packet-open replay-window decompress ccompression forwarding mss-clamp gro segmenter icmp ttl bgp-codec bgp-session bfd metrics-http control gossip"
 TARGETS=${*:-$ALL}
 
 # FUZZ_CONFIG=release (default): -O with -enable-testing, 3-10x the exec/s of a debug build (bounds,

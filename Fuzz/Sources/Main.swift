@@ -28,6 +28,7 @@ let allTargets: [(name: String, run: FuzzTarget)] = [
     ("bfd", fuzzBFD),
     ("metrics-http", fuzzMetricsHTTP),
     ("control", fuzzControl),
+    ("gossip", fuzzGossip),
 ]
 
 nonisolated(unsafe) var selected: FuzzTarget?

@@ -6,7 +6,7 @@
 // build); a release build compiles this target empty. Its public API uses public types only
 // (connections are named by id); a test target that imports TincDaemon with @testable gets the
 // MetaConnection for an id from `daemon.conns.all[id]`.
-#if DEBUG
+#if DEBUG || FUZZ_BUILD
 import Glibc
 import MeshIO
 import MeshRouting
@@ -27,7 +27,7 @@ public final class DaemonHarness {
 
     deinit {
         for c in Array(daemon.conns.all.values) { daemon.terminate(c, report: false) }
-        for fd in peerEnds { close(fd) }
+        for fd in peerEnds { Glibc.close(fd) }
     }
 
     /// A nonblocking AF_UNIX stream pair: (daemon's end, test's end); nil if the system refuses.
@@ -56,6 +56,19 @@ public final class DaemonHarness {
         guard let c = daemon.conns.all[id], c.state != .closed else { return }
         daemon.handleLine(line, from: c)
         daemon.runPendingGraph()
+        drain()
+    }
+
+    /// Closes connection `id` as a dead socket or a protocol error would (tinc's terminate_connection).
+    public func close(connection id: Int, report: Bool) {
+        guard let c = daemon.conns.all[id] else { return }
+        daemon.terminate(c, report: report)
+        drain()
+    }
+
+    /// SIGWINCH: forget unreachable nodes.
+    public func purge() {
+        daemon.purge()
         drain()
     }
 
