@@ -116,16 +116,20 @@ extension Log {
     /// paragraph separators and bidirectional overrides become `\u{NNNN}`. Other text, backslashes
     /// included, stays as it is, so escaping twice changes nothing. Longer than `limit` UTF-8 bytes: cut at
     /// a character boundary and marked with how much was left out.
-    public static func escape<S: StringProtocol>(_ text: S, limit: Int = 512) -> String {
+    /// `keepTabs`: a tab passes unchanged (control-socket replies: birdc's `show route` layout puts
+    /// a tab before each next hop, and scripts that parse it rely on that).
+    public static func escape<S: StringProtocol>(_ text: S, limit: Int = 512, keepTabs: Bool = false) -> String {
         let utf8 = text.utf8
-        if utf8.count <= limit && utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return String(text) }
+        if utf8.count <= limit && utf8.allSatisfy({ ($0 >= 0x20 && $0 < 0x7F) || (keepTabs && $0 == 0x09) }) { return String(text) }
         var out = ""
         out.reserveCapacity(min(utf8.count, limit) + 16)
         var used = 0
         for scalar in text.unicodeScalars {
             let v = scalar.value
             let piece: String
-            if v < 0x20 || v == 0x7F || (0x80...0x9F).contains(v) {
+            if keepTabs && v == 0x09 {
+                piece = "\t"
+            } else if v < 0x20 || v == 0x7F || (0x80...0x9F).contains(v) {
                 piece = "\\x" + hex(v, digits: 2)
             } else if v == 0x2028 || v == 0x2029 || v == 0x061C || v == 0x200E || v == 0x200F
                         || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v) {

@@ -3,6 +3,14 @@ import MeshIO
 
 /// Log.escape and the log sinks: peer text cannot add lines, colours or terminal commands to a log.
 final class LogEscapeTests: XCTestCase {
+    /// Control-socket replies keep birdc's tab before a next hop (validate.sh and operators' scripts
+    /// parse it); every other control character is still escaped.
+    func testTabsKeptOnlyWhenAsked() {
+        XCTAssertEqual(Log.escape("10.0.0.0/24 unicast\n\tvia 10.0.0.1", limit: 100), "10.0.0.0/24 unicast\\x0A\\x09via 10.0.0.1")
+        XCTAssertEqual(Log.escape("\tvia 10.0.0.1 on tinc0", limit: 100, keepTabs: true), "\tvia 10.0.0.1 on tinc0")
+        XCTAssertEqual(Log.escape("\tvia\u{1B}[31m", limit: 100, keepTabs: true), "\tvia\\x1B[31m")
+    }
+
     func testControlCharactersBecomeHex() {
         XCTAssertEqual(Log.escape("plain text 10.0.0.1/24 port 655"), "plain text 10.0.0.1/24 port 655")
         XCTAssertEqual(Log.escape("a\nb\rc\td\u{0}e"), #"a\x0Ab\x0Dc\x09d\x00e"#)

@@ -237,7 +237,7 @@ final class ControlServer {
         if plain == true { return text }
         // Split at LF scalars ("\r\n" is one Character, so not String.split).
         return text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
-            .map { Log.escape(Substring($0), limit: Int.max) }.joined(separator: "\n")
+            .map { Log.escape(Substring($0), limit: Int.max, keepTabs: true) }.joined(separator: "\n")
     }
 
     private func reply(_ c: Client, _ text: String) {
