@@ -75,6 +75,39 @@ final class MSSClampTests: XCTestCase {
         XCTAssertFalse(udp.withUnsafeMutableBytes { MSSClamp.clamp($0.baseAddress!, length: $0.count, mtu: 1000) })
     }
 
+    /// Found by the `mss-clamp` fuzz campaign: with one NOP before it the MSS value starts at an odd
+    /// offset of the TCP header, so it straddles two checksum words; the incremental update treated
+    /// it as one aligned word and the clamped SYN left with a bad checksum (the receiver drops it).
+    func testMSSAtOddOffsetKeepsChecksumValid() {
+        let hex = "02000000000202000000000186dd60000000001c0640fd0000000000000000000000000000feff0000000000"
+            + "000000000000000000021f90c350000003e8000000017002ffffa34a0005010204b400030307"
+        var f = [UInt8]()
+        var chars = Array(hex)
+        while chars.count >= 2 { f.append(UInt8(String(chars[0...1]), radix: 16) ?? 0); chars.removeFirst(2) }
+        XCTAssertEqual(f.count, 82)
+        XCTAssertTrue(verify(f, ipv6: true), "the fuzzer's frame starts with a valid checksum")
+        XCTAssertTrue(f.withUnsafeMutableBytes { MSSClamp.clamp($0.baseAddress!, length: $0.count, mtu: 1400) })
+        XCTAssertEqual(mss(f, at: 54 + 20 + 3), 1400 - 54 - 20)
+        XCTAssertTrue(verify(f, ipv6: true), "checksum must stay valid when the MSS is not word aligned")
+
+        // The same over IPv4, for every MSS value pair that crosses a byte boundary.
+        for (from, to) in [(1460, 1397), (0xFFFF, 0x100), (0x01FF, 0x0100), (1400, 1399)] {
+            var v4 = makeSYN(mss: from)
+            // Shift the options so the MSS follows a single NOP: NOP, MSS, NOP, WS(3), pad.
+            v4[54] = 1; v4[55] = 2; v4[56] = 4; v4[57] = UInt8(from >> 8); v4[58] = UInt8(from & 0xFF)
+            v4[59] = 1; v4[60] = 3; v4[61] = 3; v4[62] = 7; v4[63] = 0; v4[64] = 0; v4[65] = 0
+            v4[50] = 0; v4[51] = 0
+            let tcp = Array(v4[34...])
+            let c = checksum(Array(v4[26..<34]) + [0, 6, 0, UInt8(tcp.count)] + tcp)
+            v4[50] = UInt8(c >> 8); v4[51] = UInt8(c & 0xFF)
+            XCTAssertTrue(verify(v4, ipv6: false))
+            let mtu = to + 34 + 20
+            XCTAssertTrue(v4.withUnsafeMutableBytes { MSSClamp.clamp($0.baseAddress!, length: $0.count, mtu: mtu) })
+            XCTAssertEqual(mss(v4, at: 57), to)
+            XCTAssertTrue(verify(v4, ipv6: false), "MSS \(from) -> \(to) at an odd offset")
+        }
+    }
+
     /// Truncated and random frames never crash the option walker.
     func testFuzzNeverTraps() {
         let base = makeSYN(mss: 1460)

@@ -45,11 +45,16 @@ enum MSSClamp {
                 guard old > newMSS else { return false }
                 f.storeBytes(of: UInt8(newMSS >> 8), toByteOffset: i + 2, as: UInt8.self)
                 f.storeBytes(of: UInt8(newMSS & 0xFF), toByteOffset: i + 3, as: UInt8.self)
-                // Incremental checksum update (RFC 1624): HC' = ~(~HC + ~m + m').
+                // Incremental checksum update (RFC 1624): HC' = ~(~HC + ~m + m'). The checksum sums
+                // 16-bit words from the start of the TCP header; after an odd number of NOPs the MSS
+                // value straddles two words, and its bytes count swapped (one's-complement sums
+                // commute with byte swapping, so swapping m and m' is exact).
+                let odd = (i + 2 - start) & 1 == 1
+                @inline(__always) func word(_ v: Int) -> Int { odd ? (v & 0xFF) << 8 | v >> 8 : v }
                 let csumAt = start + 16
                 var sum = (~(u8(csumAt) << 8 | u8(csumAt + 1))) & 0xFFFF
-                sum += (~old) & 0xFFFF
-                sum += newMSS
+                sum += (~word(old)) & 0xFFFF
+                sum += word(newMSS)
                 while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
                 let csum = ~sum & 0xFFFF
                 f.storeBytes(of: UInt8(csum >> 8), toByteOffset: csumAt, as: UInt8.self)
