@@ -38,6 +38,8 @@ struct ConfigParser {
     var currentFilterName = ""
     var caseDepth = 0
     var nesting = 0
+    /// Per `define`/`function`/`filter` name: what it means, as text (see `fingerprint(from:)`).
+    var symbolFingerprints: [String: String] = [:]
 
     init(text: String, fileName: String, includeLoader: ((String) throws -> String)?) {
         self.text = text; self.fileName = fileName; self.includeLoader = includeLoader
@@ -150,6 +152,24 @@ struct ConfigParser {
     }
 
     func unsupported(_ t: Token, _ what: String) -> BGPConfigError { err(t, "\(what) is not supported by BGPLite") }
+
+    /// The tokens from `start` up to the current one as text, with the fingerprints of the defines
+    /// and functions they name spliced in: two filters with equal fingerprints behave alike (BIRD's
+    /// f_same), so `configure` re-evaluates routes only when this text changed. Positions are left
+    /// out, so moving a filter or adding a comment changes nothing.
+    func fingerprint(from start: Int) -> String {
+        var s = ""
+        for t in toks[start..<max(start, pos)] {
+            s += "\(t.kind) "
+            switch t.kind {
+            case .word(let w), .quotedSym(let w):
+                if let f = symbolFingerprints[w] { s += "{\(f)} " }
+            default:
+                break
+            }
+        }
+        return s
+    }
 
     // MARK: - Basic values
 
@@ -312,10 +332,13 @@ struct ConfigParser {
             advance()
             let (name, st) = try expectSymbol()
             try expectP("=")
+            let start = pos
             let e = try parseTerm()
             guard let v = e.const else { throw err(st, "Constant expression expected in define") }
+            let fp = fingerprint(from: start)
             try expectP(";")
             try defineSymbol(name, .constant(v), at: st)
+            symbolFingerprints[name] = fp
         case "router":
             advance()
             try expectKW("id")
@@ -369,6 +392,7 @@ struct ConfigParser {
             if symbols[name] != nil { throw err(st, "Symbol '\(name)' already defined") }
             let f = try parseFilterBody(name: name, line: st.line)
             symbols[name] = .filter(f)
+            symbolFingerprints[name] = f.fingerprint
             config.filters[name] = f
         case "function":
             try parseFunction()
@@ -590,6 +614,7 @@ struct ConfigParser {
         if isKW("where") {
             let t = cur
             advance()
+            let start = pos
             let e = try parseTerm()
             try checkStatic(e, "CONDITION", 1, .bool)
             let r = e.run
@@ -598,7 +623,9 @@ struct ConfigParser {
                 guard case .bool(let b) = v else { throw rtErr("Argument 1 of CONDITION must be of type bool, got type \(v.type.name)") }
                 return b ? .accept : .reject
             }
-            return .filter(Filter(name: "(unnamed)", body: body, slotCount: 0, sourceLine: t.line))
+            let f = Filter(name: "(unnamed)", body: body, slotCount: 0, sourceLine: t.line)
+            f.fingerprint = "where " + fingerprint(from: start)
+            return .filter(f)
         }
         if acceptKW("filter") {
             if let n = curSymbolName, let s = symbols[n] {

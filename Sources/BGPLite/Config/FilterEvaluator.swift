@@ -62,6 +62,8 @@ public final class Filter {
     let slotCount: Int
     /// Source line of the definition.
     public let sourceLine: Int
+    /// What the filter does, as text (ConfigParser.fingerprint): equal for filters that behave alike.
+    public internal(set) var fingerprint = ""
     init(name: String, body: @escaping CStmt, slotCount: Int, sourceLine: Int) {
         self.name = name; self.body = body; self.slotCount = slotCount; self.sourceLine = sourceLine
     }

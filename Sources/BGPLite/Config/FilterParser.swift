@@ -704,6 +704,7 @@ extension ConfigParser {
         if symbols[name] != nil { throw err(st, "Symbol '\(name)' already defined") }
         let fd = FunctionDef(name: name)
         symbols[name] = .function(fd)
+        let start = pos
         scopes = [[:]]
         slotCount = 0
         try expectP("(")
@@ -722,6 +723,7 @@ extension ConfigParser {
         currentFilterName = saveName
         fd.body = body
         fd.slotCount = slotCount
+        symbolFingerprints[name] = fingerprint(from: start)
         scopes = []
     }
 
@@ -790,8 +792,10 @@ extension ConfigParser {
         scopes = [[:]]
         slotCount = 0
         currentFilterName = name
+        let start = pos
         let body = try parseFunctionBody()
         let f = Filter(name: name, body: wrapFunctionSignals(body), slotCount: slotCount, sourceLine: line)
+        f.fingerprint = fingerprint(from: start)
         scopes = saveScopes; slotCount = saveSlots; currentFilterName = saveName
         return f
     }
