@@ -1,6 +1,7 @@
 // Standalone mode: `tincd-swift bgp -c DIR [-D] [-d N] [--logfile F] [-R]` runs the speaker alone
 // on its own EventLoop with DIR/bgp.conf. SIGUSR1 logs `show protocols` + `show route` and writes
-// them to DIR/bgp.status (also refreshed automatically after changes); SIGTERM/SIGINT stop it.
+// them to DIR/bgp.status (also refreshed automatically after changes); SIGHUP re-reads bgp.conf
+// (`configure`, logged); SIGTERM/SIGINT stop it.
 import Glibc
 import MeshIO
 
@@ -113,7 +114,11 @@ public enum BGPCommand {
                     for line in t.split(separator: "\n", omittingEmptySubsequences: false) { Log.notice(String(line)) }
                     writeStatus()
                 case SIGHUP:
+                    // As BIRD: SIGHUP is `configure` (and the log file is reopened, for logrotate).
                     Log.reopen()
+                    let (ok, lines) = speaker.configure(path: confPath, checkOnly: false)
+                    for l in lines { if ok { Log.notice(l) } else { Log.error(l) } }
+                    writeStatus()
                 default:
                     Log.notice("Got \(sig == SIGTERM ? "SIGTERM" : "SIGINT"), shutting down")
                     speaker.stop()

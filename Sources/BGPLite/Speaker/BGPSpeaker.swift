@@ -10,7 +10,8 @@ public struct BGPSpeakerError: Error, CustomStringConvertible {
 }
 
 public final class BGPSpeaker {
-    public let config: BGPConfig
+    /// The running configuration (replaced by `reconfigure`).
+    public internal(set) var config: BGPConfig
     public let loop: EventLoop
     let fib: FIBSink?
     let liveness: LivenessMonitor?
@@ -26,9 +27,11 @@ public final class BGPSpeaker {
 
     let rib = RIB()
     let attrs = AttrTable()
-    public private(set) var routerID: UInt32
+    public internal(set) var routerID: UInt32
     var sessions: [Session] = []
     var statics: [StaticOrigin] = []
+    /// How each dynamic peer was asked for, so `configure` can rebuild its definition from a changed template.
+    var dynamicRequests: [String: DynamicPeerRequest] = [:]
     var meshSources: [String: RouteSource] = [:]
     var kernels: [KernelProtocolConfig] = []
     var fibInstalled: [IPPrefix: IPPrefix] = [:]
@@ -107,6 +110,25 @@ public final class BGPSpeaker {
             log(.warning, "Dynamic peer \(name) already exists")
             return
         }
+        let request = DynamicPeerRequest(neighbor: neighbor, neighborAS: neighborAS, localAddress: localAddress,
+                                         template: template, nextHop6: nextHop6)
+        guard let c = dynamicPeerConfig(name: name, request, warn: true) else { return }
+        let src = rib.addSource(name: name, kind: .bgp, preference: UInt32(c.channels.first?.preference ?? 100))
+        let s = Session(speaker: self, config: c, source: src, dynamic: true)
+        sessions.append(s)
+        dynamicRequests[name] = request
+        log(.info, "Dynamic peer \(name) added: \(c.neighborAddress?.addressString ?? "?") AS\(neighborAS)", level: 1)
+        if started {
+            ensureListener(for: s)
+            s.start()
+        }
+        statusChanged()
+    }
+
+    /// The definition of a dynamic peer: its template (or BIRD's iBGP defaults) with the neighbor filled in.
+    func dynamicPeerConfig(name: String, _ r: DynamicPeerRequest, warn: Bool) -> BGPProtocolConfig? {
+        let neighbor = r.neighbor, neighborAS = r.neighborAS, localAddress = r.localAddress
+        let template = r.template, nextHop6 = r.nextHop6
         let host = IPPrefix(family: neighbor.family, hi: neighbor.hi, lo: neighbor.lo, length: neighbor.maxLength)
         var c: BGPProtocolConfig
         if let t = template, let tc = templates[t] ?? config.bgpProtocols.first(where: { $0.name == t }) {
@@ -115,7 +137,7 @@ public final class BGPSpeaker {
             c.isTemplate = false
             c.disabled = false
         } else {
-            if let t = template { log(.warning, "Template \(t) not found; using iBGP defaults for \(name)") }
+            if let t = template, warn { log(.warning, "Template \(t) not found; using iBGP defaults for \(name)") }
             c = BGPProtocolConfig(name: name)
             c.localAS = defaultLocalAS
             for f in [IPPrefix.Family.ipv4, .ipv6] {
@@ -129,7 +151,7 @@ public final class BGPSpeaker {
         if c.localAS == 0 { c.localAS = defaultLocalAS }
         guard c.localAS != 0 else {
             log(.error, "Dynamic peer \(name): no local AS (configure a bgp protocol or template)")
-            return
+            return nil
         }
         c.neighborAddress = host
         c.neighborAS = neighborAS
@@ -145,15 +167,7 @@ public final class BGPSpeaker {
             }
         }
         if c.multihop == nil { c.multihop = c.isInternal ? 64 : 0 }
-        let src = rib.addSource(name: name, kind: .bgp, preference: UInt32(c.channels.first?.preference ?? 100))
-        let s = Session(speaker: self, config: c, source: src, dynamic: true)
-        sessions.append(s)
-        log(.info, "Dynamic peer \(name) added: \(host.addressString) AS\(neighborAS)", level: 1)
-        if started {
-            ensureListener(for: s)
-            s.start()
-        }
-        statusChanged()
+        return c
     }
 
     public func removeDynamicPeer(name: String) {
@@ -162,6 +176,7 @@ public final class BGPSpeaker {
         s.stop(notification: .cease(.peerDeconfigured), reason: "Peer removed")
         sessions.remove(at: i)
         establishedSessions.removeAll { $0 === s }
+        dynamicRequests[name] = nil
         log(.info, "Dynamic peer \(name) removed", level: 1)
         statusChanged()
     }
@@ -272,7 +287,7 @@ public final class BGPSpeaker {
 
     // MARK: - Kernel (FIB) export
 
-    private func kernelExport(_ change: BestChange) {
+    func kernelExport(_ change: BestChange) {
         let p = change.prefix
         var want: IPPrefix? = nil
         if let e = change.new {
@@ -316,7 +331,7 @@ public final class BGPSpeaker {
 
     // MARK: - Listeners
 
-    private func ensureListener(for s: Session) {
+    func ensureListener(for s: Session) {
         guard !s.disabled, connectHook == nil, let n = s.config.neighborAddress else { return }
         let fam = n.family
         let host = s.config.localAddress?.addressString ?? (fam == .ipv4 ? "0.0.0.0" : "::")

@@ -19,7 +19,7 @@ final class Session {
     let name: String
     let source: RouteSource
     let dynamic: Bool
-    let channels: [ChannelConfig]
+    var channels: [ChannelConfig]   // policies replaced by `configure` (BGPSpeaker+Reconfigure)
 
     var state: BGPState = .idle
     /// BIRD protocol state: "start", "up", "down".

@@ -16,6 +16,18 @@ final class StaticOrigin {
 extension BGPSpeaker {
     func startStatic(_ s: StaticOrigin) {
         guard !s.config.common.disabled else { return }
+        evaluateStatic(s)
+        for (p, a) in s.imported {
+            if let ch = rib.update(p, RouteEntry(attrs: a, src: s.source.id, since: nowMs())) { bestChanged(ch) }
+        }
+        log(.info, "\(s.config.name): \(s.imported.count) static routes imported", level: 1)
+    }
+
+    /// Runs the routes through the import policy into `s.imported` (the RIB is not touched).
+    func evaluateStatic(_ s: StaticOrigin) {
+        s.imported = [:]
+        s.filtered = 0
+        guard !s.config.common.disabled else { return }
         let policy = s.config.channel.effectiveImportPolicy
         for r in s.config.routes {
             let dest: RouteDest
@@ -40,9 +52,7 @@ extension BGPSpeaker {
                 continue
             }
             s.imported[r.prefix] = a
-            if let ch = rib.update(r.prefix, RouteEntry(attrs: a, src: s.source.id, since: nowMs())) { bestChanged(ch) }
         }
-        log(.info, "\(s.config.name): \(s.imported.count) static routes imported", level: 1)
     }
 
     func stopStatic(_ s: StaticOrigin) {
