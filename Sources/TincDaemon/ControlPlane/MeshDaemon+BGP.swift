@@ -23,6 +23,30 @@ extension MeshDaemon {
         Log.notice("BGP speaker started from \(bgpConfigPath)\(templates["mesh"] != nil ? " (automatic iBGP mesh with template mesh)" : "")")
     }
 
+    /// `configure [check]`, SIGHUP and `reload`: bgp.conf is read again and applied to the running
+    /// speaker (BGPSpeaker.reconfigure). The reply starts with "ERROR " when the file was refused.
+    /// No bgp.conf at start but one now: the speaker starts.
+    func configureBGP(checkOnly: Bool) -> String {
+        guard let b = bgp else {
+            guard access(bgpConfigPath, F_OK) == 0 else {
+                return "ERROR BGP is not running on this node (no \(bgpConfigPath)).\n"
+            }
+            do {
+                if checkOnly {
+                    _ = try BGPCommand.loadConfig(path: bgpConfigPath)
+                    return "Reading configuration from \(bgpConfigPath)\nConfiguration OK\n"
+                }
+                try startBGP()
+            } catch {
+                Log.error("BGP: \(error)")
+                return "ERROR Reading configuration from \(bgpConfigPath)\n\(error)\n"
+            }
+            return "Reading configuration from \(bgpConfigPath)\nBGP speaker started\nReconfigured\n"
+        }
+        let (ok, lines) = b.speaker.configure(path: bgpConfigPath, checkOnly: checkOnly)
+        return (ok ? "" : "ERROR ") + lines.joined(separator: "\n") + "\n"
+    }
+
     func stopBGP() {
         guard let b = bgp else { return }
         b.speaker.stop()

@@ -199,6 +199,9 @@ public final class MeshDaemon {
             Log.notice("Got HUP signal")
             Log.reopen()
             reload()
+            if bgp != nil || access(bgpConfigPath, F_OK) == 0 {
+                for line in configureBGP(checkOnly: false).split(separator: "\n") { Log.notice("BGP: \(line)") }
+            }
         case SIGALRM:
             Log.notice("Got ALRM signal: flushing event queue")
             retryNow()

@@ -12,7 +12,8 @@ enum ControlCommands {
           stats
           show protocols [all NAME]       (BGP)
           show route [for PREFIX] [protocol NAME] [count]   (BGP)
-          reload | retry | purge | stop | debug LEVEL
+          configure [check]               (BGP: re-read bgp.conf and apply it, as birdc configure)
+          reload | retry | purge | stop | debug LEVEL   (reload: tinc.conf, hosts/ and bgp.conf)
 
         """
 }
@@ -55,8 +56,20 @@ extension MeshDaemon {
             guard let bgp = bgpControl else { return "ERROR BGP is not running on this node (no bgp.conf).\n" }
             return bgp(words, json)
         case ("reload", _):
+            // tinc.conf and hosts/ (tinc's reload), then bgp.conf as `configure` does.
             reload()
-            return "Configuration reloaded.\n"
+            guard bgp != nil || access(bgpConfigPath, F_OK) == 0 else { return "Configuration reloaded.\n" }
+            let r = configureBGP(checkOnly: false)
+            if r.hasPrefix("ERROR ") {
+                return "ERROR tinc.conf and hosts/ reloaded, but bgp.conf was refused:\n" + r.dropFirst(6)
+            }
+            return "Configuration reloaded.\n" + r
+        case ("configure", nil):
+            return configureBGP(checkOnly: false)
+        case ("configure", "check"?):
+            return configureBGP(checkOnly: true)
+        case ("configure", let sub?):
+            return "ERROR configure \(sub) is not supported (configure | configure check)\n"
         case ("retry", _):
             retryNow()
             return "Retrying outgoing conns.all.\n"
