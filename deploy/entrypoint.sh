@@ -18,6 +18,12 @@
 #   METRICS_ADDRESS  e.g. 0.0.0.0:9100: adds `MetricsAddress` to tinc.conf (Prometheus /metrics); empty: off
 #   TINCD_EXTRA_ARGS further tincd-swift options (e.g. --logfile=/var/log/tinc.log)
 #   RENDER=yes       no: use /etc/tinc/$NETNAME as mounted (hand-written config), render nothing
+#   BGP_CONF=keep-edited  what happens to an existing bgp.conf when rendering:
+#                    keep-edited: kept when it differs from what was rendered last time (the operator
+#                      edited it, e.g. a filter, then ran `birdc configure`); replaced when unedited, so
+#                      changed variables still take effect. The fresh render is always written to
+#                      bgp.conf.rendered beside it (diff the two to merge new variables by hand).
+#                    missing: rendered only when there is no bgp.conf.   always: always re-rendered.
 #   ISP_TEST_IP      (ROLE=isp) also put this address on lo, inside the ISP's announced prefixes
 set -euo pipefail
 
@@ -31,12 +37,15 @@ export TINCD_SWIFT=$BIN
 log() { echo "entrypoint: $*" >&2; }
 
 render_all() { # OUTDIR [KEYS_DIR]: deploy/render.sh with the environment as its only input
-  local out=$1 empty
-  empty=$(mktemp)
+  local out=$1 envdir
+  # An empty env file with a fixed name: its name is in the rendered headers, and the same
+  # environment must render the same bytes (BGP_CONF=keep-edited compares them).
+  envdir=$(mktemp -d)
+  : > "$envdir/environment"
   mkdir -p "$KEYS_DIR"
   # Nodes starting together share the key volume: one renderer at a time generates missing keys.
-  flock "$KEYS_DIR/.render.lock" "$SHARE/render.sh" "$empty" "$out"
-  rm -f "$empty"
+  flock "$KEYS_DIR/.render.lock" "$SHARE/render.sh" "$envdir/environment" "$out"
+  rm -rf "$envdir"
 }
 
 case $ROLE in
@@ -47,7 +56,23 @@ case $ROLE in
       render_all "$work"
       [ -d "$work/$NODE_NAME" ] || { log "render.sh produced no config for $NODE_NAME (NODES=${NODES:-5}, NODE_PREFIX=${NODE_PREFIX:-bird})"; exit 1; }
       mkdir -p "$CONF"
-      # replace the rendered files, keep anything else in the dir (logs, sockets)
+      keep_bgp=
+      if [ -f "$CONF/bgp.conf" ] && [ -f "$work/$NODE_NAME/bgp.conf" ]; then
+        case ${BGP_CONF:-keep-edited} in
+          always) ;;
+          missing) keep_bgp=1 ;;
+          keep-edited) cmp -s "$CONF/bgp.conf" "$CONF/bgp.conf.rendered" || keep_bgp=1 ;;
+          *) log "BGP_CONF must be keep-edited, missing or always"; exit 2 ;;
+        esac
+      fi
+      if [ -f "$work/$NODE_NAME/bgp.conf" ]; then
+        cp "$work/$NODE_NAME/bgp.conf" "$work/$NODE_NAME/bgp.conf.rendered"
+        if [ -n "$keep_bgp" ]; then
+          rm "$work/$NODE_NAME/bgp.conf"
+          log "kept the edited $CONF/bgp.conf (BGP_CONF=${BGP_CONF:-keep-edited}); the fresh render is $CONF/bgp.conf.rendered"
+        fi
+      fi
+      # replace the rendered files, keep anything else in the dir (logs, sockets, a kept bgp.conf)
       rm -rf "$CONF/hosts"
       cp -a "$work/$NODE_NAME/." "$CONF/"
       rm -rf "$work"

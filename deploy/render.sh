@@ -322,7 +322,8 @@ EOF
 
   {
     cat <<EOF
-# bgp.conf of $name (AS $BGP_AS) -- $HEADER_NOTE
+# bgp.conf of $name (AS $BGP_AS) -- rendered by deploy/render.sh from $(basename "$ENV_FILE"); edits are applied
+# live with "birdc configure" (tincd-swift ctl configure) and kept by the container entrypoint (BGP_CONF)
 # BIRD 2 syntax (check with: bird -p -c bgp.conf); read by tincd-swift's embedded speaker.
 router id $(overlay4 "$n");
 

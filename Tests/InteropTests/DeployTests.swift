@@ -356,8 +356,8 @@ final class DeployTests: InteropTestCase {
                    "KEYS_DIR=\(keys.path)", "NODE_NAME=bird2", "NODES=3", "BGP_AS=65010", "ISP_ENABLED=false",
                    "METRICS_ADDRESS=127.0.0.1:9465", "DEBUG=2",
                    "TINCD_EXTRA_ARGS=--pidfile=\(conf.path)/control.pid --logfile=\(conf.path)/tinc.log"]
-        func runEntrypoint() throws -> ManagedProcess {
-            try lab.spawn(in: lab.namespace(0), ["env"] + env + [deploy.appendingPathComponent("entrypoint.sh").path],
+        func runEntrypoint(_ more: [String] = []) throws -> ManagedProcess {
+            try lab.spawn(in: lab.namespace(0), ["env"] + env + more + [deploy.appendingPathComponent("entrypoint.sh").path],
                           output: dir.appendingPathComponent("entrypoint.out"), label: "entrypoint")
         }
         let socket = conf.appendingPathComponent("control.socket").path
@@ -386,18 +386,42 @@ final class DeployTests: InteropTestCase {
         XCTAssertEqual(strict.status, 1, strict.description)
         XCTAssertTrue(strict.stdout.contains("unhealthy: 0 of"), strict.description)
 
-        // Restart: same key (kept in KEYS_DIR), config rendered again.
+        // The operator edits bgp.conf and applies it with `configure` (the birdc wrapper's mapping).
+        let bgpURL = conf.appendingPathComponent("bgp.conf")
+        let edited = bgp + "\nprotocol static cf_operator { ipv4; route 10.250.0.0/24 blackhole; }\n"
+        try edited.write(to: bgpURL, atomically: true, encoding: .utf8)
+        let cfg = try Shell.run([TincBinaries.swiftBinary, "ctl", "--socket", socket, "configure"], timeout: 10)
+        XCTAssertEqual(cfg.status, 0, cfg.description)
+        XCTAssertTrue(cfg.stdout.contains("Adding protocol cf_operator") && cfg.stdout.hasSuffix("Reconfigured\n"), cfg.description)
+        let routes = try Shell.run([TincBinaries.swiftBinary, "ctl", "--socket", socket, "show", "route", "protocol", "cf_operator"], timeout: 10)
+        XCTAssertTrue(routes.stdout.contains("10.250.0.0/24"), routes.description)
+
+        // Restart: same key (kept in KEYS_DIR), config rendered again, but the edited bgp.conf is kept
+        // (BGP_CONF=keep-edited) and the fresh render lies beside it.
         p1.stop()
         let p2 = try runEntrypoint()
         let again = waitUntil(timeout: budget(30), poll: 0.1) { FileManager.default.fileExists(atPath: socket) || !p2.isRunning }
         XCTAssertTrue(again && p2.isRunning, out())
         let key2 = try String(contentsOf: keys.appendingPathComponent("bird2/rsa_key.pub"), encoding: .utf8)
         XCTAssertEqual(key1, key2, "the node key changed across restarts")
+        XCTAssertEqual(try String(contentsOf: bgpURL, encoding: .utf8), edited, out())
+        XCTAssertEqual(try String(contentsOf: conf.appendingPathComponent("bgp.conf.rendered"), encoding: .utf8), bgp)
+        XCTAssertTrue(out().contains("kept the edited"), out())
         XCTAssertEqual(try health().status, 0)
         p2.stop()
         // A stopped daemon is unhealthy.
         let dead = try health()
         XCTAssertEqual(dead.status, 1, dead.description)
         XCTAssertTrue(dead.stdout.contains("does not answer"), dead.description)
+
+        // An unedited bgp.conf (here: the edit undone) is rendered again, so changed variables apply.
+        try String(contentsOf: conf.appendingPathComponent("bgp.conf.rendered"), encoding: .utf8).write(to: bgpURL, atomically: true, encoding: .utf8)
+        let p3 = try runEntrypoint(["BGP_AS=65011"])
+        var rerendered = ""
+        XCTAssertTrue(waitUntil(timeout: budget(30), poll: 0.1) {
+            rerendered = (try? String(contentsOf: bgpURL, encoding: .utf8)) ?? ""
+            return rerendered.contains("local as 65011;")
+        }, rerendered + out())
+        p3.stop()
     }
 }
