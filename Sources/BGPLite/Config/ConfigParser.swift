@@ -38,7 +38,7 @@ struct ConfigParser {
     var currentFilterName = ""
     var caseDepth = 0
     var nesting = 0
-    /// Per `define`/`function`/`filter` name: what it means, as text (see `fingerprint(from:)`).
+    /// Per `define`/`function`/`filter` name: a digest of its fingerprint (see `fingerprint(from:)`).
     var symbolFingerprints: [String: String] = [:]
 
     init(text: String, fileName: String, includeLoader: ((String) throws -> String)?) {
@@ -157,6 +157,9 @@ struct ConfigParser {
     /// and functions they name spliced in: two filters with equal fingerprints behave alike (BIRD's
     /// f_same), so `configure` re-evaluates routes only when this text changed. Positions are left
     /// out, so moving a filter or adding a comment changes nothing.
+    /// Referenced definitions are spliced in as a digest (length and hash; one process compares
+    /// configurations, so the per-process hash seed is the same), so a chain of functions calling
+    /// each other does not grow the text exponentially.
     func fingerprint(from start: Int) -> String {
         var s = ""
         for t in toks[start..<max(start, pos)] {
@@ -169,6 +172,12 @@ struct ConfigParser {
             }
         }
         return s
+    }
+
+    func digest(_ fingerprint: String) -> String {
+        var h = Hasher()
+        h.combine(fingerprint)
+        return "\(fingerprint.utf8.count)#\(h.finalize())"
     }
 
     // MARK: - Basic values
@@ -338,7 +347,7 @@ struct ConfigParser {
             let fp = fingerprint(from: start)
             try expectP(";")
             try defineSymbol(name, .constant(v), at: st)
-            symbolFingerprints[name] = fp
+            symbolFingerprints[name] = digest(fp)
         case "router":
             advance()
             try expectKW("id")
@@ -392,7 +401,7 @@ struct ConfigParser {
             if symbols[name] != nil { throw err(st, "Symbol '\(name)' already defined") }
             let f = try parseFilterBody(name: name, line: st.line)
             symbols[name] = .filter(f)
-            symbolFingerprints[name] = f.fingerprint
+            symbolFingerprints[name] = digest(f.fingerprint)
             config.filters[name] = f
         case "function":
             try parseFunction()

@@ -723,7 +723,7 @@ extension ConfigParser {
         currentFilterName = saveName
         fd.body = body
         fd.slotCount = slotCount
-        symbolFingerprints[name] = fingerprint(from: start)
+        symbolFingerprints[name] = digest(fingerprint(from: start))
         scopes = []
     }
 

@@ -170,7 +170,7 @@ extension BGPSpeaker {
     /// Stops `old` (sending `notification`) and starts a session with definition `c` in its place,
     /// keeping the route source (its routes were flushed by the stop).
     private func replaceSession(_ old: Session, with c: BGPProtocolConfig, notification: NotificationMessage) {
-        old.stop(notification: notification, reason: "Reconfigured")
+        old.stop(notification: notification, reason: "Restarted by configure")
         establishedSessions.removeAll { $0 === old }
         old.source.preference = UInt32(c.channels.first?.preference ?? 100)
         let s = Session(speaker: self, config: c, source: old.source, dynamic: old.dynamic)
