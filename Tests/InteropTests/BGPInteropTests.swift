@@ -300,6 +300,37 @@ final class BGPInteropTests: InteropTestCase {
         XCTAssertTrue(us.status().contains("Hold timer:") && us.status().contains("/180"), diag())
     }
 
+    // MARK: SIGHUP is `configure` in the standalone speaker, as in BIRD
+
+    func testSIGHUPAppliesChangedExportFilterWithoutReset() throws {
+        try requireTools()
+        let lab = try makeLab(nodes: 2)
+        let bird = try BirdNode(lab: lab, node: 0, name: "isp", config: ispConfig(local: lab.address(0), neighbor: lab.address(1)))
+        let conf = ourConfig(local: lab.address(1), neighbor: lab.address(0))
+        let us = try BGPLiteNode(lab: lab, node: 1, name: "bird1", config: conf)
+        birds = [bird]; ours = [us]
+        try bird.start()
+        try us.start()
+        XCTAssertTrue(waitUntil(timeout: budget(10), poll: 0.05) { us.isEstablished("isp") && self.birdRoutes(bird, proto: "customer").count == 2 },
+                      "session not up with 2 routes at BIRD" + diag())
+        let before = bird.birdc("show", "protocols", "customer")
+        let narrowed = conf.replacingOccurrences(of: "if proto = \"mesh_routes\" then accept;",
+                                                 with: "if proto = \"mesh_routes\" && net = 10.0.1.0/24 then accept;")
+        XCTAssertNotEqual(narrowed, conf)
+        try narrowed.write(to: us.dir.appendingPathComponent("bgp.conf"), atomically: true, encoding: .utf8)
+        _ = us.proc?.signal(SIGHUP)
+        XCTAssertTrue(waitUntil(timeout: budget(10), poll: 0.1) {
+            self.birdRoutes(bird, proto: "customer").map { String($0.prefix { $0 != " " }) } == ["10.0.1.0/24"]
+        }, "BIRD still has \(birdRoutes(bird, proto: "customer"))" + diag())
+        XCTAssertNotNil(us.log.waitForLine(containing: "Reloading channel isp.ipv4", timeout: budget(5)), diag())
+        XCTAssertEqual(bird.birdc("show", "protocols", "customer"), before, "BIRD's session was reset" + diag())
+        // A broken file is refused (logged with file:line:column) and the speaker keeps running.
+        try (narrowed + "\nprotocol bgp {").write(to: us.dir.appendingPathComponent("bgp.conf"), atomically: true, encoding: .utf8)
+        _ = us.proc?.signal(SIGHUP)
+        XCTAssertNotNil(us.log.waitForLine(containing: "The running configuration is kept", timeout: budget(5)), diag())
+        XCTAssertTrue(us.isEstablished("isp"), diag())
+    }
+
     // MARK: BFD with BIRD: a vanished neighbour takes the BGP session down within a second
 
     func testBFDTakesSessionDownWithinOneSecond() throws {
