@@ -140,6 +140,50 @@ final class ReconfigureTests: XCTestCase {
         a.stop(); b.stop()
     }
 
+    /// A changed kernel export filter installs and removes only what differs.
+    func testKernelExportChangeUpdatesTheFIB() throws {
+        final class Recorder: FIBSink {
+            var changes: [FIBChange] = []
+            func apply(_ c: [FIBChange]) { changes += c }
+        }
+        let loop = try EventLoop()
+        func text(_ export: String) -> String {
+            """
+            router id 1.1.1.1;
+            protocol static st { ipv4; route 10.7.0.0/24 via 192.0.2.1; route 10.7.1.0/24 via 192.0.2.1; }
+            protocol kernel { ipv4 { export \(export); }; }
+            """
+        }
+        let fib = Recorder()
+        let s = try BGPSpeaker(config: BGPConfig.parse(text: text("all")), loop: loop, fib: fib)
+        s.start()
+        spin(loop, 0.05)
+        XCTAssertEqual(Set(fib.changes.map { $0.prefix.description }), ["10.7.0.0/24", "10.7.1.0/24"])
+        fib.changes = []
+        XCTAssertEqual(try apply(s, text("where net = 10.7.1.0/24")), ["Reloading channel kernel1.ipv4", "Reconfigured"])
+        spin(loop, 0.05)
+        XCTAssertEqual(fib.changes, [.remove(IPPrefix("10.7.0.0/24")!)])
+        s.stop()
+    }
+
+    /// Mesh peers are built from `template bgp mesh`: a changed template reaches them.
+    func testChangedTemplateReachesDynamicPeers() throws {
+        let loop = try EventLoop()
+        func text(_ channel: String, _ extra: String = "") -> String {
+            "router id 1.1.1.1;\nprotocol device {}\ntemplate bgp mesh { local as 65000; \(extra) ipv4 { \(channel) }; }\n"
+        }
+        var p = ConfigParser(text: text("import all; export all;"), fileName: "bgp.conf", includeLoader: nil)
+        let s = try BGPSpeaker(config: p.parseConfig(), loop: loop)
+        s.templates = p.bgpTemplates
+        s.addDynamicPeer(name: "node2", neighbor: IPPrefix("10.0.0.2")!, neighborAS: 65000, localAddress: nil, template: "mesh")
+        XCTAssertEqual(try apply(s, text("import all; export all;")), ["Reconfigured"])
+        XCTAssertEqual(try apply(s, text("import all; export none;")), ["Reloading channel node2.ipv4", "Reconfigured"])
+        XCTAssertTrue(s.session("node2").exportPolicy(.ipv4).isNone)
+        XCTAssertEqual(try apply(s, text("import all; export none;", "hold time 30;")), ["Restarting protocol node2", "Reconfigured"])
+        XCTAssertEqual(s.session("node2").config.holdTime, 30)
+        XCTAssertTrue(s.session("node2").dynamic)
+    }
+
     func testRefusedConfigChangesNothing() throws {
         let loop = try EventLoop()
         let a = try makeSpeaker(aText(), loop: loop)
