@@ -144,7 +144,7 @@ final class ConfigureInteropTests: InteropTestCase {
     }
 
     /// `tag` names the lab's work dir; kept short because the control socket path must fit in sun_path (108 bytes).
-    private func startPeers(tag: String) throws -> Setup {
+    private func startPeers(tag: String, bgpAtStart: Bool = true) throws -> Setup {
         guard FileManager.default.isExecutableFile(atPath: birdBin) else { throw XCTSkip("bird2 not installed") }
         try TincBinaries.requireSwiftBinary()
         let lab = try makeLab(nodes: 2, function: tag)
@@ -161,8 +161,19 @@ final class ConfigureInteropTests: InteropTestCase {
         watched = [node]
         try setUpNetwork([node])
         let s = Setup(lab: lab, node: node, birdDir: birdDir, birdSock: sock)
-        try s.write(ourConfig())
-        try node.start()
+        if !bgpAtStart {
+            try node.start()
+            XCTAssertTrue(waitUntil(timeout: budget(10), poll: 0.1) { s.ctl("dump", "nodes").status == 0 }, "no control socket" + s.diagnostics())
+            let none = s.ctl("configure")
+            XCTAssertNotEqual(none.status, 0, none.description)
+            XCTAssertTrue(none.stderr.contains("BGP is not running on this node"), none.description)
+            try s.write(ourConfig())
+            let started = s.ctl("configure")
+            XCTAssertEqual(started.stdout, "Reading configuration from \(s.bgpConf.path)\nBGP speaker started\nReconfigured\n", started.description)
+        } else {
+            try s.write(ourConfig())
+            try node.start()
+        }
         let up = waitUntil(timeout: budget(20), poll: 0.1) {
             s.ourLine("isp").hasSuffix("Established") && s.birdRoutes("customer").count == 2 && s.ourRoutes("isp").count == 3
         }
@@ -209,6 +220,12 @@ final class ConfigureInteropTests: InteropTestCase {
         // Neither side saw the session go down: same state and since on both.
         XCTAssertEqual(s.ourLine("isp"), ours, s.diagnostics())
         XCTAssertTrue(s.uptimeKept("customer", since: theirs), s.birdLine("customer") + s.diagnostics())
+    }
+
+    /// No bgp.conf at start: configure says BGP is not running; once bgp.conf exists, configure starts it.
+    func testConfigureStartsBGPWhenBgpConfAppears() throws {
+        let s = try startPeers(tag: "cfstart", bgpAtStart: false)
+        XCTAssertTrue(s.ourLine("isp").hasSuffix("Established"), s.diagnostics())
     }
 
     /// A syntax error is refused with file:line:column; the running configuration keeps working.

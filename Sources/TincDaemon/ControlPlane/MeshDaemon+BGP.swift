@@ -37,6 +37,7 @@ extension MeshDaemon {
                     return "Reading configuration from \(bgpConfigPath)\nConfiguration OK\n"
                 }
                 try startBGP()
+                updateBGPMesh()   // sessions to the nodes already reachable
             } catch {
                 Log.error("BGP: \(error)")
                 return "ERROR Reading configuration from \(bgpConfigPath)\n\(error)\n"
