@@ -44,7 +44,24 @@ extension MeshDaemon {
             }
             return "Reading configuration from \(bgpConfigPath)\nBGP speaker started\nReconfigured\n"
         }
-        let (ok, lines) = b.speaker.configure(path: bgpConfigPath, checkOnly: checkOnly)
+        var (ok, lines) = b.speaker.configure(path: bgpConfigPath, checkOnly: checkOnly)
+        if ok && !checkOnly {
+            // The mesh sessions' AS and template come from bgp.conf too; when they changed, the
+            // sessions are made again (the speaker rebuilt them from the template, but the peer AS
+            // it was given is the old one).
+            let template = b.speaker.templates["mesh"] != nil ? "mesh" : nil
+            let localAS = b.speaker.templates["mesh"]?.localAS ?? b.speaker.config.bgpProtocols.first?.localAS ?? 0
+            if template != b.meshTemplate || localAS != b.localAS {
+                for name in b.dynamicPeers.keys.sorted() {
+                    b.speaker.removeDynamicPeer(name: name)
+                    lines.insert("Restarting protocol \(name) (mesh AS or template changed)", at: lines.count - 1)
+                }
+                b.dynamicPeers = [:]
+                b.meshTemplate = template
+                b.localAS = localAS
+                updateBGPMesh()
+            }
+        }
         return (ok ? "" : "ERROR ") + lines.joined(separator: "\n") + "\n"
     }
 
@@ -129,8 +146,8 @@ final class EmbeddedBGP {
     let speaker: BGPSpeaker
     let fib: KernelFIB?
     let bfd: BFDManager?
-    let meshTemplate: String?
-    let localAS: UInt32
+    var meshTemplate: String?
+    var localAS: UInt32
     var dynamicPeers: [String: IPPrefix] = [:]
 
     init(speaker: BGPSpeaker, fib: KernelFIB?, bfd: BFDManager?, meshTemplate: String?, localAS: UInt32) {
