@@ -228,6 +228,61 @@ final class ConfigureInteropTests: InteropTestCase {
         XCTAssertTrue(s.ourLine("isp").hasSuffix("Established"), s.diagnostics())
     }
 
+    /// The automatic iBGP mesh: sessions made from `template bgp mesh` follow a changed template
+    /// (export none: the peer loses our prefix) without a reset.
+    func testChangedMeshTemplateReachesMeshSessions() throws {
+        try TincBinaries.requireSwiftBinary()
+        let lab = try makeLab(nodes: 2, function: "cfmesh")
+        let a = TincNode(name: "mA", impl: .swift, lab: lab, nsIndex: 0, port: 7641, subnets: [])
+        let b = TincNode(name: "mB", impl: .swift, lab: lab, nsIndex: 1, port: 7642, subnets: [])
+        let overlay = ["10.92.0.1", "10.92.0.2"]
+        for (i, n) in [a, b].enumerated() {
+            n.mode = "switch"
+            n.debugLevel = 2
+            n.extraConfig = ["DeviceType = tap", "Interface = tinc0"]
+            n.hostConfig = ["BGPAddress = \(overlay[i])"]
+            n.tincUpCommands = ["ip link set \"$INTERFACE\" up", "ip addr add \(overlay[i])/24 dev \"$INTERFACE\""]
+        }
+        a.connectTo = ["mB"]
+        watched = [a, b]
+        try setUpNetwork([a, b])
+        func bgpConf(_ i: Int, export: String) -> String {
+            """
+            router id \(overlay[i]);
+            protocol device {}
+            protocol static site { ipv4; route 10.192.\(i + 1).0/24 blackhole; }
+            template bgp mesh {
+                local as 65000;
+                direct;
+                ipv4 { import all; export \(export); next hop self; };
+            }
+            """
+        }
+        for (i, n) in [a, b].enumerated() {
+            try bgpConf(i, export: "all").write(to: n.confDir.appendingPathComponent("bgp.conf"), atomically: true, encoding: .utf8)
+        }
+        try start(b, a)
+        func ctl(_ n: TincNode, _ args: String...) -> String {
+            let sock = n.pidFile.path.replacingOccurrences(of: ".pid", with: "") + ".socket"
+            return (try? Shell.run([TincBinaries.swiftBinary, "ctl", "--socket", sock] + args, timeout: 15).stdout) ?? ""
+        }
+        func routes(_ n: TincNode, from proto: String) -> String { ctl(n, "show", "route", "protocol", proto) }
+        func line(_ n: TincNode, _ proto: String) -> String {
+            ctl(n, "show", "protocols").split(separator: "\n").map(String.init).first { $0.hasPrefix(proto + " ") } ?? ""
+        }
+        XCTAssertTrue(waitUntil(timeout: budget(30), poll: 0.2) { routes(b, from: "mA").contains("10.192.1.0/24") },
+                      "mB never got mA's prefix" + diagnostics())
+        let sessionAtB = line(b, "mA")
+        XCTAssertTrue(sessionAtB.hasSuffix("Established"), sessionAtB)
+
+        try bgpConf(0, export: "none").write(to: a.confDir.appendingPathComponent("bgp.conf"), atomically: true, encoding: .utf8)
+        let r = ctl(a, "configure")
+        XCTAssertTrue(r.contains("Reloading channel mB.ipv4\nReconfigured\n"), r)
+        XCTAssertTrue(waitUntil(timeout: budget(10), poll: 0.1) { !routes(b, from: "mA").contains("10.192.1.0/24") },
+                      "mB still has mA's prefix" + diagnostics())
+        XCTAssertEqual(line(b, "mA"), sessionAtB, "the mesh session was reset" + diagnostics())
+    }
+
     /// A syntax error is refused with file:line:column; the running configuration keeps working.
     func testSyntaxErrorIsRefusedAndTheOldConfigKeepsRunning() throws {
         let s = try startPeers(tag: "cfsyntax")
