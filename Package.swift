@@ -45,8 +45,9 @@ let package = Package(
         .testTarget(name: "TincProtocolTests", dependencies: ["TincProtocol", "MeshCrypto"]),
         // Test support: counts heap allocations per thread (the no-allocation-per-frame test).
         .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
-        // The in-process daemon harness (no device, listeners or root) shared by tests and fuzz drivers.
-        .target(name: "DaemonTestSupport", dependencies: ["TincDaemon", "TincConfig", "MeshRouting", "MeshIO"],
+        // In-process daemons for tests and fuzz drivers, no root: the harness (no device, listeners or
+        // threads) and LiveMesh (running daemons on loopback with socketpair devices).
+        .target(name: "DaemonTestSupport", dependencies: ["TincDaemon", "TincConfig", "MeshRouting", "MeshIO", "MeshCrypto", "TunTap"],
                 path: "Tests/DaemonTestSupport"),
         .testTarget(name: "TincDaemonTests",
                     dependencies: ["TincDaemon", "TincConfig", "TincProtocol", "MeshRouting", "MeshIO", "TunTap", "CAllocCounter",
