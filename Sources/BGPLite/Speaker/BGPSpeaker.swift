@@ -3,6 +3,7 @@
 // (use loop.post from elsewhere).
 import Glibc
 import MeshIO
+import MeshStatus
 
 public struct BGPSpeakerError: Error, CustomStringConvertible {
     public let description: String
@@ -179,16 +180,16 @@ public final class BGPSpeaker {
 
     public var locRIBCount: Int { rib.count }
 
-    public func protocolStatus() -> [BGPProtocolStatus] {
-        var out: [BGPProtocolStatus] = []
+    public func protocolStatus() -> [BGPProtocolSnapshot] {
+        var out: [BGPProtocolSnapshot] = []
         for s in statics {
-            out.append(BGPProtocolStatus(name: s.config.name, proto: "Static", state: started ? "up" : "down", bgpState: "",
+            out.append(BGPProtocolSnapshot(name: s.config.name, proto: "Static", state: started ? "up" : "down", bgpState: "",
                                          since: startedAt, established: false, prefixesReceived: s.config.routes.count,
                                          prefixesAccepted: s.imported.count, prefixesExported: 0, updatesIn: 0, updatesOut: 0,
                                          lastError: ""))
         }
         for s in sessions {
-            out.append(BGPProtocolStatus(name: s.name, proto: "BGP", state: s.protoState, bgpState: s.bgpStateName,
+            out.append(BGPProtocolSnapshot(name: s.name, proto: "BGP", state: s.protoState, bgpState: s.bgpStateName,
                                          since: s.since, established: s.established != nil,
                                          prefixesReceived: s.adjIn.count + s.filteredIn.count,
                                          prefixesAccepted: s.adjIn.count, prefixesExported: s.adjOut.count,
