@@ -105,7 +105,7 @@ public final class LiveMesh: @unchecked Sendable {
     public private(set) var nodes: [LiveNode] = []
 
     public init() throws {
-        workDir = NSTemporaryDirectory() + "/tincd-swift-live-" + UUID().uuidString
+        workDir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("tincd-swift-live-" + UUID().uuidString).path
         try FileManager.default.createDirectory(atPath: workDir, withIntermediateDirectories: true)
     }
 

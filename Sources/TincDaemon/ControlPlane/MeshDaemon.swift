@@ -35,6 +35,8 @@ public final class MeshDaemon {
     /// The frame path's threads, while they run (held by the publisher).
     var dataPlane: DataPlane? { publisher.dataPlane }
     var stopping = false
+    /// Wall-clock seconds since the epoch when `start()` ran (operator snapshots, /metrics).
+    var startTime: Double = 0
 
     /// - Parameter loadPeer: reads hosts/NAME (throws with a file:line reason).
     public init(settings: DaemonSettings, loadPeer: @escaping (String) throws -> PeerSettings) throws {
@@ -69,6 +71,9 @@ public final class MeshDaemon {
     public func start() throws {
         let s = settings
         keys.lastExpiry = loop.now
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        startTime = Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
         // Before any thread exists: signals are blocked process-wide and read through signalfd.
         if takesSignals {
             try loop.handleSignals([SIGHUP, SIGTERM, SIGQUIT, SIGINT, SIGALRM, SIGUSR1, SIGUSR2, SIGWINCH]) { [unowned self] sig in
