@@ -150,7 +150,7 @@ final class ControlJSONSchemaTests: XCTestCase {
                                 peerIP: "127.0.0.1", peerPort: pa, peerAS: 65001, route: "10.92.0.0/24"),
         ])
         XCTAssertTrue(mesh.wait {
-            a.control("show route for 10.92.0.1").contains("peer_b") && a.control("dump nodes").contains("reachable")
+            a.control("show route for 10.92.0.1").contains("peer_b") && a.control("info B").contains("Status:       reachable")
                 && a.control("dump subnets").contains("10.2.0.0/24")
         }, "mesh or BGP session did not come up:\n\(a.control("show protocols"))\(a.control("dump nodes"))")
 

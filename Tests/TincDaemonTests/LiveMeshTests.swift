@@ -28,18 +28,37 @@ final class LiveMeshTests: XCTestCase {
         node.onLoop { d in d.graph.allSubnets().contains { $0.1.name == owner && $0.0.address == .mac(mac) } } ?? false
     }
 
-    /// Sends warm-up frames from `from` to `mac` until `to` delivers one: the first frames may be
-    /// dropped while the packet keys are requested (REQ_KEY/ANS_KEY), as in tinc.
-    func warmUp(_ mesh: LiveMesh, from: LiveNode, to: LiveNode, mac: [UInt8], src: [UInt8], file: StaticString = #filePath, line: UInt = #line) {
-        var delivered = false
-        for i in 0..<200 where !delivered {
-            from.device.inject(frame(to: mac, from: src, length: 60, seed: 1000 + i))
-            delivered = to.device.receive(timeout: 0.1) != nil
+    /// Frames sent only to get a path going; a late one may still arrive after the check that
+    /// waited for it, so `next` skips them.
+    var warmUpFrames: Set<[UInt8]> = []
+
+    /// Injects `make(i)` into `from` until every node in `to` has delivered one of them (each
+    /// delivered frame must be byte-identical to one sent). The first frames may find no path:
+    /// a new peer reaches the data plane with the next published forwarding table, and the packet
+    /// keys are requested on first use.
+    func warmUp(from: LiveNode, to: [LiveNode], _ make: (Int) -> [UInt8], file: StaticString = #filePath, line: UInt = #line) {
+        var pending = to
+        for i in 0..<100 where !pending.isEmpty {
+            let f = make(i)
+            warmUpFrames.insert(f)
+            from.device.inject(f)
+            pending = pending.filter { n in
+                guard let got = n.device.receive(timeout: 0.1) else { return true }
+                XCTAssertTrue(warmUpFrames.contains(got), "\(n.name) delivered a frame nobody sent", file: file, line: line)
+                return false
+            }
         }
-        XCTAssertTrue(delivered, "no frame from \(from.name) reached \(to.name)", file: file, line: line)
-        usleep(100_000)
-        to.device.drain()
-        from.device.drain()
+        XCTAssertTrue(pending.isEmpty, "no frame from \(from.name) reached \(pending.map(\.name))", file: file, line: line)
+    }
+
+    /// The next frame `node` delivers that is not a warm-up frame.
+    func next(_ node: LiveNode, timeout: Double = 5) -> [UInt8]? {
+        let end = Date().addingTimeInterval(timeout)
+        while true {
+            let left = end.timeIntervalSinceNow
+            guard left > 0, let f = node.device.receive(timeout: left) else { return nil }
+            if !warmUpFrames.contains(f) { return f }
+        }
     }
 
     /// Switch mode: two daemons authenticate, learn each other's MACs, agree packet keys, and
@@ -51,27 +70,25 @@ final class LiveMeshTests: XCTestCase {
         let b = try mesh.start("B", connectTo: ["A"])
         XCTAssertTrue(mesh.wait { reachable(a, sees: "B") && reachable(b, sees: "A") }, "A and B did not authenticate")
 
-        // Each side announces its MAC by sending a broadcast; the other side's device gets it.
-        b.device.inject(frame(to: Self.broadcastMAC, from: Self.macB, seed: 1))
-        XCTAssertEqual(a.device.receive(timeout: 5), frame(to: Self.broadcastMAC, from: Self.macB, seed: 1))
-        a.device.inject(frame(to: Self.broadcastMAC, from: Self.macA, seed: 2))
-        XCTAssertEqual(b.device.receive(timeout: 5), frame(to: Self.broadcastMAC, from: Self.macA, seed: 2))
+        // Each side announces its MAC by sending broadcasts; the other side's device gets them.
+        warmUp(from: b, to: [a]) { frame(to: Self.broadcastMAC, from: Self.macB, seed: 1000 + $0) }
+        warmUp(from: a, to: [b]) { frame(to: Self.broadcastMAC, from: Self.macA, seed: 2000 + $0) }
         XCTAssertTrue(mesh.wait { owns(a, "B", mac: Self.macB) && owns(b, "A", mac: Self.macA) }, "learned MACs not gossiped")
 
-        warmUp(mesh, from: a, to: b, mac: Self.macB, src: Self.macA)
-        warmUp(mesh, from: b, to: a, mac: Self.macA, src: Self.macB)
-        XCTAssertTrue(a.onLoop { $0.keys["B"]?.validKey == true } ?? false, "A has no packet key for B")
-        XCTAssertTrue(b.onLoop { $0.keys["A"]?.validKey == true } ?? false, "B has no packet key for A")
+        warmUp(from: a, to: [b]) { frame(to: Self.macB, from: Self.macA, length: 60, seed: 3000 + $0) }
+        warmUp(from: b, to: [a]) { frame(to: Self.macA, from: Self.macB, length: 60, seed: 4000 + $0) }
+        XCTAssertTrue(mesh.wait { (a.onLoop { $0.keys["B"]?.validKey == true } ?? false) && (b.onLoop { $0.keys["A"]?.validKey == true } ?? false) },
+                      "no packet keys exchanged")
 
         for (i, length) in [60, 61, 128, 577, 1000, 1400, 1514].enumerated() {
             let ab = frame(to: Self.macB, from: Self.macA, length: length, seed: i)
             a.device.inject(ab)
-            XCTAssertEqual(b.device.receive(timeout: 5), ab, "A->B frame of \(length) bytes")
+            XCTAssertEqual(next(b), ab, "A->B frame of \(length) bytes")
             let ba = frame(to: Self.macA, from: Self.macB, length: length, seed: 100 + i)
             b.device.inject(ba)
-            XCTAssertEqual(a.device.receive(timeout: 5), ba, "B->A frame of \(length) bytes")
+            XCTAssertEqual(next(a), ba, "B->A frame of \(length) bytes")
         }
-        XCTAssertNil(a.device.receive(timeout: 0.2), "A got a frame nobody sent to it")
+        XCTAssertNil(next(a, timeout: 0.2), "A got a frame nobody sent to it")
 
         // B was A's only meta connection: as in tinc, losing the last one purges the unreachable
         // nodes at once (no `purge` command needed), so B and its learned MAC are gone from A.
@@ -92,23 +109,20 @@ final class LiveMeshTests: XCTestCase {
         let c = try mesh.start("C", connectTo: ["A"])
         XCTAssertTrue(mesh.wait { reachable(a, sees: "B") && reachable(a, sees: "C") && reachable(b, sees: "C") },
                       "mesh did not form")
-        b.device.inject(frame(to: Self.broadcastMAC, from: Self.macB, seed: 3))
-        XCTAssertNotNil(a.device.receive(timeout: 5))
-        XCTAssertNotNil(c.device.receive(timeout: 5))
+        warmUp(from: b, to: [a, c]) { frame(to: Self.broadcastMAC, from: Self.macB, seed: 1000 + $0) }
         XCTAssertTrue(mesh.wait { owns(a, "B", mac: Self.macB) }, "B's MAC not known on A")
-        warmUp(mesh, from: a, to: b, mac: Self.macB, src: Self.macA)
-        warmUp(mesh, from: a, to: c, mac: Self.unknownMAC, src: Self.macA)
-        b.device.drain()
+        warmUp(from: a, to: [b]) { frame(to: Self.macB, from: Self.macA, length: 60, seed: 2000 + $0) }
+        warmUp(from: a, to: [b, c]) { frame(to: Self.unknownMAC, from: Self.macA, length: 60, seed: 3000 + $0) }
 
         let unknown = frame(to: Self.unknownMAC, from: Self.macA, length: 300, seed: 7)
         a.device.inject(unknown)
-        XCTAssertEqual(b.device.receive(timeout: 5), unknown, "unknown MAC not flooded to B")
-        XCTAssertEqual(c.device.receive(timeout: 5), unknown, "unknown MAC not flooded to C")
+        XCTAssertEqual(next(b), unknown, "unknown MAC not flooded to B")
+        XCTAssertEqual(next(c), unknown, "unknown MAC not flooded to C")
 
         let known = frame(to: Self.macB, from: Self.macA, length: 300, seed: 8)
         a.device.inject(known)
-        XCTAssertEqual(b.device.receive(timeout: 5), known)
-        XCTAssertNil(c.device.receive(timeout: 0.5), "a frame for B's MAC also reached C")
+        XCTAssertEqual(next(b), known)
+        XCTAssertNil(next(c, timeout: 0.5), "a frame for B's MAC also reached C")
 
         // C stops while A keeps B: C stays known but unreachable until `purge` forgets it.
         c.stop()
@@ -119,7 +133,7 @@ final class LiveMeshTests: XCTestCase {
                       "purge did not remove exactly the unreachable C")
         let again = frame(to: Self.unknownMAC, from: Self.macA, length: 200, seed: 9)
         a.device.inject(again)
-        XCTAssertEqual(b.device.receive(timeout: 5), again, "broadcast after the purge did not reach B")
+        XCTAssertEqual(next(b), again, "broadcast after the purge did not reach B")
     }
 
     /// An Ethernet+IPv4 frame from 10.1.0.5 to `dst` with a valid header checksum.
@@ -136,7 +150,8 @@ final class LiveMeshTests: XCTestCase {
         return [UInt8](repeating: 0, count: 12) + [0x08, 0x00] + ip
     }
 
-    /// Router mode: an IPv4 packet for B's Subnet comes out of B's device unchanged; one for a
+    /// Router mode: an IPv4 packet for B's Subnet comes out of B's device unchanged (the Ethernet
+    /// header too, which the socketpair device passes through); one for a
     /// subnet nobody announced is answered with ICMP net unreachable on A's own device.
     func testRouterModeDeliversIPv4BySubnet() throws {
         let mesh = try LiveMesh()
@@ -146,28 +161,18 @@ final class LiveMeshTests: XCTestCase {
             (a.onLoop { $0.graph.allSubnets().contains { $0.1.name == "B" } } ?? false) && reachable(b, sees: "A")
         }, "B's subnet did not reach A")
 
-        var delivered = false
-        for i in 0..<200 where !delivered {
-            a.device.inject(ipv4Frame(to: [10, 2, 0, 9], payload: 20, seed: i))
-            delivered = b.device.receive(timeout: 0.1) != nil
-        }
-        XCTAssertTrue(delivered, "no packet from A reached B")
-        usleep(100_000)
-        b.device.drain()
+        warmUp(from: a, to: [b]) { ipv4Frame(to: [10, 2, 0, 9], payload: 20, seed: 1000 + $0) }
 
         for (i, payload) in [8, 100, 1000, 1472].enumerated() {
             let f = ipv4Frame(to: [10, 2, 0, 9], payload: payload, seed: i)
             a.device.inject(f)
-            let got = b.device.receive(timeout: 5)
-            XCTAssertEqual(got.map { Array($0.dropFirst(12)) }, Array(f.dropFirst(12)),
-                           "IPv4 packet of \(payload) payload bytes changed on the way (ethertype and IP bytes)")
+            XCTAssertEqual(next(b), f, "IPv4 packet of \(payload) payload bytes changed on the way")
         }
 
-        a.device.drain()
         a.device.inject(ipv4Frame(to: [10, 9, 0, 1], payload: 20, seed: 0))
-        let reply = a.device.receive(timeout: 5)
+        let reply = next(a)
         XCTAssertEqual(reply?.count ?? 0 > 34 ? reply?[14 + 9] : nil, 1, "no ICMP answer for an unknown subnet")
         XCTAssertEqual(reply?.count ?? 0 > 34 ? reply?[34] : nil, 3, "ICMP type is not destination unreachable")
-        XCTAssertNil(b.device.receive(timeout: 0.3), "a packet for an unknown subnet reached B")
+        XCTAssertNil(next(b, timeout: 0.3), "a packet for an unknown subnet reached B")
     }
 }
