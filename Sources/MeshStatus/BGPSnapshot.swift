@@ -11,11 +11,13 @@ public struct BGPSnapshot: Codable, Sendable, Equatable {
     }
 }
 
-/// One protocol of bgp.conf (or an automatic mesh session).
+/// One protocol of bgp.conf (or an automatic mesh session), as a line of `show protocols`.
 public struct BGPProtocolSnapshot: Codable, Sendable, Equatable {
     public var name: String
     /// "BGP", "Static", "Kernel", "Device", "Direct", "BFD".
     public var proto: String
+    /// The routing table a Static or Kernel protocol feeds ("master4"); "---" for the others.
+    public var table: String
     /// BIRD's protocol state: "up", "start", "down".
     public var state: String
     /// BGP: "Established", "Active", "Connect", "OpenSent", "OpenConfirm", "Idle", "Passive"; else "".
@@ -32,11 +34,12 @@ public struct BGPProtocolSnapshot: Codable, Sendable, Equatable {
     public var updatesOut: Int
     public var lastError: String
 
-    public init(name: String, proto: String, state: String, bgpState: String, since: Double, established: Bool,
+    public init(name: String, proto: String, table: String, state: String, bgpState: String, since: Double, established: Bool,
                 prefixesReceived: Int, prefixesAccepted: Int, prefixesExported: Int, updatesIn: Int, updatesOut: Int,
                 lastError: String) {
         self.name = name
         self.proto = proto
+        self.table = table
         self.state = state
         self.bgpState = bgpState
         self.since = since

@@ -50,10 +50,10 @@ final class MeshExporterTests: XCTestCase {
     func testSessionSeriesComeAndGoAndCountersResetWithTheSession() {
         let e = MeshExporter()
         let peer = node("n2")
-        var s = BGPProtocolSnapshot(name: "n2", proto: "BGP", state: "up", bgpState: "Established", since: 1900,
+        var s = BGPProtocolSnapshot(name: "n2", proto: "BGP", table: "---", state: "up", bgpState: "Established", since: 1900,
                                     established: true, prefixesReceived: 4, prefixesAccepted: 3, prefixesExported: 2,
                                     updatesIn: 7, updatesOut: 5, lastError: "")
-        let st = BGPProtocolSnapshot(name: "st1", proto: "Static", state: "up", bgpState: "", since: 1900, established: false,
+        let st = BGPProtocolSnapshot(name: "st1", proto: "Static", table: "master4", state: "up", bgpState: "", since: 1900, established: false,
                                      prefixesReceived: 1, prefixesAccepted: 1, prefixesExported: 0, updatesIn: 0,
                                      updatesOut: 0, lastError: "")
         e.update(snapshot(peers: [peer], bgp: BGPSnapshot(locRIBRoutes: 9, protocols: [st, s])), now: 2000)

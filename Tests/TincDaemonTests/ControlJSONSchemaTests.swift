@@ -81,7 +81,7 @@ final class ControlJSONSchemaTests: XCTestCase {
     static let action: Schema = .object(["message": .string])
     static let debugLevel: Schema = .object(["message": .string, "old_level": .int, "new_level": .int])
     static let bgpProtocol: Schema = .object([
-        "name": .string, "proto": .string, "state": .string, "bgpState": .string, "since": .number, "established": .bool,
+        "name": .string, "proto": .string, "table": .string, "state": .string, "bgpState": .string, "since": .number, "established": .bool,
         "prefixesReceived": .int, "prefixesAccepted": .int, "prefixesExported": .int, "updatesIn": .int,
         "updatesOut": .int, "lastError": .string,
     ])

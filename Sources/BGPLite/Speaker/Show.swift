@@ -23,45 +23,43 @@ extension BGPSpeaker {
         return String(s)
     }
 
-    private func bgpInfo(_ s: Session) -> String {
-        if s.established != nil { return "Established" }
-        let st = s.bgpStateName
-        if s.lastError.isEmpty { return st }
-        return BGPSpeaker.pad(st, 14) + s.lastError
+    /// The Info column: a BGP session's state, and its last error while not established.
+    private static func info(_ p: BGPProtocolSnapshot) -> String {
+        guard p.proto == "BGP" else { return "" }
+        if p.established { return "Established" }
+        if p.lastError.isEmpty { return p.bgpState }
+        return BGPSpeaker.pad(p.bgpState, 14) + p.lastError
     }
 
-    /// `show protocols` (all protocols) or `show protocols all NAME` when `name` is given.
+    /// `show protocols` (all protocols) or `show protocols all NAME` when `name` is given: one line
+    /// per protocol from `protocolStatus()`, with NAME's channel and session detail below it.
     public func showProtocols(all name: String? = nil) -> String {
         var lines = [protoLine("Name", "Proto", "Table", "State", 0, "Info").replacingSince()]
-        for p in config.protocols {
+        for p in protocolStatus() {
             if let n = name, p.name != n { continue }
-            switch p {
-            case .device(let d):
-                lines.append(protoLine(d.name, "Device", "---", started ? "up" : "down", startedAt, ""))
-            case .direct(let d):
-                lines.append(protoLine(d.name, "Direct", "---", started ? "up" : "down", startedAt, ""))
-            case .kernel(let k):
-                lines.append(protoLine(k.name, "Kernel", k.channels.first?.table ?? "master4", started ? "up" : "down", startedAt, ""))
-                if name != nil { lines += channelLines(family: k.channels.first?.family ?? .ipv4, importPolicy: k.channels.first?.effectiveImportPolicy, exportPolicy: k.channels.first?.effectiveExportPolicy, imported: 0, exported: fibInstalled.count, preferred: 0, stats: nil) }
-            case .bfd(let b):
-                lines.append(protoLine(b.name, "BFD", "---", started ? "up" : "down", startedAt, ""))
-            case .static_(let st):
-                let so = statics.first { $0.config.name == st.name }
-                lines.append(protoLine(st.name, "Static", st.channel.table, started && !st.common.disabled ? "up" : "down", startedAt, ""))
-                if name != nil, let so {
-                    let pref = rib.table.reduce(0) { $0 + ($1.value.best.src == so.source.id ? 1 : 0) }
-                    lines += channelLines(family: st.family, importPolicy: st.channel.effectiveImportPolicy, exportPolicy: st.channel.effectiveExportPolicy, imported: so.imported.count, exported: 0, preferred: pref, stats: nil)
-                }
-            case .bgp:
-                break
-            }
-        }
-        for s in sessions {
-            if let n = name, s.name != n { continue }
-            lines.append(protoLine(s.name, "BGP", "---", s.protoState, s.since, bgpInfo(s)))
-            if name != nil { lines += bgpDetails(s) }
+            lines.append(protoLine(p.name, p.proto, p.table, p.state, p.since, BGPSpeaker.info(p)))
+            if name != nil { lines += details(p.name) }
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `show protocols all NAME`'s lines under the protocol's summary line (read from the speaker:
+    /// channel and capability detail is not part of the snapshot).
+    private func details(_ name: String) -> [String] {
+        if let s = sessions.first(where: { $0.name == name }) { return bgpDetails(s) }
+        for p in config.protocols {
+            switch p {
+            case .kernel(let k) where k.name == name:
+                return channelLines(family: k.channels.first?.family ?? .ipv4, importPolicy: k.channels.first?.effectiveImportPolicy, exportPolicy: k.channels.first?.effectiveExportPolicy, imported: 0, exported: fibInstalled.count, preferred: 0, stats: nil)
+            case .static_(let st) where st.name == name:
+                guard let so = statics.first(where: { $0.config.name == st.name }) else { return [] }
+                let pref = rib.table.reduce(0) { $0 + ($1.value.best.src == so.source.id ? 1 : 0) }
+                return channelLines(family: st.family, importPolicy: st.channel.effectiveImportPolicy, exportPolicy: st.channel.effectiveExportPolicy, imported: so.imported.count, exported: 0, preferred: pref, stats: nil)
+            default:
+                continue
+            }
+        }
+        return []
     }
 
     private func bgpDetails(_ s: Session) -> [String] {
