@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import Glibc
 import DaemonTestSupport
+@testable import TincDaemon
 
 /// `ctl --json` for every control command, from two live daemons with an eBGP session between
 /// their embedded speakers: each reply must parse as JSON and match a hand-written type schema
@@ -212,5 +213,16 @@ final class ControlJSONSchemaTests: XCTestCase {
         XCTAssertTrue(b.control("--json show route for nonsense").hasPrefix("ERROR "))
         // Last: stop answers too (and then stops B's loop).
         if let v = parse(b.control("--json stop")) { XCTAssertTrue(violations(v, Self.action).isEmpty, "\(v)") }
+    }
+
+    /// A peer's string (an edge address, a BGP error text) with DEL, C1, bidi or non-BMP characters
+    /// survives the control server's terminal escaping as valid JSON with the same value.
+    func testJSONRepliesSurviveTerminalEscaping() throws {
+        struct Reply: Codable, Equatable { var text: String; var n: Int }
+        let hostile = Reply(text: "a\u{7f}b\u{85}c\u{202e}d\u{2028}e\u{e9}f\u{1F600}g\u{1b}[31m\"\\/", n: 3)
+        let json = jsonText(hostile)
+        XCTAssertEqual(ControlServer.terminalSafe(json), json, "terminal escaping would change the JSON")
+        XCTAssertTrue(json.utf8.allSatisfy { $0 == 0x0A || ($0 >= 0x20 && $0 < 0x7F) }, json)
+        XCTAssertEqual(try JSONDecoder().decode(Reply.self, from: Data(json.utf8)), hostile, json)
     }
 }

@@ -29,11 +29,26 @@ func alignedTable(_ header: [String], _ rows: [[String]]) -> String {
 }
 
 /// `--json` replies: typed values (numbers, booleans, arrays, null), keys sorted, slashes as is.
+/// Everything beyond printable ASCII is written as a JSON `\uXXXX` escape, so the control
+/// server's terminal escaping (which would turn a peer's bidi or C1 character into `\u{…}`/`\xNN`,
+/// not JSON) finds nothing to change and the reply stays valid JSON.
 func jsonText<T: Encodable>(_ value: T) -> String {
     let e = JSONEncoder()
     e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     guard let d = try? e.encode(value) else { return "ERROR could not encode the reply\n" }
-    return String(decoding: d, as: UTF8.self) + "\n"
+    let text = String(decoding: d, as: UTF8.self)
+    guard text.utf8.contains(where: { $0 >= 0x7F }) else { return text + "\n" }
+    var out = ""
+    out.reserveCapacity(text.utf8.count + 64)
+    for u in text.unicodeScalars {
+        if u.value < 0x7F { out.unicodeScalars.append(u); continue }
+        // Only inside strings (JSON syntax is ASCII); UTF-16 units, surrogate pairs included.
+        for unit in String(u).utf16 {
+            let h = String(unit, radix: 16)
+            out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+        }
+    }
+    return out + "\n"
 }
 
 /// The `--json` form of commands that act instead of report (reload, retry, purge, stop, debug).
