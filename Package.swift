@@ -28,13 +28,15 @@ let package = Package(
         .target(name: "TincConfig"),
         .target(name: "MeshIO", dependencies: ["CNetShim"]),
         .target(name: "TunTap", dependencies: ["CNetShim", "MeshIO"]),
+        // The typed state samples every operator view is rendered from (ctl, ctl --json, SIGUSR dumps, /metrics).
+        .target(name: "MeshStatus"),
         .target(name: "TincProtocol", dependencies: ["MeshCrypto", "MeshRouting"]),
         .target(name: "TincDaemon",
-                dependencies: ["MeshCrypto", "MeshRouting", "TincConfig", "TincProtocol", "MeshIO", "TunTap", "BGPLite", "MeshMetrics"]),
-        .target(name: "BGPLite", dependencies: ["MeshIO"]),
+                dependencies: ["MeshCrypto", "MeshRouting", "TincConfig", "TincProtocol", "MeshIO", "TunTap", "BGPLite", "MeshMetrics", "MeshStatus"]),
+        .target(name: "BGPLite", dependencies: ["MeshIO", "MeshStatus"]),
         // Prometheus exporter + tiny HTTP server on the control loop (MetricsAddress).
         .target(name: "MeshMetrics",
-                dependencies: ["MeshIO",
+                dependencies: ["MeshIO", "MeshStatus",
                                .product(name: "CoreMetrics", package: "swift-metrics"),
                                .product(name: "Prometheus", package: "swift-prometheus")]),
         .executableTarget(name: "tincd-swift", dependencies: ["TincDaemon", "TincConfig"]),
@@ -45,14 +47,15 @@ let package = Package(
         .testTarget(name: "TincProtocolTests", dependencies: ["TincProtocol", "MeshCrypto"]),
         // Test support: counts heap allocations per thread (the no-allocation-per-frame test).
         .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
-        // The in-process daemon harness (no device, listeners or root) shared by tests and fuzz drivers.
-        .target(name: "DaemonTestSupport", dependencies: ["TincDaemon", "TincConfig", "MeshRouting", "MeshIO"],
+        // In-process daemons for tests and fuzz drivers, no root: the harness (no device, listeners or
+        // threads) and LiveMesh (running daemons on loopback with socketpair devices).
+        .target(name: "DaemonTestSupport", dependencies: ["TincDaemon", "TincConfig", "MeshRouting", "MeshIO", "MeshCrypto", "TunTap"],
                 path: "Tests/DaemonTestSupport"),
         .testTarget(name: "TincDaemonTests",
                     dependencies: ["TincDaemon", "TincConfig", "TincProtocol", "MeshRouting", "MeshIO", "TunTap", "CAllocCounter",
-                                   "DaemonTestSupport"]),
+                                   "DaemonTestSupport", "MeshStatus"]),
         .testTarget(name: "BGPLiteTests", dependencies: ["BGPLite"]),
-        .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "MeshIO"]),
+        .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "MeshIO", "MeshStatus"]),
         // The hostile-input tests speak the meta protocol themselves (TincProtocol's Handshake).
         .testTarget(name: "InteropTests", dependencies: ["MeshCrypto", "TincProtocol", "MeshIO"]),
     ]

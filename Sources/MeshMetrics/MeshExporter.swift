@@ -1,7 +1,8 @@
 import CoreMetrics
+import MeshStatus
 import Prometheus
 
-/// Turns `MetricsSnapshot`s into Prometheus series through swift-metrics (`CoreMetrics.Counter`,
+/// Turns `MeshSnapshot`s (nodes and BGP parts; MeshStatus) into Prometheus series through swift-metrics (`CoreMetrics.Counter`,
 /// `CoreMetrics.Gauge`) backed by swift-prometheus's `PrometheusMetricsFactory` on a private
 /// registry (no global `MetricsSystem.bootstrap`, so several daemons or tests can live in one process).
 ///
@@ -97,45 +98,47 @@ public final class MeshExporter {
     // MARK: - Snapshot to series
 
     /// Brings every series in line with `s`. `now` is wall-clock seconds (session uptimes).
-    public func update(_ s: MetricsSnapshot, now: Double) {
-        gauge("tincd_info", [("node", s.nodeName), ("version", s.version)], 1)
+    public func update(_ s: MeshSnapshot, now: Double) {
+        gauge("tincd_info", [("node", s.name), ("version", s.version)], 1)
         gauge("tincd_start_time_seconds", s.startTime)
 
-        counter("tincd_device_in_packets_total", total: s.deviceInPackets)
-        counter("tincd_device_in_bytes_total", total: s.deviceInBytes)
-        counter("tincd_device_out_packets_total", total: s.deviceOutPackets)
-        counter("tincd_device_out_bytes_total", total: s.deviceOutBytes)
-        counter("tincd_udp_in_packets_total", total: s.udpInPackets)
-        counter("tincd_udp_in_bytes_total", total: s.udpInBytes)
-        counter("tincd_udp_out_packets_total", total: s.udpOutPackets)
-        counter("tincd_udp_out_bytes_total", total: s.udpOutBytes)
-        counter("tincd_tcp_fallback_frames_total", total: s.tcpFallbackFrames)
-        for r in DropReason.allCases {
-            counter("tincd_dropped_packets_total", [("reason", r.rawValue)], total: s.drops[r] ?? 0)
+        let t = s.stats
+        counter("tincd_device_in_packets_total", total: t.deviceInPackets)
+        counter("tincd_device_in_bytes_total", total: t.deviceInBytes)
+        counter("tincd_device_out_packets_total", total: t.deviceOutPackets)
+        counter("tincd_device_out_bytes_total", total: t.deviceOutBytes)
+        counter("tincd_udp_in_packets_total", total: t.udpInPackets)
+        counter("tincd_udp_in_bytes_total", total: t.udpInBytes)
+        counter("tincd_udp_out_packets_total", total: t.udpOutPackets)
+        counter("tincd_udp_out_bytes_total", total: t.udpOutBytes)
+        counter("tincd_tcp_fallback_frames_total", total: t.tcpFallbackFrames)
+        for d in t.drops {
+            counter("tincd_dropped_packets_total", [("reason", d.reason)], total: d.count)
         }
 
-        gauge("tincd_meta_connections", s.metaConnections)
-        gauge("tincd_graph_nodes", s.graphNodes)
-        gauge("tincd_graph_reachable_nodes", s.graphReachableNodes)
-        gauge("tincd_graph_edges", s.graphEdges)
-        gauge("tincd_graph_subnets", s.graphSubnets)
+        gauge("tincd_meta_connections", t.connections)
+        gauge("tincd_graph_nodes", t.nodes)
+        gauge("tincd_graph_reachable_nodes", t.reachableNodes)
+        gauge("tincd_graph_edges", t.edges)
+        gauge("tincd_graph_subnets", t.subnets)
 
-        for p in s.peers {
+        for p in s.nodes where !p.myself {
             let l = [("node", p.name)]
             gauge("tincd_node_reachable", l, p.reachable)
-            gauge("tincd_node_directly_connected", l, p.directlyConnected)
-            gauge("tincd_node_valid_key", l, p.validKey)
-            if let d = p.distance { gauge("tincd_node_distance_hops", l, d) }
+            gauge("tincd_node_directly_connected", l, p.connected)
+            gauge("tincd_node_valid_key", l, p.validkey)
+            if p.reachable, let d = p.distance { gauge("tincd_node_distance_hops", l, d) }
             if let m = p.pmtu { gauge("tincd_node_pmtu_bytes", l, m) }
-            if let m = p.minMTU { gauge("tincd_node_pmtu_min_bytes", l, m) }
-            if let m = p.maxMTU { gauge("tincd_node_pmtu_max_bytes", l, m) }
+            if let m = p.minmtu { gauge("tincd_node_pmtu_min_bytes", l, m) }
+            if let m = p.maxmtu { gauge("tincd_node_pmtu_max_bytes", l, m) }
         }
 
         if let b = s.bgp {
+            let sessions = b.protocols.filter { $0.proto == "BGP" }
             gauge("tincd_bgp_loc_rib_routes", b.locRIBRoutes)
-            gauge("tincd_bgp_sessions", b.sessions.count)
-            gauge("tincd_bgp_sessions_established", b.sessions.filter { $0.established }.count)
-            for x in b.sessions {
+            gauge("tincd_bgp_sessions", sessions.count)
+            gauge("tincd_bgp_sessions_established", sessions.filter { $0.established }.count)
+            for x in sessions {
                 let l = [("session", x.name)]
                 gauge("tincd_bgp_session_established", l, x.established)
                 gauge("tincd_bgp_session_state", l, x.stateCode)
@@ -143,8 +146,8 @@ public final class MeshExporter {
                 gauge("tincd_bgp_session_prefixes_received", l, x.prefixesReceived)
                 gauge("tincd_bgp_session_prefixes_accepted", l, x.prefixesAccepted)
                 gauge("tincd_bgp_session_prefixes_exported", l, x.prefixesExported)
-                counter("tincd_bgp_session_updates_received_total", l, total: UInt64(max(0, x.updatesReceived)))
-                counter("tincd_bgp_session_updates_sent_total", l, total: UInt64(max(0, x.updatesSent)))
+                counter("tincd_bgp_session_updates_received_total", l, total: UInt64(max(0, x.updatesIn)))
+                counter("tincd_bgp_session_updates_sent_total", l, total: UInt64(max(0, x.updatesOut)))
             }
         }
         sweep()
@@ -189,7 +192,7 @@ public final class MeshExporter {
         "tincd_udp_out_packets_total": "Encrypted UDP datagrams sent.",
         "tincd_udp_out_bytes_total": "Encrypted UDP bytes sent.",
         "tincd_tcp_fallback_frames_total": "Frames sent over a meta connection (TCP) instead of UDP.",
-        "tincd_dropped_packets_total": "Dropped packets by reason (bad_mac, replay, too_short, unknown_source, no_key, no_route, send_error, compression).",
+        "tincd_dropped_packets_total": "Dropped packets by reason (bad_mac, replay, too_short, unknown_source, no_key, no_route, send_error, compression, queue_full, seal_failed).",
         "tincd_meta_connections": "Authenticated meta connections (TCP) to other nodes.",
         "tincd_graph_nodes": "Nodes known in the mesh graph, this one included.",
         "tincd_graph_reachable_nodes": "Reachable nodes in the mesh graph, this one included.",

@@ -1,5 +1,6 @@
 import Glibc
 import MeshIO
+import MeshStatus
 
 /// `MetricsAddress = host:port` in tinc.conf: an HTTP listener on the daemon's control loop that
 /// serves `GET /metrics` (Prometheus text format 0.0.4, sampled from the daemon on each scrape)
@@ -7,13 +8,13 @@ import MeshIO
 public final class MetricsEndpoint {
     public let exporter = MeshExporter()
     public private(set) var server: MetricsHTTPServer!
-    private let provider: () -> MetricsSnapshot
+    private let provider: () -> MeshSnapshot
     public private(set) var scrapes = 0
 
     /// - Parameters:
     ///   - host: a numeric address or name; `*` or empty listens on every address (IPv4 and IPv6).
     ///   - provider: samples the daemon; called on the loop thread for each request.
-    public init(host: String, port: UInt16, loop: EventLoop, provider: @escaping () -> MetricsSnapshot) throws {
+    public init(host: String, port: UInt16, loop: EventLoop, provider: @escaping () -> MeshSnapshot) throws {
         self.provider = provider
         let addresses = SocketAddress.resolve(host: host == "*" || host.isEmpty ? nil : host, port: String(port),
                                               passive: true)
@@ -39,9 +40,10 @@ public final class MetricsEndpoint {
             return .init(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: scrape())
         case "/healthz":
             let s = provider()
-            var text = "ok node=\(s.nodeName) reachable_nodes=\(s.graphReachableNodes)/\(s.graphNodes) meta_connections=\(s.metaConnections)"
+            var text = "ok node=\(s.name) reachable_nodes=\(s.stats.reachableNodes)/\(s.stats.nodes) meta_connections=\(s.stats.connections)"
             if let b = s.bgp {
-                text += " bgp_established=\(b.sessions.filter { $0.established }.count)/\(b.sessions.count)"
+                let sessions = b.protocols.filter { $0.proto == "BGP" }
+                text += " bgp_established=\(sessions.filter { $0.established }.count)/\(sessions.count)"
             }
             return .init(status: 200, body: text + "\n")
         case "/":

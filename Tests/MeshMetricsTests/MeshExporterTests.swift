@@ -2,16 +2,24 @@ import Foundation
 import Glibc
 import XCTest
 import MeshIO
+import MeshStatus
 @testable import MeshMetrics
 
 final class MeshExporterTests: XCTestCase {
-    private func snapshot(in inPackets: UInt64 = 0, peers: [PeerSample] = [], bgp: BGPSample? = nil) -> MetricsSnapshot {
-        var s = MetricsSnapshot(nodeName: "n1", version: "v", startTime: 1000)
-        s.deviceInPackets = inPackets
-        s.drops = [.replay: 3]
-        s.peers = peers
+    private func snapshot(in inPackets: UInt64 = 0, peers: [NodeSnapshot] = [], bgp: BGPSnapshot? = nil) -> MeshSnapshot {
+        var s = MeshSnapshot(name: "n1", version: "v", startTime: 1000)
+        s.stats.deviceInPackets = inPackets
+        s.stats.droppedReplay = 3
+        s.nodes = [node("n1", myself: true)] + peers
         s.bgp = bgp
         return s
+    }
+
+    private func node(_ name: String, myself: Bool = false) -> NodeSnapshot {
+        NodeSnapshot(name: name, myself: myself, reachable: true, connected: !myself, address: nil, port: nil,
+                     nexthop: name, via: name, distance: myself ? 0 : 1, options: 0, status: 0x1a, subnets: [],
+                     validkey: !myself, pmtu: myself ? nil : 1451, minmtu: myself ? nil : 1451, maxmtu: myself ? nil : 1451,
+                     cipher: 0, digest: 0, maclength: 0, compression: 0)
     }
 
     private func value(_ text: String, _ series: String) -> Double? {
@@ -41,23 +49,28 @@ final class MeshExporterTests: XCTestCase {
 
     func testSessionSeriesComeAndGoAndCountersResetWithTheSession() {
         let e = MeshExporter()
-        let peer = PeerSample(name: "n2", reachable: true, directlyConnected: true, distance: 1, validKey: true,
-                              pmtu: 1451, minMTU: 1451, maxMTU: 1451)
-        var s = BGPSessionSample(name: "n2", state: "Established", established: true, since: 1900, prefixesReceived: 4,
-                                 prefixesAccepted: 3, prefixesExported: 2, updatesReceived: 7, updatesSent: 5)
-        e.update(snapshot(peers: [peer], bgp: BGPSample(locRIBRoutes: 9, sessions: [s])), now: 2000)
+        let peer = node("n2")
+        var s = BGPProtocolSnapshot(name: "n2", proto: "BGP", table: "---", state: "up", bgpState: "Established", since: 1900,
+                                    established: true, prefixesReceived: 4, prefixesAccepted: 3, prefixesExported: 2,
+                                    updatesIn: 7, updatesOut: 5, lastError: "")
+        let st = BGPProtocolSnapshot(name: "st1", proto: "Static", table: "master4", state: "up", bgpState: "", since: 1900, established: false,
+                                     prefixesReceived: 1, prefixesAccepted: 1, prefixesExported: 0, updatesIn: 0,
+                                     updatesOut: 0, lastError: "")
+        e.update(snapshot(peers: [peer], bgp: BGPSnapshot(locRIBRoutes: 9, protocols: [st, s])), now: 2000)
         var t = e.render()
         XCTAssertEqual(value(t, "tincd_node_pmtu_bytes{node=\"n2\"}"), 1451)
         XCTAssertEqual(value(t, "tincd_bgp_session_state{session=\"n2\"}"), 6)
         XCTAssertEqual(value(t, "tincd_bgp_session_uptime_seconds{session=\"n2\"}"), 100)
         XCTAssertEqual(value(t, "tincd_bgp_session_updates_received_total{session=\"n2\"}"), 7)
         XCTAssertEqual(value(t, "tincd_bgp_session_prefixes_accepted{session=\"n2\"}"), 3)
+        XCTAssertEqual(value(t, "tincd_bgp_sessions"), 1, "a static protocol is no BGP session")
+        XCTAssertNil(value(t, "tincd_node_reachable{node=\"n1\"}"), "this node has no per-node series")
 
         // A re-created session starts counting from 0 again: the counter resets instead of going negative.
-        s.updatesReceived = 2
-        s.state = "Active"
+        s.updatesIn = 2
+        s.bgpState = "Active"
         s.established = false
-        e.update(snapshot(peers: [peer], bgp: BGPSample(locRIBRoutes: 9, sessions: [s])), now: 2010)
+        e.update(snapshot(peers: [peer], bgp: BGPSnapshot(locRIBRoutes: 9, protocols: [s])), now: 2010)
         t = e.render()
         XCTAssertEqual(value(t, "tincd_bgp_session_updates_received_total{session=\"n2\"}"), 2)
         XCTAssertEqual(value(t, "tincd_bgp_session_state{session=\"n2\"}"), 3)
@@ -72,7 +85,7 @@ final class MeshExporterTests: XCTestCase {
 
     func testHTTPServerAnswersAndLimits() throws {
         let loop = try EventLoop()
-        let endpoint = try MetricsEndpoint(host: "127.0.0.1", port: 0, loop: loop) { MetricsSnapshot(nodeName: "t", version: "v", startTime: 0) }
+        let endpoint = try MetricsEndpoint(host: "127.0.0.1", port: 0, loop: loop) { MeshSnapshot(name: "t", version: "v", startTime: 0) }
         let port = endpoint.boundAddresses[0].port
         let thread = Thread { loop.run() }
         thread.start()

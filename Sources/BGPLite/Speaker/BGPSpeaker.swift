@@ -3,6 +3,7 @@
 // (use loop.post from elsewhere).
 import Glibc
 import MeshIO
+import MeshStatus
 
 public struct BGPSpeakerError: Error, CustomStringConvertible {
     public let description: String
@@ -194,20 +195,37 @@ public final class BGPSpeaker {
 
     public var locRIBCount: Int { rib.count }
 
-    public func protocolStatus() -> [BGPProtocolStatus] {
-        var out: [BGPProtocolStatus] = []
-        for s in statics {
-            out.append(BGPProtocolStatus(name: s.config.name, proto: "Static", state: started ? "up" : "down", bgpState: "",
-                                         since: startedAt, established: false, prefixesReceived: s.config.routes.count,
-                                         prefixesAccepted: s.imported.count, prefixesExported: 0, updatesIn: 0, updatesOut: 0,
-                                         lastError: ""))
+    /// Every protocol in `show protocols` order: bgp.conf's non-BGP protocols as configured, then
+    /// the BGP sessions (configured and automatic). `show protocols` prints these values.
+    public func protocolStatus() -> [BGPProtocolSnapshot] {
+        var out: [BGPProtocolSnapshot] = []
+        func other(_ name: String, _ proto: String, table: String = "---", up: Bool = true, received: Int = 0,
+                   accepted: Int = 0, exported: Int = 0) -> BGPProtocolSnapshot {
+            BGPProtocolSnapshot(name: name, proto: proto, table: table, state: started && up ? "up" : "down", bgpState: "",
+                                since: startedAt, established: false, prefixesReceived: received, prefixesAccepted: accepted,
+                                prefixesExported: exported, updatesIn: 0, updatesOut: 0, lastError: "")
+        }
+        for p in config.protocols {
+            switch p {
+            case .device(let d): out.append(other(d.name, "Device"))
+            case .direct(let d): out.append(other(d.name, "Direct"))
+            case .kernel(let k):
+                out.append(other(k.name, "Kernel", table: k.channels.first?.table ?? "master4", exported: fibInstalled.count))
+            case .bfd(let b): out.append(other(b.name, "BFD"))
+            case .static_(let st):
+                let so = statics.first { $0.config.name == st.name }
+                out.append(other(st.name, "Static", table: st.channel.table, up: !st.common.disabled,
+                                 received: st.routes.count, accepted: so?.imported.count ?? 0))
+            case .bgp:
+                break
+            }
         }
         for s in sessions {
-            out.append(BGPProtocolStatus(name: s.name, proto: "BGP", state: s.protoState, bgpState: s.bgpStateName,
-                                         since: s.since, established: s.established != nil,
-                                         prefixesReceived: s.adjIn.count + s.filteredIn.count,
-                                         prefixesAccepted: s.adjIn.count, prefixesExported: s.adjOut.count,
-                                         updatesIn: s.stats.updatesIn, updatesOut: s.stats.updatesOut, lastError: s.lastError))
+            out.append(BGPProtocolSnapshot(name: s.name, proto: "BGP", table: "---", state: s.protoState, bgpState: s.bgpStateName,
+                                           since: s.since, established: s.established != nil,
+                                           prefixesReceived: s.adjIn.count + s.filteredIn.count,
+                                           prefixesAccepted: s.adjIn.count, prefixesExported: s.adjOut.count,
+                                           updatesIn: s.stats.updatesIn, updatesOut: s.stats.updatesOut, lastError: s.lastError))
         }
         return out
     }

@@ -1,6 +1,7 @@
 // birdc-like text output: `show protocols [all NAME]`, `show route [for P] [protocol NAME] [count]`.
 import Glibc
 import MeshIO
+import MeshStatus
 
 extension BGPSpeaker {
     static func timeString(_ wall: Double) -> String {
@@ -22,45 +23,43 @@ extension BGPSpeaker {
         return String(s)
     }
 
-    private func bgpInfo(_ s: Session) -> String {
-        if s.established != nil { return "Established" }
-        let st = s.bgpStateName
-        if s.lastError.isEmpty { return st }
-        return BGPSpeaker.pad(st, 14) + s.lastError
+    /// The Info column: a BGP session's state, and its last error while not established.
+    private static func info(_ p: BGPProtocolSnapshot) -> String {
+        guard p.proto == "BGP" else { return "" }
+        if p.established { return "Established" }
+        if p.lastError.isEmpty { return p.bgpState }
+        return BGPSpeaker.pad(p.bgpState, 14) + p.lastError
     }
 
-    /// `show protocols` (all protocols) or `show protocols all NAME` when `name` is given.
+    /// `show protocols` (all protocols) or `show protocols all NAME` when `name` is given: one line
+    /// per protocol from `protocolStatus()`, with NAME's channel and session detail below it.
     public func showProtocols(all name: String? = nil) -> String {
         var lines = [protoLine("Name", "Proto", "Table", "State", 0, "Info").replacingSince()]
-        for p in config.protocols {
+        for p in protocolStatus() {
             if let n = name, p.name != n { continue }
-            switch p {
-            case .device(let d):
-                lines.append(protoLine(d.name, "Device", "---", started ? "up" : "down", startedAt, ""))
-            case .direct(let d):
-                lines.append(protoLine(d.name, "Direct", "---", started ? "up" : "down", startedAt, ""))
-            case .kernel(let k):
-                lines.append(protoLine(k.name, "Kernel", k.channels.first?.table ?? "master4", started ? "up" : "down", startedAt, ""))
-                if name != nil { lines += channelLines(family: k.channels.first?.family ?? .ipv4, importPolicy: k.channels.first?.effectiveImportPolicy, exportPolicy: k.channels.first?.effectiveExportPolicy, imported: 0, exported: fibInstalled.count, preferred: 0, stats: nil) }
-            case .bfd(let b):
-                lines.append(protoLine(b.name, "BFD", "---", started ? "up" : "down", startedAt, ""))
-            case .static_(let st):
-                let so = statics.first { $0.config.name == st.name }
-                lines.append(protoLine(st.name, "Static", st.channel.table, started && !st.common.disabled ? "up" : "down", startedAt, ""))
-                if name != nil, let so {
-                    let pref = rib.table.reduce(0) { $0 + ($1.value.best.src == so.source.id ? 1 : 0) }
-                    lines += channelLines(family: st.family, importPolicy: st.channel.effectiveImportPolicy, exportPolicy: st.channel.effectiveExportPolicy, imported: so.imported.count, exported: 0, preferred: pref, stats: nil)
-                }
-            case .bgp:
-                break
-            }
-        }
-        for s in sessions {
-            if let n = name, s.name != n { continue }
-            lines.append(protoLine(s.name, "BGP", "---", s.protoState, s.since, bgpInfo(s)))
-            if name != nil { lines += bgpDetails(s) }
+            lines.append(protoLine(p.name, p.proto, p.table, p.state, p.since, BGPSpeaker.info(p)))
+            if name != nil { lines += details(p.name) }
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `show protocols all NAME`'s lines under the protocol's summary line (read from the speaker:
+    /// channel and capability detail is not part of the snapshot).
+    private func details(_ name: String) -> [String] {
+        if let s = sessions.first(where: { $0.name == name }) { return bgpDetails(s) }
+        for p in config.protocols {
+            switch p {
+            case .kernel(let k) where k.name == name:
+                return channelLines(family: k.channels.first?.family ?? .ipv4, importPolicy: k.channels.first?.effectiveImportPolicy, exportPolicy: k.channels.first?.effectiveExportPolicy, imported: 0, exported: fibInstalled.count, preferred: 0, stats: nil)
+            case .static_(let st) where st.name == name:
+                guard let so = statics.first(where: { $0.config.name == st.name }) else { return [] }
+                let pref = rib.table.reduce(0) { $0 + ($1.value.best.src == so.source.id ? 1 : 0) }
+                return channelLines(family: st.family, importPolicy: st.channel.effectiveImportPolicy, exportPolicy: st.channel.effectiveExportPolicy, imported: so.imported.count, exported: 0, preferred: pref, stats: nil)
+            default:
+                continue
+            }
+        }
+        return []
     }
 
     private func bgpDetails(_ s: Session) -> [String] {
@@ -151,27 +150,34 @@ extension BGPSpeaker {
         }
     }
 
-    func routeLines(_ p: IPPrefix, _ e: RouteEntry, primary: Bool, first: Bool) -> [String] {
+    /// One Loc-RIB route as the snapshot `show route` (text and JSON) is made of.
+    func routeSnapshot(_ p: IPPrefix, _ e: RouteEntry, primary: Bool) -> BGPRouteSnapshot {
         let src = rib.sources[Int(e.src)]
         let a = e.attrs
-        var from = ""
-        if src.kind == .bgp, let n = src.neighborAddress, n != a.gateway { from = " from \(n.addressString)" }
-        var info = " (\(src.preference)\(e.stale ? " s" : ""))"
-        if a.isBGP {
-            let o = a.bgp.origin.map { ["i", "e", "?"][Int($0.rawValue)] } ?? ""
-            info += " [\(a.originAS.map { "AS\($0)" } ?? "")\(o)]"
-        }
-        let net = first ? p.description : ""
-        var lines = ["\(BGPSpeaker.pad(net, 20)) \(destName(a.dest)) [\(src.name) \(BGPSpeaker.timeString(wallTime(ms: e.since)))\(from)]\(primary ? " *" : "")\(info)"]
-        if a.dest == .unicast, let gw = a.gateway {
-            lines.append("\tvia \(gw.addressString)\(src.ifname.map { " on \($0)" } ?? "")")
-        }
+        var from: String?
+        if src.kind == .bgp, let n = src.neighborAddress, n != a.gateway { from = n.addressString }
+        return BGPRouteSnapshot(prefix: p.description, dest: destName(a.dest), proto: src.name, since: wallTime(ms: e.since),
+                                primary: primary, preference: Int(src.preference), stale: e.stale, bgp: a.isBGP,
+                                origin: a.isBGP ? a.bgp.origin.map { ["i", "e", "?"][Int($0.rawValue)] } : nil,
+                                originAS: a.isBGP ? a.originAS : nil, asPath: a.isBGP ? a.flatPath : [],
+                                localPref: a.isBGP ? a.localPref : nil, med: a.isBGP ? a.med : nil,
+                                gateway: a.dest == .unicast ? a.gateway?.addressString : nil,
+                                interface: a.dest == .unicast && a.gateway != nil ? src.ifname : nil, from: from)
+    }
+
+    /// birdc's lines for one route; `first`: the first line shown for its prefix carries the prefix.
+    static func routeLines(_ r: BGPRouteSnapshot, first: Bool) -> [String] {
+        var info = " (\(r.preference)\(r.stale ? " s" : ""))"
+        if r.bgp { info += " [\(r.originAS.map { "AS\($0)" } ?? "")\(r.origin ?? "")]" }
+        let net = first ? r.prefix : ""
+        var lines = ["\(BGPSpeaker.pad(net, 20)) \(r.dest) [\(r.proto) \(BGPSpeaker.timeString(r.since))\(r.from.map { " from \($0)" } ?? "")]\(r.primary ? " *" : "")\(info)"]
+        if let gw = r.gateway { lines.append("\tvia \(gw)\(r.interface.map { " on \($0)" } ?? "")") }
         return lines
     }
 
     /// `show route [protocol NAME] count` in one pass over the table without building arrays:
     /// status files and health checks ask for this often while a full table arrives.
-    private func countRoutes(protocol proto: String?) -> String {
+    private func countRoutes(protocol proto: String?) -> BGPRouteTables {
         var routes = [0, 0], shown = [0, 0], nets = [0, 0]
         let srcID: UInt32? = proto.flatMap { pn in rib.sources.firstIndex { $0.name == pn }.map { UInt32($0) } }
         for (k, e) in rib.table {
@@ -187,17 +193,19 @@ extension BGPSpeaker {
                 if n > 0 { nets[f] += 1 }
             }
         }
-        var out = "\(shown[0]) of \(routes[0]) routes for \(nets[0]) networks in table master4\n"
-        if routes[1] > 0 { out += "\(shown[1]) of \(routes[1]) routes for \(nets[1]) networks in table master6\n" }
-        return out
+        var tables = [BGPRouteTable(table: "master4", count: BGPRouteCount(routes: routes[0], shown: shown[0], networks: nets[0]), routes: [])]
+        if routes[1] > 0 {
+            tables.append(BGPRouteTable(table: "master6", count: BGPRouteCount(routes: routes[1], shown: shown[1], networks: nets[1]), routes: []))
+        }
+        return BGPRouteTables(tables: tables, total: nil)
     }
 
-    /// `show route [for P] [protocol NAME] [count]`.
-    public func showRoute(for target: IPPrefix? = nil, protocol proto: String? = nil, countOnly: Bool = false) -> String {
+    /// `show route [for P] [protocol NAME] [count]` as data; `showRoute` prints it as birdc does and
+    /// the control socket's `--json` encodes it.
+    public func routeTables(for target: IPPrefix? = nil, protocol proto: String? = nil, countOnly: Bool = false) -> BGPRouteTables {
         if countOnly && target == nil { return countRoutes(protocol: proto) }
-        var out: [String] = []
-        var totalRoutes = 0, shownRoutes = 0, nets = 0
-        var tablesShown = 0
+        var tables: [BGPRouteTable] = []
+        var total = BGPRouteCount(routes: 0, shown: 0, networks: 0)
         for fam in [IPPrefix.Family.ipv4, .ipv6] {
             var prefixes: [IPPrefix]
             if let t = target {
@@ -208,37 +216,52 @@ extension BGPSpeaker {
             }
             if prefixes.isEmpty && (target != nil || rib.table.isEmpty || fam == .ipv6) { continue }
             var tRoutes = 0, tShown = 0, tNets = 0
-            var body: [String] = []
+            var entries: [BGPRouteSnapshot] = []
             if !countOnly { prefixes.sort() }
             for p in prefixes {
                 guard let e = rib.table[PKey(p)] else { continue }
                 let all = [e.best] + e.others
                 tRoutes += all.count
-                var firstLine = true
                 var any = false
                 for (i, r) in all.enumerated() {
                     if let pn = proto, rib.sources[Int(r.src)].name != pn { continue }
                     tShown += 1
                     any = true
-                    if !countOnly { body += routeLines(p, r, primary: i == 0, first: firstLine) }
-                    firstLine = false
+                    if !countOnly { entries.append(routeSnapshot(p, r, primary: i == 0)) }
                 }
                 if any { tNets += 1 }
             }
-            if !countOnly && !body.isEmpty {
-                out.append("Table master\(fam == .ipv4 ? 4 : 6):")
-                out += body
-                out.append("")
-            }
-            if countOnly {
-                out.append("\(tShown) of \(tRoutes) routes for \(tNets) networks in table master\(fam == .ipv4 ? 4 : 6)")
-            }
-            totalRoutes += tRoutes; shownRoutes += tShown; nets += tNets
-            tablesShown += 1
+            tables.append(BGPRouteTable(table: "master\(fam == .ipv4 ? 4 : 6)",
+                                        count: BGPRouteCount(routes: tRoutes, shown: tShown, networks: tNets), routes: entries))
+            total.routes += tRoutes; total.shown += tShown; total.networks += tNets
         }
-        if countOnly && tablesShown == 0 { out.append("0 of 0 routes for 0 networks in table master4") }
-        if countOnly && tablesShown > 1 {
-            out.append("Total: \(shownRoutes) of \(totalRoutes) routes for \(nets) networks in \(tablesShown) tables")
+        if countOnly && tables.isEmpty {
+            tables.append(BGPRouteTable(table: "master4", count: BGPRouteCount(routes: 0, shown: 0, networks: 0), routes: []))
+        }
+        return BGPRouteTables(tables: tables, total: tables.count > 1 ? total : nil)
+    }
+
+    /// `show route [for P] [protocol NAME] [count]` in birdc's words.
+    public func showRoute(for target: IPPrefix? = nil, protocol proto: String? = nil, countOnly: Bool = false) -> String {
+        let t = routeTables(for: target, protocol: proto, countOnly: countOnly)
+        var out: [String] = []
+        for table in t.tables {
+            if countOnly {
+                let c = table.count
+                out.append("\(c.shown) of \(c.routes) routes for \(c.networks) networks in table \(table.table)")
+                continue
+            }
+            guard !table.routes.isEmpty else { continue }
+            out.append("Table \(table.table):")
+            var previous: String?
+            for r in table.routes {
+                out += BGPSpeaker.routeLines(r, first: r.prefix != previous)
+                previous = r.prefix
+            }
+            out.append("")
+        }
+        if countOnly, let c = t.total {
+            out.append("Total: \(c.shown) of \(c.routes) routes for \(c.networks) networks in \(t.tables.count) tables")
         }
         return out.joined(separator: "\n") + (out.isEmpty ? "" : "\n")
     }

@@ -101,12 +101,9 @@ extension MeshDaemon {
         switch args[1] {
         case "protocols":
             if json {
-                return jsonText(b.speaker.protocolStatus().map { s -> [String: Any] in
-                    let m = Mirror(reflecting: s)
-                    var d: [String: Any] = [:]
-                    for c in m.children { if let l = c.label { d[l] = "\(c.value)" } }
-                    return d
-                })
+                // `show protocols [all] NAME`: that protocol only, as in the text form.
+                let name = args.count >= 4 && args[2] == "all" ? args[3] : args.count == 3 ? args[2] : nil
+                return jsonText(b.speaker.protocolStatus().filter { name == nil || $0.name == name })
             }
             if args.count >= 4 && args[2] == "all" { return b.speaker.showProtocols(all: args[3]) }
             if args.count == 3 { return b.speaker.showProtocols(all: args[2]) }
@@ -133,6 +130,7 @@ extension MeshDaemon {
                     return "ERROR show route: unknown argument \(args[i])\n"
                 }
             }
+            if json { return jsonText(b.speaker.routeTables(for: target, protocol: proto, countOnly: count)) }
             return b.speaker.showRoute(for: target, protocol: proto, countOnly: count)
         default:
             return "ERROR unknown show command \(args[1])\n"

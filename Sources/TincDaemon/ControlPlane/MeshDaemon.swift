@@ -35,6 +35,8 @@ public final class MeshDaemon {
     /// The frame path's threads, while they run (held by the publisher).
     var dataPlane: DataPlane? { publisher.dataPlane }
     var stopping = false
+    /// Wall-clock seconds since the epoch when `start()` ran (operator snapshots, /metrics).
+    var startTime: Double = 0
 
     /// - Parameter loadPeer: reads hosts/NAME (throws with a file:line reason).
     public init(settings: DaemonSettings, loadPeer: @escaping (String) throws -> PeerSettings) throws {
@@ -48,21 +50,38 @@ public final class MeshDaemon {
 
     var myself: Node { graph.myself }
 
+    /// Opens the frame device in `start()`. In-process tests hand in a socketpair-backed device
+    /// instead (no root, no /dev/net/tun); everything after the open is the same.
+    var openDevice: (DaemonSettings) throws -> NetworkDevice = MeshDaemon.openSystemDevice
+    /// `start()` takes the process's signals through a signalfd; several daemons in one test
+    /// process leave them alone.
+    var takesSignals = true
+
+    /// TUN/TAP through /dev/net/tun, or tinc's dummy device.
+    static func openSystemDevice(_ s: DaemonSettings) throws -> NetworkDevice {
+        switch s.deviceType {
+        case .dummy: return DummyDevice()
+        case .tun, .tap:
+            return try TunTapDevice(type: s.deviceType, path: s.devicePath, interface: s.interface ?? s.netName,
+                                    oneQueue: s.iffOneQueue, offload: s.deviceOffload)
+        }
+    }
+
     /// Opens the device, runs tinc-up, binds the sockets, announces our subnets and starts connecting.
     public func start() throws {
         let s = settings
         keys.lastExpiry = loop.now
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        startTime = Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
         // Before any thread exists: signals are blocked process-wide and read through signalfd.
-        try loop.handleSignals([SIGHUP, SIGTERM, SIGQUIT, SIGINT, SIGALRM, SIGUSR1, SIGUSR2, SIGWINCH]) { [unowned self] sig in
-            self.handleSignal(sig)
+        if takesSignals {
+            try loop.handleSignals([SIGHUP, SIGTERM, SIGQUIT, SIGINT, SIGALRM, SIGUSR1, SIGUSR2, SIGWINCH]) { [unowned self] sig in
+                self.handleSignal(sig)
+            }
         }
 
-        switch s.deviceType {
-        case .dummy: device = DummyDevice()
-        case .tun, .tap:
-            device = try TunTapDevice(type: s.deviceType, path: s.devicePath, interface: s.interface ?? s.netName,
-                                      oneQueue: s.iffOneQueue, offload: s.deviceOffload)
-        }
+        device = try openDevice(s)
         let offloadNote = (device as? TunTapDevice)?.offload == true ? ", TSO offload on" : ""
         Log.notice("\(device.type == .tap ? "Tap" : device.type == .tun ? "Tun" : "Dummy") device (\(device.path)) is a \(device.type.rawValue) device, interface \(device.interface)\(offloadNote)")
         scripts = ScriptRunner(confDir: s.confDir, interpreter: s.scriptsInterpreter, baseEnvironment: [

@@ -1,6 +1,7 @@
 import Foundation
 import MeshIO
 import MeshRouting
+import MeshStatus
 
 /// Commands served on the control socket: tinc-style dumps and birdc-style BGP views,
 /// as aligned text for people or (`--json`) as JSON for scripts.
@@ -28,13 +29,44 @@ func alignedTable(_ header: [String], _ rows: [[String]]) -> String {
     }.joined(separator: "\n") + "\n"
 }
 
-func jsonText(_ object: Any) -> String {
-    guard let d = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) else { return "{}\n" }
-    return String(decoding: d, as: UTF8.self) + "\n"
+/// `--json` replies: typed values (numbers, booleans, arrays, null), keys sorted, slashes as is.
+/// Everything beyond printable ASCII is written as a JSON `\uXXXX` escape, so the control
+/// server's terminal escaping (which would turn a peer's bidi or C1 character into `\u{…}`/`\xNN`,
+/// not JSON) finds nothing to change and the reply stays valid JSON.
+func jsonText<T: Encodable>(_ value: T) -> String {
+    let e = JSONEncoder()
+    e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    guard let d = try? e.encode(value) else { return "ERROR could not encode the reply\n" }
+    let text = String(decoding: d, as: UTF8.self)
+    guard text.utf8.contains(where: { $0 >= 0x7F }) else { return text + "\n" }
+    var out = ""
+    out.reserveCapacity(text.utf8.count + 64)
+    for u in text.unicodeScalars {
+        if u.value < 0x7F { out.unicodeScalars.append(u); continue }
+        // Only inside strings (JSON syntax is ASCII); UTF-16 units, surrogate pairs included.
+        for unit in String(u).utf16 {
+            let h = String(unit, radix: 16)
+            out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+        }
+    }
+    return out + "\n"
+}
+
+/// The `--json` form of commands that act instead of report (reload, retry, purge, stop, debug).
+struct ActionReply: Codable, Sendable {
+    var message: String
+}
+
+struct DebugLevelReply: Codable, Sendable {
+    var message: String
+    var oldLevel: Int
+    var newLevel: Int
+    enum CodingKeys: String, CodingKey { case message, oldLevel = "old_level", newLevel = "new_level" }
 }
 
 extension MeshDaemon {
-    /// Handles one control line. Errors start with "ERROR " so the client can exit non-zero.
+    /// Handles one control line. Errors start with "ERROR " so the client can exit non-zero; they
+    /// are the same text with `--json`.
     func controlCommand(_ line: String) -> String {
         loop.preconditionInLoop()
         var words = line.split(separator: " ").map(String.init)
@@ -42,180 +74,151 @@ extension MeshDaemon {
         if words.first == "--json" { json = true; words.removeFirst() }
         guard let cmd = words.first else { return "ERROR empty command\n" + ControlCommands.help }
         let args = Array(words.dropFirst())
+        func act(_ message: String) -> String { json ? jsonText(ActionReply(message: message)) : message + "\n" }
+        /// A multi-line reply without its final newline, for `act`.
+        func trimmedReply(_ r: String) -> String { r.hasSuffix("\n") ? String(r.dropLast()) : r }
         switch (cmd, args.first) {
-        case ("dump", "nodes"): return json ? jsonText(nodesJSON()) : nodesText()
-        case ("dump", "edges"): return json ? jsonText(edgesJSON()) : edgesText()
-        case ("dump", "subnets"): return json ? jsonText(subnetsJSON()) : subnetsText()
-        case ("dump", "connections"): return json ? jsonText(connectionsJSON()) : connectionsText()
-        case ("dump", "graph"): return graphDot()
+        case ("dump", "nodes"):
+            let nodes = snapshot(.nodes).nodes
+            return json ? jsonText(nodes) : nodesText(nodes)
+        case ("dump", "edges"):
+            let edges = snapshot(.edges).edges
+            return json ? jsonText(edges) : edgesText(edges)
+        case ("dump", "subnets"):
+            let subnets = snapshot(.subnets).subnets
+            return json ? jsonText(subnets) : subnetsText(subnets)
+        case ("dump", "connections"):
+            let c = snapshot(.connections).connections
+            return json ? jsonText(c) : connectionsText(c)
+        case ("dump", "graph"):
+            let m = snapshot([.nodes, .edges])
+            return json ? jsonText(GraphSnapshot(nodes: m.nodes, edges: m.edges)) : graphDot(m)
         case ("info", let name?):
             guard let n = graph.node(named: name) else { return "ERROR Unknown node \(name).\n" }
-            return json ? jsonText(nodeJSON(n)) : infoText(n)
-        case ("stats", _): return json ? jsonText(statsJSON()) : statsText()
+            let node = nodeSnapshot(n)
+            return json ? jsonText(node) : infoText(node, edges: edgeSnapshots().filter { $0.from == name })
+        case ("stats", _):
+            let st = statsSnapshot()
+            return json ? jsonText(st) : statsText(st)
         case ("show", _):
             guard let bgp = bgpControl else { return "ERROR BGP is not running on this node (no bgp.conf).\n" }
             return bgp(words, json)
         case ("reload", _):
             // tinc.conf and hosts/ (tinc's reload), then bgp.conf as `configure` does.
             reload()
-            guard bgp != nil || access(bgpConfigPath, F_OK) == 0 else { return "Configuration reloaded.\n" }
+            guard bgp != nil || access(bgpConfigPath, F_OK) == 0 else { return act("Configuration reloaded.") }
             let r = configureBGP(checkOnly: false)
             if r.hasPrefix("ERROR ") {
                 return "ERROR tinc.conf and hosts/ reloaded, but bgp.conf was refused:\n" + r.dropFirst(6)
             }
-            return "Configuration reloaded.\n" + r
+            return act("Configuration reloaded.\n" + trimmedReply(r))
         case ("configure", nil):
-            return configureBGP(checkOnly: false)
+            let r = configureBGP(checkOnly: false)
+            return r.hasPrefix("ERROR ") ? r : act(trimmedReply(r))
         case ("configure", "check"?):
-            return configureBGP(checkOnly: true)
+            let r = configureBGP(checkOnly: true)
+            return r.hasPrefix("ERROR ") ? r : act(trimmedReply(r))
         case ("configure", let sub?):
             return "ERROR configure \(sub) is not supported (configure | configure check)\n"
         case ("retry", _):
             retryNow()
-            return "Retrying outgoing conns.all.\n"
+            return act("Retrying outgoing conns.all.")
         case ("purge", _):
             purge()
-            return "Purged unreachable nodes.\n"
+            return act("Purged unreachable nodes.")
         case ("stop", _):
             loop.post { [weak self] in self?.loop.stop() }
-            return "Stopping.\n"
+            return act("Stopping.")
         case ("debug", let lvl?):
             guard let l = Int(lvl) else { return "ERROR debug needs a number\n" }
             let old = Log.level
             Log.level = l
-            return "Old level \(old), new level \(l).\n"
+            let message = "Old level \(old), new level \(l)."
+            return json ? jsonText(DebugLevelReply(message: message, oldLevel: old, newLevel: l)) : message + "\n"
         default:
             return "ERROR Unknown command: \(line)\n" + ControlCommands.help
         }
     }
 
-    // MARK: nodes
+    // MARK: text, rendered from the snapshot
 
-    func nodeJSON(_ n: Node) -> [String: Any] {
-        let k = keys[n.name]
-        var d: [String: Any] = [
-            "name": n.name, "reachable": n.reachable, "myself": n === myself,
-            "options": Int(n.options), "nexthop": n.nexthop?.name ?? NSNull(), "via": n.via?.name ?? NSNull(),
-            "distance": n.distance ?? NSNull(), "connected": conns.activeByName[n.name] != nil,
-            "subnets": n.subnets.map { $0.description },
-        ]
-        if let a = n.udpAddress { d["address"] = a.host; d["port"] = a.port }
-        if let k = k {
-            d["pmtu"] = k.mtu; d["minmtu"] = k.minMTU; d["maxmtu"] = k.maxMTU
-            d["validkey"] = k.validKey
-            d["cipher"] = k.outCipherNID; d["digest"] = k.outDigestNID; d["maclength"] = k.outMACLength; d["compression"] = k.outCompression
-        }
-        return d
-    }
-
-    func nodesJSON() -> [[String: Any]] { graph.nodesByName.map(nodeJSON) }
-
-    func nodesText() -> String {
-        let rows = graph.nodesByName.map { n -> [String] in
-            let k = keys[n.name]
-            let state = n === myself ? "myself" : n.reachable ? "reachable" : "unreachable"
-            let addr = n.udpAddress.map { "\($0.host) port \($0.port)" } ?? "-"
-            return [n.name, state, addr, n.nexthop?.name ?? "-", n.via?.name ?? "-",
-                    String(n.options, radix: 16), k.map { "\($0.mtu) (\($0.minMTU)-\($0.maxMTU))" } ?? "-",
-                    k?.validKey == true ? "yes" : "no"]
+    func nodesText(_ nodes: [NodeSnapshot]) -> String {
+        let rows = nodes.map { n -> [String] in
+            let state = n.myself ? "myself" : n.reachable ? "reachable" : "unreachable"
+            let addr = n.address.map { "\($0) port \(n.port ?? "")" } ?? "-"
+            let pmtu = n.pmtu.map { "\($0) (\(n.minmtu ?? 0)-\(n.maxmtu ?? 0))" } ?? "-"
+            return [n.name, state, addr, n.nexthop ?? "-", n.via ?? "-", String(n.options, radix: 16), pmtu,
+                    n.validkey ? "yes" : "no"]
         }
         return alignedTable(["NODE", "STATE", "UDP ADDRESS", "NEXTHOP", "VIA", "OPTIONS", "PMTU (MIN-MAX)", "KEY"], rows)
     }
 
-    func infoText(_ n: Node) -> String {
-        let j = nodeJSON(n)
+    /// `edges`: the node's own edges, in the graph's order.
+    func infoText(_ n: NodeSnapshot, edges: [EdgeSnapshot]) -> String {
         var s = "Node:         \(n.name)\n"
-        s += "Status:       \(n === myself ? "myself" : n.reachable ? "reachable" : "unreachable")\(conns.activeByName[n.name] != nil ? ", directly connected" : "")\n"
-        s += "Address:      \(n.udpAddress.map { "\($0.host) port \($0.port)" } ?? "unknown")\n"
-        s += "Reached via:  nexthop \(n.nexthop?.name ?? "-"), via \(n.via?.name ?? "-"), \(n.distance.map { "\($0) hop(s)" } ?? "no path")\n"
+        s += "Status:       \(n.myself ? "myself" : n.reachable ? "reachable" : "unreachable")\(n.connected ? ", directly connected" : "")\n"
+        s += "Address:      \(n.address.map { "\($0) port \(n.port ?? "")" } ?? "unknown")\n"
+        s += "Reached via:  nexthop \(n.nexthop ?? "-"), via \(n.via ?? "-"), \(n.distance.map { "\($0) hop(s)" } ?? "no path")\n"
         s += "Options:      \(String(n.options, radix: 16))\n"
-        if let k = keys[n.name] {
-            s += "PMTU:         \(k.mtu) (min \(k.minMTU) max \(k.maxMTU))\n"
-            s += "Packet key:   \(k.validKey ? "valid" : "none"), cipher \(k.outCipherNID) digest \(k.outDigestNID) maclength \(k.outMACLength) compression \(k.outCompression)\n"
+        if let mtu = n.pmtu {
+            s += "PMTU:         \(mtu) (min \(n.minmtu ?? 0) max \(n.maxmtu ?? 0))\n"
+            s += "Packet key:   \(n.validkey ? "valid" : "none"), cipher \(n.cipher) digest \(n.digest) maclength \(n.maclength) compression \(n.compression)\n"
         }
-        s += "Edges:        " + (n.edges.map { "\($0.to.name) (weight \($0.weight))" }.joined(separator: ", ")) + "\n"
-        s += "Subnets:      " + ((j["subnets"] as? [String])?.joined(separator: " ") ?? "") + "\n"
+        s += "Edges:        " + edges.map { "\($0.to) (weight \($0.weight))" }.joined(separator: ", ") + "\n"
+        s += "Subnets:      " + n.subnets.joined(separator: " ") + "\n"
         return s
     }
 
-    // MARK: edges, subnets, connections
-
-    func edgesJSON() -> [[String: Any]] {
-        graph.nodesByName.flatMap { n in n.edges.map { e in
-            ["from": e.from.name, "to": e.to.name, "address": e.address, "port": e.port, "options": Int(e.options),
-             "weight": e.weight, "bidirectional": e.reverse != nil, "mst": e.inMST] as [String: Any]
-        } }
-    }
-
-    func edgesText() -> String {
-        alignedTable(["FROM", "TO", "ADDRESS", "PORT", "OPTIONS", "WEIGHT", "MST"], edgesJSON().map {
-            ["\($0["from"]!)", "\($0["to"]!)", "\($0["address"]!)", "\($0["port"]!)", String(($0["options"] as! Int), radix: 16),
-             "\($0["weight"]!)", ($0["mst"] as! Bool) ? "yes" : "no"]
+    func edgesText(_ edges: [EdgeSnapshot]) -> String {
+        alignedTable(["FROM", "TO", "ADDRESS", "PORT", "OPTIONS", "WEIGHT", "MST"], edges.map {
+            [$0.from, $0.to, $0.address, $0.port, String($0.options, radix: 16), "\($0.weight)", $0.mst ? "yes" : "no"]
         })
     }
 
-    func subnetsJSON() -> [[String: Any]] {
-        graph.allSubnets().map { s, o in ["subnet": s.netString, "weight": s.weight, "owner": o.name, "reachable": o.reachable] }
-    }
-
-    func subnetsText() -> String {
-        alignedTable(["SUBNET", "WEIGHT", "OWNER", "OWNER STATE"], subnetsJSON().map {
-            ["\($0["subnet"]!)", "\($0["weight"]!)", "\($0["owner"]!)", ($0["reachable"] as! Bool) ? "reachable" : "unreachable"]
+    func subnetsText(_ subnets: [SubnetSnapshot]) -> String {
+        alignedTable(["SUBNET", "WEIGHT", "OWNER", "OWNER STATE"], subnets.map {
+            [$0.subnet, "\($0.weight)", $0.owner, $0.reachable ? "reachable" : "unreachable"]
         })
     }
 
-    func connectionsJSON() -> [[String: Any]] {
-        conns.all.values.sorted { $0.id < $1.id }.map { c in
-            ["name": c.name ?? NSNull(), "address": c.address.host, "port": Int(c.address.port),
-             "state": "\(c.state)", "outgoing": c.outgoing != nil, "options": Int(c.options),
-             "mst": c.inMST, "outbuf": c.outbound.queuedBytes] as [String: Any]
+    func connectionsText(_ conns: [ConnectionSnapshot]) -> String {
+        alignedTable(["NAME", "ADDRESS", "STATE", "DIRECTION", "OPTIONS", "MST", "OUTBUF"], conns.map {
+            [$0.name ?? "<unknown>", "\($0.address) port \($0.port)", $0.state, $0.outgoing ? "outgoing" : "incoming",
+             String($0.options, radix: 16), $0.mst ? "yes" : "no", "\($0.outbuf)"]
+        })
+    }
+
+    /// `key value` lines in key order, the keys being the JSON ones.
+    func statsText(_ st: StatsSnapshot) -> String {
+        guard let data = try? JSONEncoder().encode(st),
+              let fields = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return "ERROR stats\n" }
+        return fields.sorted { $0.key < $1.key }.map { key, value in
+            "\(key.padding(toLength: 24, withPad: " ", startingAt: 0)) \((value as? NSNumber)?.stringValue ?? "\(value)")"
+        }.joined(separator: "\n") + "\n"
+    }
+
+    /// Graphviz dot of the mesh (GraphDumpFile, `dump graph`).
+    public func graphDot() -> String { graphDot(snapshot([.nodes, .edges])) }
+
+    /// Reachable nodes green, unreachable red, ourselves bold; one line per node pair with both
+    /// directions' weights, dashed when only one direction exists.
+    func graphDot(_ m: MeshSnapshot) -> String {
+        var s = "digraph \"\(settings.netName ?? "tinc")\" {\n  graph [overlap=false, splines=true, label=\"tincd-swift mesh as seen by \(m.name)\"];\n  node [shape=box, style=filled];\n"
+        for n in m.nodes {
+            let color = n.myself ? "gold" : n.reachable ? "palegreen" : "lightcoral"
+            // The node's subnets without their weights (net2str).
+            let nets = n.subnets.prefix(4).map { $0.split(separator: "#", maxSplits: 1).first.map(String.init) ?? $0 }
+            let label = ([n.name] + nets).joined(separator: "\\n")
+            s += "  \"\(n.name)\" [label=\"\(label)\", fillcolor=\(color)\(n.myself ? ", penwidth=2" : "")];\n"
         }
-    }
-
-    func connectionsText() -> String {
-        alignedTable(["NAME", "ADDRESS", "STATE", "DIRECTION", "OPTIONS", "MST", "OUTBUF"], connectionsJSON().map {
-            ["\($0["name"] as? String ?? "<unknown>")", "\($0["address"]!) port \($0["port"]!)", "\($0["state"]!)",
-             ($0["outgoing"] as! Bool) ? "outgoing" : "incoming", String(($0["options"] as! Int), radix: 16),
-             ($0["mst"] as! Bool) ? "yes" : "no", "\($0["outbuf"]!)"]
-        })
-    }
-
-    // MARK: stats and graph
-
-    func statsJSON() -> [String: Any] {
-        let s = stats
-        return ["device_in_packets": s.deviceInPackets, "device_in_bytes": s.deviceInBytes,
-                "device_out_packets": s.deviceOutPackets, "device_out_bytes": s.deviceOutBytes,
-                "udp_in_packets": s.udpInPackets, "udp_out_packets": s.udpOutPackets, "tcp_fallback_frames": s.tcpFallbackFrames,
-                "dropped_bad_mac": s.droppedBadMAC, "dropped_replay": s.droppedReplay, "dropped_short": s.droppedShort,
-                "dropped_unknown_source": s.droppedUnknownSource, "dropped_no_key": s.droppedNoKey,
-                "dropped_no_route": s.droppedNoRoute, "dropped_send_error": s.droppedSendError,
-                "dropped_queue_full": s.droppedQueueFull, "dropped_seal_failed": s.droppedSealFailed,
-                "nodes": graph.nodeCount, "edges": graph.edgeCount, "subnets": graph.subnetCount,
-                "connections": conns.activeByName.count]
-    }
-
-    func statsText() -> String {
-        statsJSON().sorted { $0.key < $1.key }.map { "\($0.key.padding(toLength: 24, withPad: " ", startingAt: 0)) \($0.value)" }.joined(separator: "\n") + "\n"
-    }
-
-    /// Graphviz dot of the mesh: reachable nodes green, unreachable red, ourselves bold; one line per
-    /// node pair with both directions' weights, dashed when only one direction exists.
-    public func graphDot() -> String {
-        var s = "digraph \"\(settings.netName ?? "tinc")\" {\n  graph [overlap=false, splines=true, label=\"tincd-swift mesh as seen by \(myself.name)\"];\n  node [shape=box, style=filled];\n"
-        for n in graph.nodesByName {
-            let color = n === myself ? "gold" : n.reachable ? "palegreen" : "lightcoral"
-            let label = ([n.name] + n.subnets.prefix(4).map { $0.netString }).joined(separator: "\\n")
-            s += "  \"\(n.name)\" [label=\"\(label)\", fillcolor=\(color)\(n === myself ? ", penwidth=2" : "")];\n"
-        }
-        for n in graph.nodesByName {
-            for e in n.edges {
-                if let r = e.reverse {
-                    guard e.from.name < e.to.name else { continue }   // one line per bidirectional pair
-                    s += "  \"\(e.from.name)\" -> \"\(e.to.name)\" [dir=both, label=\"\(e.weight)/\(r.weight)\"\(e.inMST ? ", penwidth=2" : "")];\n"
-                } else {
-                    s += "  \"\(e.from.name)\" -> \"\(e.to.name)\" [style=dashed, label=\"\(e.weight)\"];\n"
-                }
+        var weights: [String: [String: Int]] = [:]
+        for e in m.edges { weights[e.from, default: [:]][e.to] = e.weight }
+        for e in m.edges {
+            if e.bidirectional, let back = weights[e.to]?[e.from] {
+                guard e.from < e.to else { continue }   // one line per bidirectional pair
+                s += "  \"\(e.from)\" -> \"\(e.to)\" [dir=both, label=\"\(e.weight)/\(back)\"\(e.mst ? ", penwidth=2" : "")];\n"
+            } else {
+                s += "  \"\(e.from)\" -> \"\(e.to)\" [style=dashed, label=\"\(e.weight)\"];\n"
             }
         }
         return s + "}\n"
