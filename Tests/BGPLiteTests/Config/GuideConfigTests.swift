@@ -268,20 +268,28 @@ final class GuideConfigTests: XCTestCase {
         }
     }
 
-    func testFilterPerformance() throws {
+    /// The guide's ISP import filter over 100 passes of 1024 prefixes: every pass gives the same
+    /// verdicts (the filter keeps no state between routes). The time is printed for information only;
+    /// speed is measured by `make bench-bgp`, not by a wall-clock bound that a loaded machine breaks.
+    func testFilterRunsRepeatably() throws {
         let c = try XCTUnwrap(parse(Guide.meshConfig))
         let f = try XCTUnwrap(c.filters["import_from_isp"])
         let prefixes = (0..<1024).map { IPPrefix(ipv4: UInt32(0xC000_0200) &+ UInt32($0) << 8, length: 24) }
         var r = route("192.0.2.0/24")
+        var firstPass = 0
         var accepted = 0
         let start = DispatchTime.now().uptimeNanoseconds
-        for i in 0..<1_000_000 {
+        for i in 0..<(100 * 1024) {
             r.net = prefixes[i & 1023]
-            if f.run(&r, print: { _ in }).0 == .accept { accepted += 1 }
+            if f.run(&r, print: { _ in }).0 == .accept {
+                accepted += 1
+                if i < 1024 { firstPass += 1 }
+            }
         }
         let secs = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        print("import_from_isp: 1,000,000 routes in \(secs) s")
-        XCTAssertGreaterThan(accepted, 0)
-        XCTAssertLessThan(secs, 10)
+        print("import_from_isp: 102,400 routes in \(secs) s")
+        XCTAssertGreaterThan(firstPass, 0)
+        XCTAssertLessThan(firstPass, 1024, "the filter must also reject some of these prefixes")
+        XCTAssertEqual(accepted, firstPass * 100)
     }
 }
