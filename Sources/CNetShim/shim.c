@@ -30,6 +30,10 @@ long cns_writev2(int fd, const void *a, size_t alen, const void *b, size_t blen)
 }
 
 int cns_tun_open_vnet(const char *path, const char *name, int tap, int oneQueue, int vnetHdr, char *outName) {
+    return cns_tun_open_queue(path, name, tap, oneQueue, vnetHdr, 0, outName);
+}
+
+int cns_tun_open_queue(const char *path, const char *name, int tap, int oneQueue, int vnetHdr, int multiQueue, char *outName) {
     int fd = open(path && *path ? path : "/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return -errno;
     struct ifreq ifr;
@@ -39,6 +43,11 @@ int cns_tun_open_vnet(const char *path, const char *name, int tap, int oneQueue,
     if (oneQueue) ifr.ifr_flags |= IFF_ONE_QUEUE;
 #endif
     if (vnetHdr) ifr.ifr_flags |= IFF_VNET_HDR;
+#ifdef IFF_MULTI_QUEUE
+    if (multiQueue) ifr.ifr_flags |= IFF_MULTI_QUEUE;
+#else
+    if (multiQueue) { close(fd); return -EINVAL; }
+#endif
     if (name && *name) strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) { int e = errno; close(fd); return -e; }
     memcpy(outName, ifr.ifr_name, IFNAMSIZ);

@@ -42,6 +42,8 @@ public final class PacketCipher: @unchecked Sendable {
     private let macScratch: UnsafeMutablePointer<UInt8>
     private let minCiphertext: Int
     private let paddedBlock: Int  // 0 for stream modes and none
+    /// A copy of the key material, so `duplicate()` can key more contexts (zeroed in deinit).
+    private let material: UnsafeMutableBufferPointer<UInt8>
 
     /// `keyMaterial` is the ANS_KEY key: `cipher.keyLength` key bytes then `cipher.ivLength` IV bytes.
     /// With cipher `none` any length is accepted (tinc sends 1 byte); it still keys the HMAC.
@@ -122,6 +124,14 @@ public final class PacketCipher: @unchecked Sendable {
         } else {
             hmac = nil
         }
+        material = .allocate(capacity: keyMaterial.count)
+        _ = material.initialize(from: keyMaterial)
+    }
+
+    /// A new object with the same key and the same algorithms: its own OpenSSL contexts, for another
+    /// thread (several TX workers seal with one key, each with its own contexts and no lock).
+    public func duplicate() throws -> PacketCipher {
+        try PacketCipher(cipher: cipher, digest: digest, macLength: macLength, keyMaterial: Array(material))
     }
 
     deinit {
@@ -132,6 +142,8 @@ public final class PacketCipher: @unchecked Sendable {
             iv.deallocate()
         }
         macScratch.deallocate()
+        material.update(repeating: 0)
+        material.deallocate()
     }
 
     /// Encrypts and MACs `input` into `output`, which must hold `input.count + overhead` bytes.

@@ -74,6 +74,10 @@ public struct ServerConfig: Equatable, Sendable {
     public var controlSocket: String?
     /// tincd-swift extension: TSO super-frames from the TAP device, segmented in userspace (default yes).
     public var deviceOffload: Bool = true
+    /// DataPlaneThreads: TX workers, one TAP queue each (nil: one per online core).
+    public var dataPlaneThreads: Int?
+    /// The kernel allows at most 256 queues per TUN/TAP device; more threads than that cannot help.
+    public static let maxDataPlaneThreads = 64
 
     /// A config with every default, for a node called `name`.
     public init(name: String, confdir: String = Paths.defaultConfigBase) {
@@ -207,6 +211,7 @@ public struct ServerConfig: Equatable, Sendable {
         }
         controlSocket = tree.string("ControlSocket")
         if let b = try tree.bool("DeviceOffload") { deviceOffload = b }
+        if let e = tree.lookup("DataPlaneThreads") { dataPlaneThreads = try e.intValue(in: 1...ServerConfig.maxDataPlaneThreads) }
     }
 
     // MARK: Name

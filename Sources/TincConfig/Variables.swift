@@ -76,6 +76,7 @@ public enum Variables {
         VariableInfo("MetricsAddress", .server, .extensionVariable),
         VariableInfo("ControlSocket", .server, .extensionVariable),
         VariableInfo("DeviceOffload", .server, .extensionVariable),
+        VariableInfo("DataPlaneThreads", .server, .extensionVariable),
         VariableInfo("MaxNodes", .server, .extensionVariable),
         VariableInfo("MaxEdges", .server, .extensionVariable),
         VariableInfo("MaxSubnets", .server, .extensionVariable),

@@ -42,24 +42,48 @@ public final class TunTapDevice: NetworkDevice {
     private static let superSize = 65536 + VirtioNetHeader.size + 64
     private var zeroHeader = [UInt8](repeating: 0, count: VirtioNetHeader.size)
 
+    /// True when the device was opened with IFF_MULTI_QUEUE: `openQueue()` adds queues to it.
+    public let multiQueue: Bool
+    private let oneQueue: Bool
+
     /// - Parameter offload: ask the kernel for TSO super-frames on a TAP device (fewer reads per byte).
-    public init(type: DeviceType, path: String = "/dev/net/tun", interface: String?, oneQueue: Bool = false, offload: Bool = false) throws {
+    /// - Parameter multiQueue: open with IFF_MULTI_QUEUE, so that `openQueue()` can add queues (the
+    ///   kernel then spreads the frames it hands us over the queues by flow hash).
+    public init(type: DeviceType, path: String = "/dev/net/tun", interface: String?, oneQueue: Bool = false, offload: Bool = false,
+                multiQueue: Bool = false) throws {
         precondition(type != .dummy)
         var name = [CChar](repeating: 0, count: 16)
         let wantVnet = offload && type == .tap
-        let r = cns_tun_open_vnet(path, interface ?? "", type == .tap ? 1 : 0, oneQueue ? 1 : 0, wantVnet ? 1 : 0, &name)
+        let r = cns_tun_open_queue(path, interface ?? "", type == .tap ? 1 : 0, oneQueue ? 1 : 0, wantVnet ? 1 : 0,
+                                   multiQueue ? 1 : 0, &name)
         guard r >= 0 else {
             throw DeviceError(description: "Could not open \(path) for \(interface ?? type.rawValue): \(String(cString: strerror(-r)))")
         }
         self.type = type
         self.path = path
         self.fd = r
+        self.multiQueue = multiQueue
+        self.oneQueue = oneQueue
         self.interface = name.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         if wantVnet {
             vnet = true
             self.offload = cns_tun_enable_tso(r) == 0
             superBuffer = .allocate(byteCount: TunTapDevice.superSize, alignment: 64)
         }
+    }
+
+    /// One more queue of this multi-queue device: its own fd and read state (give it to one thread).
+    /// Offload is asked for again on the new queue (the header size and offloads are per device, so
+    /// this repeats what the first queue set); a queue that does not get it is refused.
+    public func openQueue() throws -> TunTapDevice {
+        guard multiQueue else { throw DeviceError(description: "\(interface) was not opened with IFF_MULTI_QUEUE") }
+        let q = try TunTapDevice(type: type, path: path, interface: interface, oneQueue: oneQueue, offload: vnet,
+                                 multiQueue: true)
+        guard q.offload == offload else {
+            q.close()
+            throw DeviceError(description: "queue of \(interface) differs in offload from the first one")
+        }
+        return q
     }
 
     /// With a virtio header: one read may carry a 64 KB TCP super-frame, handed out segment by segment.

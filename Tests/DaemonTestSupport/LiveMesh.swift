@@ -153,7 +153,7 @@ public final class LiveMesh: @unchecked Sendable {
             return p
         }
         let device = try SocketPairDevice(type: s.deviceType, interface: "live-\(name)")
-        daemon.openDevice = { _ in device }
+        daemon.openDevice = { _ in (device, []) }
         daemon.takesSignals = false
         let node = try LiveNode(name: name, daemon: daemon, device: device)
         hosts.withLock { $0[name]?.port = node.port }

@@ -366,3 +366,16 @@ extension ServerConfigTests {
         XCTAssertThrowsError(try t.config("MaxSubnets = lots\n")) { XCTAssertTrue("\($0)".contains("tinc.conf:2"), "\($0)") }
     }
 }
+
+extension ServerConfigTests {
+    func testDataPlaneThreadsParsesAndRefusesBadValuesWithFileAndLine() throws {
+        let t = self
+        XCTAssertEqual(try t.config("DataPlaneThreads = 3\n").dataPlaneThreads, 3)
+        XCTAssertNil(try t.config("").dataPlaneThreads)   // default: one per online core, decided at start
+        for bad in ["0", "-1", "65", "two", "2x", ""] {
+            XCTAssertThrowsError(try t.config("DataPlaneThreads = \(bad)\n"), bad) {
+                XCTAssertTrue("\($0)".contains("tinc.conf:2"), "\($0)")
+            }
+        }
+    }
+}

@@ -16,6 +16,8 @@
 int cns_tun_open(const char *path, const char *name, int tap, int oneQueue, char *outName);
 // Same, with IFF_VNET_HDR when `vnetHdr` (a 10-byte virtio_net_hdr precedes every frame).
 int cns_tun_open_vnet(const char *path, const char *name, int tap, int oneQueue, int vnetHdr, char *outName);
+/* The same with IFF_MULTI_QUEUE when multiQueue != 0: every call with the same name adds one queue (fd). */
+int cns_tun_open_queue(const char *path, const char *name, int tap, int oneQueue, int vnetHdr, int multiQueue, char *outName);
 // TUNSETOFFLOAD with TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6: the kernel may hand us 64 KB TCP super-frames.
 int cns_tun_enable_tso(int fd);
 // One frame written behind a header, without copying them together.

@@ -11,7 +11,7 @@ extension MeshDaemon {
     static let maxFrame = 1518
 
     func startDataPlane() {
-        let dp = DataPlane(device: device, udpSockets: listeners.map { ($0.address.family, $0.udp) }, initial: buildTable(),
+        let dp = DataPlane(device: device, moreQueues: moreQueues, udpSockets: listeners.map { ($0.address.family, $0.udp) }, initial: buildTable(),
                            replayWindow: settings.replayWindow, macRefresh: max(1, settings.macExpire / 4)) { [weak self] events, done in
             self?.loop.post {
                 self?.handle(events)

@@ -16,6 +16,8 @@ public final class MeshDaemon {
     public let loop: EventLoop
     public let graph: MeshGraph
     var device: NetworkDevice!
+    /// Queues 2…N of a multi-queue TAP/TUN device, one per extra TX worker (DataPlaneThreads).
+    var moreQueues: [NetworkDevice] = []
     var scripts: ScriptRunner!
     let loadPeer: (String) throws -> PeerSettings
 
@@ -52,18 +54,19 @@ public final class MeshDaemon {
 
     /// Opens the frame device in `start()`. In-process tests hand in a socketpair-backed device
     /// instead (no root, no /dev/net/tun); everything after the open is the same.
-    var openDevice: (DaemonSettings) throws -> NetworkDevice = MeshDaemon.openSystemDevice
+    var openDevice: (DaemonSettings) throws -> (NetworkDevice, [NetworkDevice]) = MeshDaemon.openSystemDevice
     /// `start()` takes the process's signals through a signalfd; several daemons in one test
     /// process leave them alone.
     var takesSignals = true
 
     /// TUN/TAP through /dev/net/tun, or tinc's dummy device.
-    static func openSystemDevice(_ s: DaemonSettings) throws -> NetworkDevice {
+    /// The first queue and the further queues (one per extra TX worker; MeshDaemon+DeviceQueues.swift).
+    static func openSystemDevice(_ s: DaemonSettings) throws -> (NetworkDevice, [NetworkDevice]) {
         switch s.deviceType {
-        case .dummy: return DummyDevice()
+        case .dummy: return (DummyDevice(), [])
         case .tun, .tap:
-            return try TunTapDevice(type: s.deviceType, path: s.devicePath, interface: s.interface ?? s.netName,
-                                    oneQueue: s.iffOneQueue, offload: s.deviceOffload)
+            let (first, more) = try openDeviceQueues(s)
+            return (first, more)
         }
     }
 
@@ -81,9 +84,10 @@ public final class MeshDaemon {
             }
         }
 
-        device = try openDevice(s)
+        (device, moreQueues) = try openDevice(s)
         let offloadNote = (device as? TunTapDevice)?.offload == true ? ", TSO offload on" : ""
-        Log.notice("\(device.type == .tap ? "Tap" : device.type == .tun ? "Tun" : "Dummy") device (\(device.path)) is a \(device.type.rawValue) device, interface \(device.interface)\(offloadNote)")
+        let queueNote = moreQueues.isEmpty ? "" : ", \(moreQueues.count + 1) queues"
+        Log.notice("\(device.type == .tap ? "Tap" : device.type == .tun ? "Tun" : "Dummy") device (\(device.path)) is a \(device.type.rawValue) device, interface \(device.interface)\(offloadNote)\(queueNote)")
         scripts = ScriptRunner(confDir: s.confDir, interpreter: s.scriptsInterpreter, baseEnvironment: [
             "NETNAME": s.netName ?? "", "DEVICE": device.path, "INTERFACE": device.interface, "NAME": s.name,
         ], loop: loop)
@@ -307,6 +311,8 @@ public final class MeshDaemon {
         conns.tarpit.closeAll()
         for subnet in graph.myself.subnets { runSubnetScript(up: false, owner: myself, subnet: subnet) }
         scripts?.runAndWait("tinc-down")   // after the queued subnet-down scripts
+        for q in moreQueues { q.close() }
+        moreQueues.removeAll()
         device?.close()
         Log.notice("Terminating")
     }

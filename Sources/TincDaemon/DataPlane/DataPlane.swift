@@ -4,12 +4,16 @@ import MeshCrypto
 import MeshIO
 import TunTap
 
-/// The frame path: a TX thread (device → peers) and an RX thread (peers → device), fed by the
-/// control thread through mailboxes and a published forwarding snapshot. Each thread owns its
-/// cipher contexts, so no crypto state is ever shared.
+/// The frame path: one TX thread per device queue (device → peers) and an RX thread (peers →
+/// device), fed by the control thread through mailboxes and a published forwarding snapshot. Each
+/// thread owns its cipher contexts, so no crypto state is ever shared; the TX workers share only
+/// each outbound key's `SendSequence` (an atomic counter).
 final class DataPlane {
     let table: Published<ForwardingTable>
-    let tx: TxWorker
+    /// The TX workers, one per device queue. The first also takes the frames other threads hand
+    /// over (relayed by RX, from TCP PACKETs, MTU probes).
+    let txs: [TxWorker]
+    var tx: TxWorker { txs[0] }
     let rx: RxWorker
     /// Worker → control thread; at most this many events posted and not yet handled.
     let events: EventChannel
@@ -37,37 +41,49 @@ final class DataPlane {
     }
 
     /// `deliver(events, done)` must run the batch on the control thread and call `done` after it.
-    init(device: NetworkDevice, udpSockets: [(family: Int32, fd: Int32)], initial: ForwardingTable,
-         replayWindow: Int, macRefresh: Double,
+    /// `moreQueues`: further queues of a multi-queue device, one more TX worker each.
+    init(device: NetworkDevice, moreQueues: [NetworkDevice] = [], udpSockets: [(family: Int32, fd: Int32)],
+         initial: ForwardingTable, replayWindow: Int, macRefresh: Double,
          deliver: @escaping ([DataPlaneEvent], @escaping () -> Void) -> Void) {
-        table = Published(initial)
-        events = EventChannel(limit: DataPlane.eventLimit, deliver: deliver)
-        tx = TxWorker(device: device, sockets: udpSockets, table: table, macRefresh: macRefresh, events: events)
-        rx = RxWorker(device: device, sockets: udpSockets.map(\.fd), table: table, toTX: tx.mailbox,
+        let table = Published(initial)
+        let events = EventChannel(limit: DataPlane.eventLimit, deliver: deliver)
+        self.table = table
+        self.events = events
+        let workers = ([device] + moreQueues).map {
+            TxWorker(device: $0, sockets: udpSockets, table: table, macRefresh: macRefresh, events: events)
+        }
+        if workers.count > 1 {
+            let run = max(8, 128 / (2 * workers.count))
+            for w in workers { w.flushAfter = run; w.renumberLate = true }
+        }
+        txs = workers
+        rx = RxWorker(device: device, sockets: udpSockets.map(\.fd), table: table, toTX: workers[0].mailbox,
                       replayWindow: replayWindow, events: events)
     }
 
     func start() {
         // Workers block every signal: process-directed signals must reach the control loop's signalfd.
-        let t1 = Thread { [tx, finished] in
-            cns_block_all_signals()
-            tx.run()
-            finished.withLock { $0 += 1 }
+        for (i, tx) in txs.enumerated() {
+            let t = Thread { [tx, finished] in
+                cns_block_all_signals()
+                tx.run()
+                finished.withLock { $0 += 1 }
+            }
+            t.name = txs.count == 1 ? "tincd-tx" : "tincd-tx\(i)"
+            threads.append(t)
         }
-        t1.name = "tincd-tx"
-        let t2 = Thread { [rx, finished] in
+        let r = Thread { [rx, finished] in
             cns_block_all_signals()
             rx.run()
             finished.withLock { $0 += 1 }
         }
-        t2.name = "tincd-rx"
-        threads = [t1, t2]
-        t1.start()
-        t2.start()
+        r.name = "tincd-rx"
+        threads.append(r)
+        for t in threads { t.start() }
     }
 
     func stop() {
-        tx.mailbox.postLatest(.stop, key: MailboxKey.stop)
+        for tx in txs { tx.mailbox.postLatest(.stop, key: MailboxKey.stop) }
         rx.mailbox.postLatest(.stop, key: MailboxKey.stop)
         // Give the workers a moment to leave their loops before the device and sockets close.
         let deadline = Date().addingTimeInterval(1)
@@ -75,9 +91,21 @@ final class DataPlane {
     }
 
     func publish(_ t: ForwardingTable) { table.store(t) }
+    /// Every TX worker gets its own copy of the key's contexts and the one shared seqno counter.
     func setOutboundKey(_ id: Int, _ cipher: PacketCipher?, compression: Int) {
         guard let i = Int32(exactly: id) else { return }
-        tx.mailbox.postLatest(.setKey(i, cipher, compression: compression), key: MailboxKey.key(i))
+        let sequence = SendSequence()
+        for (n, tx) in txs.enumerated() {
+            var copy = cipher
+            if n > 0, let c = cipher {
+                do { copy = try c.duplicate() } catch {
+                    // Cannot happen for a key the first copy accepted; that worker then sends by TCP.
+                    Log.error("Data plane: cannot copy the packet key for node id \(id) to TX worker \(n): \(error)")
+                    copy = nil
+                }
+            }
+            tx.mailbox.postLatest(.setKey(i, copy, compression: compression, sequence: sequence), key: MailboxKey.key(i))
+        }
     }
     func setInboundKey(_ id: Int, _ cipher: PacketCipher?, compression: Int) {
         guard let i = Int32(exactly: id) else { return }
@@ -90,18 +118,18 @@ final class DataPlane {
         setInboundKey(id, nil, compression: 0)
     }
 
-    /// A node was removed from the graph: both workers drop everything they hold for its id and
-    /// acknowledge with `.forgotten`; `acknowledgeForget` says when the id may be reused.
+    /// A node was removed from the graph: every worker drops everything it holds for its id and
+    /// acknowledges with `.forgotten`; `acknowledgeForget` says when the id may be reused.
     /// Call after publishing a forwarding table without the node.
     func forgetNode(_ id: Int) {
         guard let i = Int32(exactly: id) else { return }
-        pendingForget[i] = 2
+        pendingForget[i] = txs.count + 1
         keyResent[i] = nil
-        tx.mailbox.postLatest(.forget(i), key: MailboxKey.forget(i))
+        for tx in txs { tx.mailbox.postLatest(.forget(i), key: MailboxKey.forget(i)) }
         rx.mailbox.postLatest(.forget(i), key: MailboxKey.forget(i))
     }
 
-    /// Handles one worker's `.forgotten(id)`; true once both workers have forgotten the id.
+    /// Handles one worker's `.forgotten(id)`; true once every worker has forgotten the id.
     func acknowledgeForget(_ id: Int32) -> Bool {
         guard let due = pendingForget[id] else { return false }
         if due <= 1 {
@@ -115,7 +143,7 @@ final class DataPlane {
     /// Ids waiting for the workers' acknowledgement (tests, diagnostics).
     var forgetsPending: Int { pendingForget.count }
 
-    /// Frames the TX mailbox holds (diagnostics).
+    /// Frames the first TX worker's mailbox holds (diagnostics; the others take no frames).
     var txQueued: Int { tx.mailbox.queued }
 
     func sendProbe(_ frame: [UInt8], to id: Int) {

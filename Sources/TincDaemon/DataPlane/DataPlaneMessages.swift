@@ -1,5 +1,6 @@
 import MeshCrypto
 import MeshIO
+import Synchronization
 
 /// What the worker threads hand back to the control thread (delivered in batches on its loop).
 enum DataPlaneEvent {
@@ -46,7 +47,9 @@ enum DataPlaneEvent {
 }
 
 enum TxCommand {
-    case setKey(Int32, PacketCipher?, compression: Int)
+    /// `sequence`: the key's send seqnos, shared by every TX worker holding a copy of this key
+    /// (nil: a sequence of this worker's own).
+    case setKey(Int32, PacketCipher?, compression: Int, sequence: SendSequence? = nil)
     /// Send a frame straight to a node by UDP (MTU probes and probe replies).
     case sendProbe([UInt8], to: Int32)
     /// Route a frame as if it came from `source` (relayed frames, frames from TCP PACKETs).
@@ -60,6 +63,31 @@ enum RxCommand {
     case setKey(Int32, PacketCipher?, compression: Int)
     case forget(Int32)
     case stop
+}
+
+/// The send sequence numbers of one outbound key, shared by the TX workers that seal with it (each
+/// with its own cipher contexts). Every number is handed out once, so the receiver sees each seqno
+/// at most once whichever worker sent it; the workers interleave, and the receiver's replay window
+/// (tinc 1.0: 128 packets) absorbs the reordering because each worker sends what it sealed within
+/// `TxWorker.flushAfter` frames and renumbers what fell behind (`TxWorker.renumberLate`).
+/// 64 bits inside, so workers asking past the end never wrap it.
+final class SendSequence: Sendable {
+    private let counter = Atomic<UInt64>(0)
+
+    init() {}
+
+    /// The next seqno (1, 2, …), or nil once `TxWorker.lastSeqno` has been handed out.
+    @inline(__always)
+    func next() -> UInt32? {
+        let v = counter.wrappingAdd(1, ordering: .relaxed).newValue
+        return v <= UInt64(TxWorker.lastSeqno) ? UInt32(truncatingIfNeeded: v) : nil
+    }
+
+    /// The newest seqno handed out so far (0: none).
+    var newest: UInt32 { UInt32(truncatingIfNeeded: min(counter.load(ordering: .relaxed), UInt64(UInt32.max))) }
+
+    /// Makes `s` the last seqno handed out (tests of the wrap guard).
+    func set(_ s: UInt32) { counter.store(UInt64(s), ordering: .relaxed) }
 }
 
 /// Control-lane keys in the mailboxes: a newer key for an id replaces an older one not yet taken;

@@ -4,9 +4,10 @@ import MeshCrypto
 import MeshIO
 import TunTap
 
-/// The sending half of the frame path, on its own thread: reads frames from the device in batches,
-/// routes them with the published forwarding snapshot, seals them with the outbound keys it alone
-/// owns, and sends each batch with sendmmsg. Frames that need TCP go back to the control thread.
+/// The sending half of the frame path, on its own thread: reads frames from its device queue in
+/// batches, routes them with the published forwarding snapshot, seals them with the cipher contexts
+/// it alone owns, and sends each batch with sendmmsg. Frames that need TCP go back to the control
+/// thread. There may be several, one per TAP queue; they share only each key's `SendSequence`.
 final class TxWorker {
     static let batch = 64
     static let slotSize = 2048          // a frame (≤ 1518) plus room for the 4-byte seqno in front
@@ -27,11 +28,11 @@ final class TxWorker {
     final class Peer {
         let cipher: PacketCipher
         let compression: Int
-        var seqno: UInt32
-        init(cipher: PacketCipher, compression: Int, seqno: UInt32 = 0) {
+        let sequence: SendSequence
+        init(cipher: PacketCipher, compression: Int, sequence: SendSequence) {
             self.cipher = cipher
             self.compression = compression
-            self.seqno = seqno
+            self.sequence = sequence
         }
     }
 
@@ -61,6 +62,9 @@ final class TxWorker {
     private var outLens = [Int32](repeating: 0, count: TxWorker.outSlots)
     private var outNode = [Int32](repeating: -1, count: TxWorker.outSlots)
     private var outFrameLen = [Int](repeating: 0, count: TxWorker.outSlots)
+    private var outSeq = [UInt32](repeating: 0, count: TxWorker.outSlots)
+    /// The key each queued packet was sealed with (only with `renumberLate`; cleared by flush).
+    private var outPeer = [Peer?](repeating: nil, count: TxWorker.outSlots)
     private var outAddrs = [sockaddr_storage](repeating: sockaddr_storage(), count: TxWorker.outSlots)
     private var outAddrLens = [socklen_t](repeating: 0, count: TxWorker.outSlots)
 
@@ -70,6 +74,20 @@ final class TxWorker {
     private(set) var gso: Bool
     /// Set (once) when the kernel made us switch GSO off; DataPlane logs it.
     static let gsoEnvOff = getenv("TINCD_SWIFT_GSO").map { String(cString: $0) == "0" } ?? false
+
+    /// Sealed packets queued before a sendmmsg. Alone, as many as fit. Beside other workers sealing
+    /// for the same peers, fewer: a packet waits in the queue while the others take later seqnos and
+    /// send them, and the receiver (tinc 1.0: ReplayWindow 16 bytes, 128 packets by default) drops a
+    /// packet more than 128 behind the newest it has seen. `DataPlane` sets it to 128 / (2 × workers).
+    var flushAfter = TxWorker.outSlots - 16
+    /// Set beside other workers: before a send, packets whose seqno fell more than `lateLimit` behind
+    /// the newest seqno handed out (this thread was preempted between sealing and sending while the
+    /// others went on) are opened and sealed again with a fresh seqno, so the receiver's window
+    /// takes them. The old seqno never reaches the wire, so each seqno is still sent at most once.
+    var renumberLate = false
+    static let lateLimit: UInt32 = 96
+    /// Packets sealed again by `renumberLate` (tests, diagnostics).
+    private(set) var renumbered = 0
 
     init(device: NetworkDevice, sockets: [(family: Int32, fd: Int32)], table: Published<ForwardingTable>,
          macRefresh: Double, events: EventChannel) {
@@ -128,9 +146,9 @@ final class TxWorker {
     func handleMailbox() {
         for cmd in mailbox.drain(max: TxWorker.mailboxBudget) {
             switch cmd {
-            case let .setKey(id, cipher, compression):
+            case let .setKey(id, cipher, compression, sequence):
                 guard id >= 0 else { continue }
-                peers.set(Int(id), cipher.map { Peer(cipher: $0, compression: compression) })
+                peers.set(Int(id), cipher.map { Peer(cipher: $0, compression: compression, sequence: sequence ?? SendSequence()) })
             case let .sendProbe(frame, to):
                 guard !frame.isEmpty, frame.count <= TxWorker.slotSize - 4 else { continue }
                 let slot = inBuf
@@ -149,7 +167,7 @@ final class TxWorker {
             case .stop:
                 running = false
             }
-            if outCount >= TxWorker.outSlots - 16 { flush() }
+            if outCount >= flushAfter { flush() }
         }
     }
 
@@ -157,7 +175,7 @@ final class TxWorker {
     func hasKey(_ id: Int32) -> Bool { Int(id) >= 0 && Int(id) < peers.count && peers[Int(id)] != nil }
 
     /// Sets the send seqno of a held key (tests of the wrap guard).
-    func setSeqno(_ id: Int32, _ s: UInt32) { if hasKey(id) { peers[Int(id)]?.seqno = s } }
+    func setSeqno(_ id: Int32, _ s: UInt32) { if hasKey(id) { peers[Int(id)]?.sequence.set(s) } }
 
     /// Reads up to one batch of frames from the device, each at offset 4 of its slot so the seqno
     /// can be written in front without copying.
@@ -169,7 +187,7 @@ final class TxWorker {
             outbox.stats.deviceInPackets &+= 1
             outbox.stats.deviceInBytes &+= UInt64(n)
             localFrame(slot, n)
-            if outCount >= TxWorker.outSlots - 16 { flush() }
+            if outCount >= flushAfter { flush() }
         }
     }
 
@@ -367,7 +385,7 @@ final class TxWorker {
             plain = scratch
             plainLen = 4 + n
         }
-        guard p.seqno < TxWorker.lastSeqno else {
+        guard let seqno = p.sequence.next() else {
             // This key's sequence numbers are used up: never send a wrapped seqno. Drop the key,
             // ask for a new one, and let this frame take the TCP path meanwhile.
             peers[i] = nil
@@ -379,11 +397,11 @@ final class TxWorker {
             }
             return
         }
-        p.seqno += 1
-        if p.seqno >= TxWorker.rekeySeqno && (p.seqno - TxWorker.rekeySeqno) & 0xFFFF == 0 {
+        // Each seqno is handed out once whichever worker asks, so exactly one worker sees this one.
+        if seqno >= TxWorker.rekeySeqno && (seqno - TxWorker.rekeySeqno) & 0xFFFF == 0 {
             outbox.events.append(.outboundKeyAging(id))
         }
-        plain.storeBytes(of: p.seqno.bigEndian, as: UInt32.self)
+        plain.storeBytes(of: seqno.bigEndian, as: UInt32.self)
         if outCount == TxWorker.outSlots { flush() }
         let o = outCount
         let dst = outBuf + o * TxWorker.outSlotSize
@@ -394,6 +412,8 @@ final class TxWorker {
         outLens[o] = Int32(sealed)
         outNode[o] = id
         outFrameLen[o] = len
+        outSeq[o] = seqno
+        if renumberLate { outPeer[o] = p }
         outAddrs[o] = addr.storage
         outAddrLens[o] = addr.length
         outCount += 1
@@ -410,8 +430,30 @@ final class TxWorker {
         return nil
     }
 
+    /// See `renumberLate`. Opening costs a fraction of sealing (CBC decrypts in parallel), and it
+    /// happens only to packets that waited while about 100 others were sent.
+    private func renumberLatePackets() {
+        for k in 0..<outCount {
+            guard let p = outPeer[k] else { continue }
+            outPeer[k] = nil
+            guard p.sequence.newest &- outSeq[k] > TxWorker.lateLimit else { continue }
+            let slot = outBuf + k * TxWorker.outSlotSize
+            guard let n = p.cipher.open(UnsafeRawBufferPointer(start: slot, count: Int(outLens[k])),
+                                        into: UnsafeMutableRawBufferPointer(start: scratch, count: 2 * TxWorker.slotSize + 256)),
+                  n >= 4, let seqno = p.sequence.next() else { continue }
+            scratch.storeBytes(of: seqno.bigEndian, as: UInt32.self)
+            let sealed = p.cipher.seal(UnsafeRawBufferPointer(start: scratch, count: n),
+                                       into: UnsafeMutableRawBufferPointer(start: slot, count: TxWorker.outSlotSize))
+            guard sealed > 0 else { continue }
+            outLens[k] = Int32(sealed)
+            outSeq[k] = seqno
+            renumbered += 1
+        }
+    }
+
     /// Sends everything queued, one sendmmsg per run of packets on the same socket.
     func flush() {
+        if renumberLate { renumberLatePackets() }
         var i = 0
         while i < outCount {
             let fd = outFD[i]

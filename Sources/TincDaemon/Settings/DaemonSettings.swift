@@ -43,6 +43,8 @@ public struct DaemonSettings {
     public var metricsAddress: String?
     public var controlSocket: String?
     public var deviceOffload = true
+    /// TX workers, each with its own TAP queue (multi-queue TAP) and cipher contexts; nil: one per online core.
+    public var dataPlaneThreads: Int?
     /// Our overlay addresses for the automatic iBGP mesh (hosts/NAME `BGPAddress`, `BGPAddress6`).
     public var bgpAddress: String?
     public var bgpAddress6: String?

@@ -60,6 +60,7 @@ public enum SettingsLoader {
         s.metricsAddress = server.metricsAddress?.description
         s.controlSocket = server.controlSocket
         s.deviceOffload = server.deviceOffload
+        s.dataPlaneThreads = server.dataPlaneThreads
         s.bgpAddress = server.myself.bgpAddress
         s.bgpAddress6 = server.myself.bgpAddress6
         s.bypassSecurity = options.bypassSecurity
