@@ -28,6 +28,8 @@ public final class NodeKeys {
     public var minMTU = 0
     public var maxMTU = 1518
     public var mtuProbes = 0
+    /// Quick rounds done in this discovery (MeshDaemon.fastProbeRounds).
+    public var fastProbeRounds = 0
     var probeTimer: Int?
 
     init() {}
@@ -38,6 +40,7 @@ public final class NodeKeys {
         minMTU = 0
         maxMTU = 1518
         mtuProbes = 0
+        fastProbeRounds = 0
         outboundKeyConfirmed = false
         keyCheckRounds = 0
         silentKeyRequested = false
