@@ -12,9 +12,14 @@ final class FramePathCostTests: XCTestCase {
         return (cac_end(), frames)
     }
 
-    func check(cipher: String, digest: String, frame: Int) throws {
+    func check(cipher: String, digest: String, frame: Int, besideOtherWorkers: Bool = false) throws {
         XCTAssertEqual(cac_active(), 1, "the allocation counter must see allocations, or this test proves nothing")
         let w = try FrameWorkload(frameLength: frame, cipher: cipher, digest: digest)
+        if besideOtherWorkers {
+            // What DataPlane sets with two TX workers: shorter send runs, late packets checked.
+            w.tx.flushAfter = 32
+            w.tx.renumberLate = true
+        }
         // Warm-up: first-use growth of arrays, dictionaries and OpenSSL's lazily built state.
         XCTAssertEqual(w.run(rounds: 20), 20 * TxWorker.batch, "every warm-up frame arrives")
         let rounds = 100
@@ -26,6 +31,10 @@ final class FramePathCostTests: XCTestCase {
 
     func testDefaultSuiteAllocatesNothingPerFrame() throws {
         try check(cipher: "aes-256-cbc", digest: "sha256", frame: 1400)
+    }
+
+    func testATxWorkerBesideOthersAllocatesNothingPerFrame() throws {
+        try check(cipher: "aes-256-cbc", digest: "sha256", frame: 1400, besideOtherWorkers: true)
     }
 
     func testSmallFramesAndTheOldDefaultSuiteAllocateNothingPerFrame() throws {

@@ -172,4 +172,26 @@ final class TxWorkersTests: XCTestCase {
         XCTAssertTrue(dp.acknowledgeForget(2))
         XCTAssertEqual(dp.forgetsPending, 0)
     }
+
+    /// RX writes a frame on the queue of its flow: the same flow always on one queue, different
+    /// flows spread over the queues, frames that are not IP on queue 0.
+    func testFlowHashKeepsAFlowOnOneQueueAndSpreadsFlows() {
+        func tcp4(srcPort: UInt16, payload: UInt8) -> [UInt8] {
+            var f = [UInt8](repeating: payload, count: 80)
+            f[12] = 0x08; f[13] = 0x00; f[14] = 0x45; f[20] = 0x40; f[21] = 0; f[23] = 6
+            f[26...33] = [10, 0, 0, 1, 10, 0, 0, 2]
+            f[34] = UInt8(srcPort >> 8); f[35] = UInt8(srcPort & 0xFF); f[36] = 0x14; f[37] = 0x51
+            return f
+        }
+        func queue(_ f: [UInt8], _ n: Int) -> Int { f.withUnsafeBytes { FlowHash.queue($0.baseAddress!, f.count, of: n) } }
+        XCTAssertEqual(queue(tcp4(srcPort: 40000, payload: 1), 4), queue(tcp4(srcPort: 40000, payload: 99), 4),
+                       "the payload does not move a flow")
+        let used = Set((0..<64).map { queue(tcp4(srcPort: 40000 + UInt16($0), payload: 0), 4) })
+        XCTAssertEqual(used.count, 4, "64 flows use every one of 4 queues")
+        var arp = [UInt8](repeating: 0xAB, count: 60)
+        arp[12] = 0x08; arp[13] = 0x06
+        XCTAssertEqual(queue(arp, 4), 0)
+        XCTAssertEqual(queue(tcp4(srcPort: 1, payload: 0), 1), 0)
+        XCTAssertEqual(queue(Array(tcp4(srcPort: 1, payload: 0).prefix(20)), 4), 0, "too short for an IPv4 header")
+    }
 }

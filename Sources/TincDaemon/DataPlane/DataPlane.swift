@@ -57,7 +57,7 @@ final class DataPlane {
             for w in workers { w.flushAfter = run; w.renumberLate = true }
         }
         txs = workers
-        rx = RxWorker(device: device, sockets: udpSockets.map(\.fd), table: table, toTX: workers[0].mailbox,
+        rx = RxWorker(device: device, queues: [device] + moreQueues, sockets: udpSockets.map(\.fd), table: table, toTX: workers[0].mailbox,
                       replayWindow: replayWindow, events: events)
     }
 

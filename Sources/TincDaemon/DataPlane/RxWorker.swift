@@ -56,6 +56,12 @@ final class RxWorker {
 
     /// GRO towards the device when it takes super-frames (TAP with offload).
     private let tap: TunTapDevice?
+    /// Every queue of a multi-queue device (else just `device`). A frame is written on the queue its
+    /// flow hashes to: the kernel remembers which queue a flow's packets came in on and hands us that
+    /// flow's outgoing packets on the same queue (tun "automq" steering), so writing everything on
+    /// one queue would put every two-way flow on one TX worker.
+    private let queues: [NetworkDevice]
+    private let tapQueues: [TunTapDevice]
     private var gro = TCPCoalescer()
     private let inBuf: UnsafeMutableRawPointer
     private let plain: UnsafeMutableRawPointer
@@ -72,8 +78,8 @@ final class RxWorker {
     private let recvSlot: Int
     private var segSizes = [Int32](repeating: 0, count: RxWorker.batch)
 
-    init(device: NetworkDevice, sockets: [Int32], table: Published<ForwardingTable>, toTX: Mailbox<TxCommand>,
-         replayWindow: Int, events: EventChannel) {
+    init(device: NetworkDevice, queues: [NetworkDevice] = [], sockets: [Int32], table: Published<ForwardingTable>,
+         toTX: Mailbox<TxCommand>, replayWindow: Int, events: EventChannel) {
         let envOff = getenv("TINCD_SWIFT_GRO").map { String(cString: $0) == "0" } ?? false
         udpGRO = !envOff && !sockets.isEmpty && sockets.allSatisfy { cns_udp_enable_gro($0) == 0 }
         if !udpGRO && !envOff && !sockets.isEmpty {
@@ -89,6 +95,9 @@ final class RxWorker {
         self.t = table.load()
         let tt = device as? TunTapDevice
         tap = tt?.offload == true ? tt : nil
+        self.queues = queues.isEmpty ? [device] : queues
+        let tq = self.queues.compactMap { $0 as? TunTapDevice }
+        tapQueues = tap != nil && tq.count == self.queues.count && tq.allSatisfy({ $0.offload }) ? tq : (tap.map { [$0] } ?? [])
         inBuf = .allocate(byteCount: RxWorker.batch * recvSlot, alignment: 64)
         plain = .allocate(byteCount: RxWorker.slotSize + 64, alignment: 64)
         inflated = .allocate(byteCount: RxWorker.slotSize + 64, alignment: 64)
@@ -335,13 +344,13 @@ final class RxWorker {
     }
 
     private func flushCoalesced() {
-        guard let tap = tap, !gro.isEmpty else { return }
-        gro.flush { h, f, n in _ = tap.write(header: h, frame: f, length: n) }
+        guard !tapQueues.isEmpty, !gro.isEmpty else { return }
+        gro.flush { h, f, n in _ = tapQueues[FlowHash.queue(f, n, of: tapQueues.count)].write(header: h, frame: f, length: n) }
     }
 
     private func writeDevice(_ f: UnsafeRawPointer, _ len: Int) {
         flushCoalesced()   // keep frame order on the device
-        if device.write(UnsafeRawBufferPointer(start: f, count: len)) {
+        if queues[FlowHash.queue(f, len, of: queues.count)].write(UnsafeRawBufferPointer(start: f, count: len)) {
             outbox.stats.deviceOutPackets &+= 1
             outbox.stats.deviceOutBytes &+= UInt64(len)
         }
