@@ -6,10 +6,14 @@
 #   swift   tincd-swift <-> tincd-swift
 #   c       C tincd     <-> C tincd
 #   mixed   tincd-swift (A, iperf3 client/sender) <-> C tincd (B, iperf3 server/receiver)
+#   cmixed  C tincd (A, sender) <-> tincd-swift (B, receiver)
 #   veth    the bare veth, no daemon (ceiling of the namespace set-up)
 # For each: iperf3 TCP, iperf3 UDP with 1300-byte datagrams, iperf3 UDP with 64-byte datagrams
-# (both unthrottled by default); UDP figures are what the server RECEIVED (delivered), plus loss.
-# Also the CPU seconds each daemon used during each iperf3 run (/proc/PID/stat utime+stime).
+# (both unthrottled by default), each REPEAT times (default 3) in a row, the median reported;
+# UDP figures are what the server RECEIVED (delivered), plus loss.
+# Also the CPU seconds each daemon used during each iperf3 run (/proc/PID/stat utime+stime), as
+# CPU-seconds per GB moved in the TCP test, and the warm-up: seconds from the second daemon's
+# start until both report a fixed PMTU for each other and a ping went through (UDP data path up).
 #
 # Environment:
 #   CIPHER, DIGEST      tinc Cipher/Digest for both nodes (default aes-256-cbc / sha256)
@@ -17,12 +21,14 @@
 #   QUICK=1             CI smoke: 3 s runs, shorter PMTU wait
 #   UDP_RATE            iperf3 -b for the UDP 1300-byte run (default 0 = unlimited)
 #   TAP_MTU             MTU of the TAP interfaces (default 1500, tinc's default)
-#   SCENARIOS           subset/order, default "swift c mixed veth"
+#   SCENARIOS           subset/order, default "swift c mixed cmixed veth"
+#   REPEAT              iperf3 runs per test and scenario, the median is reported (default 3; 1 with QUICK=1)
+#   BENCH_TAG           prefix of the namespaces and work directory (default tswb; pid appended)
 #   TINCD_SWIFT_BIN     default <repo>/.build/release/tincd-swift
 #   TINCD_C_BIN         default /usr/sbin/tincd
-#   PMTU_DETECT         usr2 (default): after the first ping, SIGUSR2 both daemons once a second
-#                       and read "pmtu N (min N max N)" from the node dump until min == max for
-#                       both directions (at most PMTU_WAIT s, default 15; 10 with QUICK=1);
+#   PMTU_DETECT         usr2 (default): from the second daemon's start, ping and SIGUSR2 both
+#                       daemons every 0.2 s and read "pmtu N (min N max N)" from the node dump until
+#                       min == max for both directions (at most PMTU_WAIT s, default 15; 10 with QUICK=1);
 #                       sleep: just wait PMTU_WAIT s while pinging (no signals sent)
 #   KEEP=1              keep the work directory (configs, logs, iperf3 JSON); it is always kept
 #                       when a scenario failed
@@ -33,12 +39,12 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 
 QUICK=${QUICK:-0}
-if [ "$QUICK" = 1 ]; then DURATION=${DURATION:-3}; PMTU_WAIT=${PMTU_WAIT:-10}; else DURATION=${DURATION:-10}; PMTU_WAIT=${PMTU_WAIT:-15}; fi
+if [ "$QUICK" = 1 ]; then DURATION=${DURATION:-3}; PMTU_WAIT=${PMTU_WAIT:-10}; REPEAT=${REPEAT:-1}; else DURATION=${DURATION:-10}; PMTU_WAIT=${PMTU_WAIT:-15}; REPEAT=${REPEAT:-3}; fi
 CIPHER=${CIPHER:-aes-256-cbc}
 DIGEST=${DIGEST:-sha256}
 UDP_RATE=${UDP_RATE:-0}
 TAP_MTU=${TAP_MTU:-1500}
-SCENARIOS=${SCENARIOS:-swift c mixed veth}
+SCENARIOS=${SCENARIOS:-swift c mixed cmixed veth}
 SWIFT_BIN=${TINCD_SWIFT_BIN:-$ROOT/.build/release/tincd-swift}
 C_BIN=${TINCD_C_BIN:-/usr/sbin/tincd}
 KEEP=${KEEP:-0}
@@ -47,10 +53,10 @@ PMTU_DETECT=${PMTU_DETECT:-usr2}
 die() { echo "throughput.sh: $*" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
 for t in ip ss iperf3 jq ping timeout sha256sum; do command -v "$t" >/dev/null || die "missing tool: $t"; done
-case " $SCENARIOS " in *" swift "*|*" mixed "*) [ -x "$SWIFT_BIN" ] || die "no tincd-swift at $SWIFT_BIN (run: swift build -c release)";; esac
-case " $SCENARIOS " in *" c "*|*" mixed "*) [ -x "$C_BIN" ] || die "no C tincd at $C_BIN";; esac
+case " $SCENARIOS " in *" swift "*|*" mixed "*|*" cmixed "*) [ -x "$SWIFT_BIN" ] || die "no tincd-swift at $SWIFT_BIN (run: swift build -c release)";; esac
+case " $SCENARIOS " in *" c "*|*" mixed "*|*" cmixed "*) [ -x "$C_BIN" ] || die "no C tincd at $C_BIN";; esac
 
-TAG="tswb$$"
+TAG="${BENCH_TAG:-tswb}$$"
 NS_A="${TAG}a"
 NS_B="${TAG}b"
 UNDER_A=10.201.0.1 UNDER_B=10.201.0.2   # veth (underlay)
@@ -206,17 +212,16 @@ pmtu_of() {   # pmtu_of LOG PEER -> "pmtu N (min N max N)" or "?"
     if [ -n "$line" ]; then sed -n 's/.*\(pmtu [0-9]* (min [0-9]* max [0-9]*)\).*/\1/p' <<<"$line"; else echo "?"; fi
 }
 
-# Waits until A pings B through the tunnel, then until both daemons report a fixed PMTU for
-# each other (SIGUSR2 node dumps; "Fixing MTU" itself is only logged at debug level 5, which
-# would also log every packet), at most PMTU_WAIT s. Prints a one-line note (or the failure).
-wait_tunnel() {   # wait_tunnel PID_A PID_B LABEL_A LABEL_B
-    local pa=$1 pb=$2 la=$3 lb=$4 i ok=0
-    for i in $(seq 30); do
-        kill -0 "$pa" 2>/dev/null && kill -0 "$pb" 2>/dev/null || { echo "a daemon exited"; return 1; }
-        if ip netns exec "$NS_A" ping -c 1 -W 1 -q "$OVER_B" >/dev/null 2>&1; then ok=1; break; fi
-        sleep 0.5
-    done
-    [ "$ok" = 1 ] || { echo "no ping through the tunnel after 30 s"; return 1; }
+now_s() { date +%s.%N; }
+
+# Warm-up: from T0 (the second daemon started) ping A->B every 0.2 s and, once a ping went
+# through, SIGUSR2 both daemons every 0.2 s until both report a fixed PMTU for each other (min == max; "Fixing
+# MTU" itself is only logged at debug level 5, which would also log every packet), at most
+# PMTU_WAIT s. Sets WARMUP_S; prints a one-line note (or the failure).
+wait_tunnel() {   # wait_tunnel PID_A PID_B LABEL_A LABEL_B T0
+    local pa=$1 pb=$2 la=$3 lb=$4 t0=$5 i ok="$WORK/$3.pingok"
+    WARMUP_S="-"
+    rm -f "$ok"
     if [ "$PMTU_DETECT" = sleep ]; then
         for i in $(seq "$PMTU_WAIT"); do
             sleep 1
@@ -225,23 +230,30 @@ wait_tunnel() {   # wait_tunnel PID_A PID_B LABEL_A LABEL_B
         echo "waited ${PMTU_WAIT}s for PMTU discovery (PMTU_DETECT=sleep, not checked)"
         return 0
     fi
-    for i in $(seq "$PMTU_WAIT"); do
-        sleep 1
+    for i in $(seq $((PMTU_WAIT * 5))); do
         kill -0 "$pa" 2>/dev/null && kill -0 "$pb" 2>/dev/null \
-            || { echo "a daemon exited while waiting for PMTU discovery (after SIGUSR2 node dumps; PMTU_DETECT=sleep avoids signals)"; return 1; }
-        kill -USR2 "$pa" "$pb" 2>/dev/null || true
-        ip netns exec "$NS_A" ping -c 1 -W 1 -q "$OVER_B" >/dev/null 2>&1 || true
-        sleep 0.2   # let the dump reach the log
-        if pmtu_fixed "$WORK/$la.log" beta && pmtu_fixed "$WORK/$lb.log" alpha; then
-            echo "PMTU fixed after ${i}s: A->B $(pmtu_of "$WORK/$la.log" beta), B->A $(pmtu_of "$WORK/$lb.log" alpha)"
+            || { echo "a daemon exited while waiting for the tunnel and PMTU discovery (PMTU_DETECT=sleep avoids signals)"; return 1; }
+        { ip netns exec "$NS_A" ping -c 1 -W 1 -q "$OVER_B" >/dev/null 2>&1 && touch "$ok"; } &
+        # Signals only once a ping went through: a daemon that has not installed its handler yet dies of it.
+        [ ! -e "$ok" ] || kill -USR2 "$pa" "$pb" 2>/dev/null || true
+        sleep 0.2   # also lets the dump reach the log
+        if [ -e "$ok" ] && pmtu_fixed "$WORK/$la.log" beta && pmtu_fixed "$WORK/$lb.log" alpha; then
+            WARMUP_S=$(awk -v a="$t0" -v b="$(now_s)" 'BEGIN{printf "%.1f", b - a}')
+            wait
+            echo "warm-up ${WARMUP_S}s (ping through, PMTU fixed): A->B $(pmtu_of "$WORK/$la.log" beta), B->A $(pmtu_of "$WORK/$lb.log" alpha)"
             return 0
         fi
     done
+    wait
+    [ -e "$ok" ] || { echo "no ping through the tunnel after ${PMTU_WAIT} s"; return 1; }
     kill -USR2 "$pa" "$pb" 2>/dev/null || true; sleep 0.3
     kill -0 "$pa" 2>/dev/null && kill -0 "$pb" 2>/dev/null || { echo "a daemon exited after SIGUSR2"; return 1; }
+    WARMUP_S=">${PMTU_WAIT}"
     echo "PMTU NOT fixed after ${PMTU_WAIT}s: A->B $(pmtu_of "$WORK/$la.log" beta), B->A $(pmtu_of "$WORK/$lb.log" alpha)"
     return 0
 }
+
+median() { tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -g | awk '{v[NR] = $1} END { if (NR == 0) print "FAIL"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # run_iperf NAME DEST ARGS... : iperf3 client in A -> server in B, JSON to $WORK/NAME.json;
 # sets CPU_A / CPU_B (seconds used by DAEMON_A/DAEMON_B during the run).
@@ -265,8 +277,11 @@ jqf() { jq -r "$1" "$2" 2>/dev/null || echo "n/a"; }
 
 # ---------------------------------------------------------------- scenarios
 
-declare -A TCP UDP UDPLOSS PPS CPUTCP CPUU13 CPUU64 HOSTCPU NOTE META
+declare -A TCP UDP UDPLOSS PPS CPUTCP CPUU13 CPUU64 HOSTCPU NOTE META GBA GBB WARM LOAD RUNS
 LABELS=()
+
+# CPU-seconds per GB: CPU seconds over the GB the TCP test moved
+per_gb() { awk -v c="$1" -v b="$2" 'BEGIN{ if (b + 0 > 0) printf "%.1f", c / (b / 1e9); else print "n/a" }'; }
 
 run_scenario() {   # run_scenario KEY LABEL BIN_A BIN_B (BIN empty = bare veth)
     local key=$1 label=$2 bin_a=$3 bin_b=$4 dest srv la lb
@@ -274,8 +289,9 @@ run_scenario() {   # run_scenario KEY LABEL BIN_A BIN_B (BIN empty = bare veth)
     NOTE[$key]=$label
     TCP[$key]=FAIL UDP[$key]=FAIL UDPLOSS[$key]="" PPS[$key]=FAIL
     CPUTCP[$key]="-" CPUU13[$key]="-" CPUU64[$key]="-" HOSTCPU[$key]="-" META[$key]="-"
+    GBA[$key]="-" GBB[$key]="-" WARM[$key]="-" LOAD[$key]=$(cut -d' ' -f1 /proc/loadavg) RUNS[$key]=""
     DAEMON_A="" DAEMON_B=""
-    echo "== $label" >&2
+    echo "== $label (load ${LOAD[$key]})" >&2
     if [ -n "$bin_a" ]; then
         la="$key-alpha" lb="$key-beta"
         start_daemon "$NS_B" "$bin_b" "$DIR_B" "$lb"; DAEMON_B=$DAEMON_PID
@@ -286,9 +302,11 @@ run_scenario() {   # run_scenario KEY LABEL BIN_A BIN_B (BIN empty = bare veth)
             kill -0 "$DAEMON_B" 2>/dev/null || break
             sleep 0.1
         done
+        local t0
+        t0=$(now_s)
         start_daemon "$NS_A" "$bin_a" "$DIR_A" "$la"; DAEMON_A=$DAEMON_PID
         local why
-        if ! why=$(wait_tunnel "$DAEMON_A" "$DAEMON_B" "$la" "$lb"); then
+        if ! why=$(wait_tunnel "$DAEMON_A" "$DAEMON_B" "$la" "$lb" "$t0"); then
             echo "    FAILED: $why" >&2
             report_exit "$DAEMON_A" "A ($la)"; report_exit "$DAEMON_B" "B ($lb)"
             echo "    --- last lines of $la.log:" >&2; tail -n 15 "$WORK/$la.log" >&2 2>/dev/null || true
@@ -298,43 +316,52 @@ run_scenario() {   # run_scenario KEY LABEL BIN_A BIN_B (BIN empty = bare veth)
             return 0
         fi
         echo "    $why" >&2
+        WARM[$key]=$(sed -n 's/^warm-up \([0-9.]*\)s.*/\1/p' <<<"$why")
+        [ -n "${WARM[$key]}" ] || WARM[$key]="-"
         dest=$OVER_B
     else
         dest=$UNDER_B
     fi
-    ip netns exec "$NS_B" iperf3 -s -1 >/dev/null 2>&1 & srv=$!; STARTED_PIDS+=("$srv")
-    # A fresh one-off server per test keeps a stuck test from poisoning the next one.
-    local t
+    local t r tcps="" udps="" losses="" ppss="" gba="" gbb="" cpt="" cpu13="" cpu64=""
     for t in tcp udp1300 udp64; do
-        if [ "$t" != tcp ]; then
-            stop_pid "$srv"
+        for r in $(seq "$REPEAT"); do
+            # A fresh one-off server per run keeps a stuck run from poisoning the next one.
             ip netns exec "$NS_B" iperf3 -s -1 >/dev/null 2>&1 & srv=$!; STARTED_PIDS+=("$srv")
-        fi
-        sleep 0.3
-        case $t in
-        tcp)
-            if run_iperf "$key-tcp" "$dest"; then
-                TCP[$key]=$(jqf '.end.sum_received.bits_per_second / 1e6 | . * 10 | round / 10' "$WORK/$key-tcp.json")
-                local tb
-                tb=$(jqf '.end.sum_received.bytes / 1e6 | round' "$WORK/$key-tcp.json")
-                [ -z "$bin_a" ] || META[$key]=$(awk -v m="$META_MB" -v t="$tb" 'BEGIN{ if (t > 0) printf "%d%%", 100 * m / t; else print "?" }')
-                HOSTCPU[$key]=$(jqf '.end.cpu_utilization_percent | "\(.host_total|round)%/\(.remote_total|round)%"' "$WORK/$key-tcp.json")
-            fi
-            CPUTCP[$key]="$CPU_A/$CPU_B" ;;
-        udp1300)
-            if run_iperf "$key-udp1300" "$dest" -u -l 1300 -b "$UDP_RATE"; then
-                UDP[$key]=$(jqf '.end.sum_received.bits_per_second / 1e6 | . * 10 | round / 10' "$WORK/$key-udp1300.json")
-                UDPLOSS[$key]=$(jqf '.end.sum_received.lost_percent | . * 10 | round / 10' "$WORK/$key-udp1300.json")
-            fi
-            CPUU13[$key]="$CPU_A/$CPU_B" ;;
-        udp64)
-            if run_iperf "$key-udp64" "$dest" -u -l 64 -b 0; then
-                PPS[$key]=$(jqf '(.end.sum_received.packets - .end.sum_received.lost_packets) / .end.sum_received.seconds / 1000 | . * 10 | round / 10' "$WORK/$key-udp64.json")
-            fi
-            CPUU64[$key]="$CPU_A/$CPU_B" ;;
-        esac
+            sleep 0.3
+            case $t in
+            tcp)
+                if run_iperf "$key-tcp-$r" "$dest"; then
+                    local v tb bytes
+                    v=$(jqf '.end.sum_received.bits_per_second / 1e6 | . * 10 | round / 10' "$WORK/$key-tcp-$r.json")
+                    tcps+=" $v"
+                    bytes=$(jqf '.end.sum_received.bytes' "$WORK/$key-tcp-$r.json")
+                    gba+=" $(per_gb "$CPU_A" "$bytes")"; gbb+=" $(per_gb "$CPU_B" "$bytes")"
+                    tb=$(jqf '.end.sum_received.bytes / 1e6 | round' "$WORK/$key-tcp-$r.json")
+                    [ -z "$bin_a" ] || META[$key]=$(awk -v m="$META_MB" -v t="$tb" 'BEGIN{ if (t > 0) printf "%d%%", 100 * m / t; else print "?" }')
+                    HOSTCPU[$key]=$(jqf '.end.cpu_utilization_percent | "\(.host_total|round)%/\(.remote_total|round)%"' "$WORK/$key-tcp-$r.json")
+                fi
+                cpt+=" $CPU_A/$CPU_B" ;;
+            udp1300)
+                if run_iperf "$key-udp1300-$r" "$dest" -u -l 1300 -b "$UDP_RATE"; then
+                    udps+=" $(jqf '.end.sum_received.bits_per_second / 1e6 | . * 10 | round / 10' "$WORK/$key-udp1300-$r.json")"
+                    losses+=" $(jqf '.end.sum_received.lost_percent | . * 10 | round / 10' "$WORK/$key-udp1300-$r.json")"
+                fi
+                cpu13+=" $CPU_A/$CPU_B" ;;
+            udp64)
+                if run_iperf "$key-udp64-$r" "$dest" -u -l 64 -b 0; then
+                    ppss+=" $(jqf '(.end.sum_received.packets - .end.sum_received.lost_packets) / .end.sum_received.seconds / 1000 | . * 10 | round / 10' "$WORK/$key-udp64-$r.json")"
+                fi
+                cpu64+=" $CPU_A/$CPU_B" ;;
+            esac
+            stop_pid "$srv"
+        done
     done
-    stop_pid "$srv"
+    TCP[$key]=$(median <<<"$tcps"); UDP[$key]=$(median <<<"$udps"); PPS[$key]=$(median <<<"$ppss")
+    [ -z "$losses" ] || UDPLOSS[$key]=$(median <<<"$losses")
+    if [ -n "$bin_a" ]; then GBA[$key]=$(median <<<"$gba"); GBB[$key]=$(median <<<"$gbb"); fi
+    CPUTCP[$key]=${cpt# } CPUU13[$key]=${cpu13# } CPUU64[$key]=${cpu64# }
+    RUNS[$key]="TCP${tcps} | UDP1300${udps} | UDP64 kpps${ppss}"
+    echo "    runs: ${RUNS[$key]}" >&2
     if [ -n "$bin_a" ]; then
         # Did the daemons survive the load?
         kill -0 "$DAEMON_A" 2>/dev/null || { report_exit "$DAEMON_A" "A ($la)"; FAILED=1; }
@@ -350,6 +377,7 @@ for s in $SCENARIOS; do
         swift) run_scenario swift "swift<->swift" "$SWIFT_BIN" "$SWIFT_BIN" ;;
         c)     run_scenario c "C<->C" "$C_BIN" "$C_BIN" ;;
         mixed) run_scenario mixed "swift->C" "$SWIFT_BIN" "$C_BIN" ;;
+        cmixed) run_scenario cmixed "C->swift" "$C_BIN" "$SWIFT_BIN" ;;
         veth)  run_scenario veth "bare veth" "" "" ;;
         *) die "unknown scenario $s" ;;
     esac
@@ -359,25 +387,29 @@ ELAPSED=$(( $(date +%s) - START ))
 # ---------------------------------------------------------------- report
 
 echo
-echo "tinc throughput: Cipher=$CIPHER Digest=$DIGEST Mode=switch TAP MTU $TAP_MTU, iperf3 ${DURATION}s per test, UDP1300 -b $UDP_RATE, UDP64 -b 0"
+echo "tinc throughput: Cipher=$CIPHER Digest=$DIGEST Mode=switch TAP MTU $TAP_MTU, iperf3 ${DURATION}s per run, median of $REPEAT runs, UDP1300 -b $UDP_RATE, UDP64 -b 0"
 echo "$(uname -r), $(nproc) CPUs, $("$C_BIN" --version 2>/dev/null | head -n 1 || echo 'C tincd ?'), $("$SWIFT_BIN" --version 2>/dev/null | head -n 1 || echo 'tincd-swift ?')"
 echo "tincd-swift under test: sha256 ${SWIFT_ID:-?}; load average at start $LOAD_START, at end $(cut -d' ' -f1 /proc/loadavg) ($(nproc) CPUs)"
 awk -v l="$LOAD_START" 'BEGIN{ if (l + 0 > 0.5) print "WARNING: the machine was not idle when the run started (load " l "); numbers are noisy" }'
 echo "(A = iperf3 client/sender, B = server/receiver; UDP columns are what B received)"
 echo
-printf '%-14s %10s %22s %10s  |  %-20s %-11s %-11s | %-9s %s\n' \
-    scenario "TCP Mbit/s" "UDP1300 Mbit/s (loss)" "UDP64 kpps" "daemon CPU s A/B: TCP" "UDP1300" "UDP64" "TCP->meta" "iperf3 CPU% snd/rcv (TCP)"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a+0 > 0 && b+0 > 0) printf "%.2fx", a / b; else printf "n/a" }'; }
+printf '%-14s %5s %10s %7s %22s %7s %10s %7s | %-15s %8s | %-9s %s\n' \
+    scenario load "TCP Mbit/s" "vs C<>C" "UDP1300 Mbit/s (loss)" "vs C<>C" "UDP64 kpps" "vs C<>C" "CPU s/GB A/B" "warm-up" "TCP->meta" "iperf3 CPU% snd/rcv (TCP)"
 for k in "${LABELS[@]}"; do
     loss=""
     [ -z "${UDPLOSS[$k]}" ] || loss=" (${UDPLOSS[$k]}%)"
-    printf '%-14s %10s %22s %10s  |  %-20s %-11s %-11s | %-9s %s\n' \
-        "${NOTE[$k]}" "${TCP[$k]}" "${UDP[$k]}$loss" "${PPS[$k]}" "${CPUTCP[$k]}" "${CPUU13[$k]}" "${CPUU64[$k]}" "${META[$k]}" "${HOSTCPU[$k]}"
+    printf '%-14s %5s %10s %7s %22s %7s %10s %7s | %-15s %8s | %-9s %s\n' \
+        "${NOTE[$k]}" "${LOAD[$k]}" "${TCP[$k]}" "$(ratio "${TCP[$k]}" "${TCP[c]:-}")" "${UDP[$k]}$loss" "$(ratio "${UDP[$k]}" "${UDP[c]:-}")" \
+        "${PPS[$k]}" "$(ratio "${PPS[$k]}" "${PPS[c]:-}")" "${GBA[$k]}/${GBB[$k]}" "${WARM[$k]}s" "${META[$k]}" "${HOSTCPU[$k]}"
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else printf "n/a" }'; }
-if [ -n "${TCP[swift]:-}" ] && [ -n "${TCP[c]:-}" ]; then
-    echo
-    echo "ratio swift/C:   TCP $(ratio "${TCP[swift]}" "${TCP[c]}")   UDP1300 $(ratio "${UDP[swift]}" "${UDP[c]}")   UDP64 $(ratio "${PPS[swift]}" "${PPS[c]}")"
-fi
+echo
+echo "each run (Mbit/s; kpps):"
+for k in "${LABELS[@]}"; do printf '  %-14s %s\n' "${NOTE[$k]}" "${RUNS[$k]}"; done
+echo "daemon CPU s A/B per TCP run: $(for k in "${LABELS[@]}"; do printf '%s: %s; ' "${NOTE[$k]}" "${CPUTCP[$k]}"; done)"
+echo "CPU s/GB = utime+stime of each whole daemon process (all threads) during the TCP run over the GB moved (median of $REPEAT)."
+echo "warm-up = seconds from the second daemon's start until a ping went through and both daemons reported a fixed PMTU"
+echo "  for each other (0.2 s resolution; the first REQ_KEY waits for the first ping, sent from the start every 0.2 s)."
 echo "TCP->meta = share of the TCP test's payload that A sent over the tinc meta TCP connection (frames > PMTU go there"
 echo "  as PACKET requests when the inner TCP MSS is not clamped); ~0% = the UDP data path carried it."
 echo "daemon CPU s = utime+stime of the whole daemon process (all threads) during the ${DURATION}s iperf3 run: ~${DURATION} = one core"
