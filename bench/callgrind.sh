@@ -9,7 +9,8 @@
 #   runtime, libc), the TX and RX halves, and malloc calls.
 # Kernel work (the syscalls themselves) is not counted by callgrind.
 #
-# Environment: FRAME (default 1400), CIPHER (aes-256-cbc), DIGEST (sha256), FRAMES_A (3200),
+# Environment: FRAME (default 1400), CIPHER (aes-256-cbc), DIGEST (sha256), WORKERS (1: the TX
+# worker as it runs beside WORKERS-1 others: shorter send runs, late-packet check), FRAMES_A (3200),
 # FRAMES_B (12800), TINCD_SWIFT_BIN (default <repo>/.build/release/tincd-swift), KEEP=1 keeps the
 # callgrind files.
 set -euo pipefail
@@ -19,6 +20,7 @@ BIN=${TINCD_SWIFT_BIN:-$ROOT/.build/release/tincd-swift}
 FRAME=${FRAME:-1400}
 CIPHER=${CIPHER:-aes-256-cbc}
 DIGEST=${DIGEST:-sha256}
+WORKERS=${WORKERS:-1}
 FRAMES_A=${FRAMES_A:-3200}
 FRAMES_B=${FRAMES_B:-12800}
 command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind not installed (make deps)" >&2; exit 2; }
@@ -57,7 +59,7 @@ figures() {
 
 for n in "$FRAMES_A" "$FRAMES_B"; do
     valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.$n" "$BIN" bench-frames --frames="$n" --frame="$FRAME" \
-        --cipher="$CIPHER" --digest="$DIGEST" >"$WORK/out.$n" 2>"$WORK/err.$n" \
+        --cipher="$CIPHER" --digest="$DIGEST" --workers="$WORKERS" >"$WORK/out.$n" 2>"$WORK/err.$n" \
         || { cat "$WORK/out.$n" "$WORK/err.$n" >&2; echo "callgrind.sh: run with $n frames failed" >&2; exit 1; }
 done
 read -r ta ca xa ra ma < <(figures "$WORK/cg.$FRAMES_A")
@@ -65,10 +67,10 @@ read -r tb cb xb rb mb < <(figures "$WORK/cg.$FRAMES_B")
 sent_a=$(sed -n 's/.*sent=\([0-9]*\).*/\1/p' "$WORK/out.$FRAMES_A")
 sent_b=$(sed -n 's/.*sent=\([0-9]*\).*/\1/p' "$WORK/out.$FRAMES_B")
 awk -v ta="$ta" -v tb="$tb" -v ca="$ca" -v cb="$cb" -v xa="$xa" -v xb="$xb" -v ra="$ra" -v rb="$rb" \
-    -v ma="$ma" -v mb="$mb" -v na="$sent_a" -v nb="$sent_b" -v f="$FRAME" -v c="$CIPHER" -v d="$DIGEST" 'BEGIN {
+    -v ma="$ma" -v mb="$mb" -v na="$sent_a" -v nb="$sent_b" -v f="$FRAME" -v c="$CIPHER" -v d="$DIGEST" -v w="$WORKERS" 'BEGIN {
     n = nb - na
     if (n <= 0) { print "callgrind.sh: no frame difference"; exit 1 }
-    printf "callgrind, per frame (%s/%s, %d-byte frames, seal+send and receive+open, %d frames difference):\n", c, d, f, n
+    printf "callgrind, per frame (%s/%s, %d-byte frames, TX worker set up as one of %d, seal+send and receive+open, %d frames difference):\n", c, d, f, w, n
     printf "  instructions total              %8.0f\n", (tb - ta) / n
     printf "  instructions in libcrypto       %8.0f\n", (cb - ca) / n
     printf "  instructions outside libcrypto  %8.0f\n", ((tb - cb) - (ta - ca)) / n

@@ -277,7 +277,7 @@ jqf() { jq -r "$1" "$2" 2>/dev/null || echo "n/a"; }
 
 # ---------------------------------------------------------------- scenarios
 
-declare -A TCP UDP UDPLOSS PPS CPUTCP CPUU13 CPUU64 HOSTCPU NOTE META GBA GBB WARM LOAD RUNS
+declare -A TCP UDP UDPLOSS PPS CPUTCP CPUU13 CPUU64 HOSTCPU NOTE META GBA GBB WARM LOAD RUNS REPLAY
 LABELS=()
 
 # CPU-seconds per GB: CPU seconds over the GB the TCP test moved
@@ -363,6 +363,16 @@ run_scenario() {   # run_scenario KEY LABEL BIN_A BIN_B (BIN empty = bare veth)
     RUNS[$key]="TCP${tcps} | UDP1300${udps} | UDP64 kpps${ppss}"
     echo "    runs: ${RUNS[$key]}" >&2
     if [ -n "$bin_a" ]; then
+        # tincd-swift as receiver: packets its replay window (16 bytes, tinc's default) refused over
+        # the whole scenario (several TX workers on the sender interleave one peer's seqnos).
+        if [ "$bin_b" = "$SWIFT_BIN" ]; then
+            kill -USR2 "$DAEMON_B" 2>/dev/null || true; sleep 0.3
+            REPLAY[$key]=$(grep -a 'dropped: bad MAC' "$WORK/$lb.log" | tail -n 1 | sed -n 's/.*replay \([0-9]*\).*/\1/p')
+            local udpin
+            udpin=$(grep -a 'udp packets in/out' "$WORK/$lb.log" | tail -n 1 | sed -n 's/.*in\/out: \([0-9]*\)\/.*/\1/p')
+            echo "    B (tincd-swift) refused as late/replayed: ${REPLAY[$key]:-?} of ${udpin:-?} UDP packets received" >&2
+            REPLAY[$key]="${REPLAY[$key]:-?}/${udpin:-?}"
+        fi
         # Did the daemons survive the load?
         kill -0 "$DAEMON_A" 2>/dev/null || { report_exit "$DAEMON_A" "A ($la)"; FAILED=1; }
         kill -0 "$DAEMON_B" 2>/dev/null || { report_exit "$DAEMON_B" "B ($lb)"; FAILED=1; }
@@ -405,7 +415,7 @@ for k in "${LABELS[@]}"; do
 done
 echo
 echo "each run (Mbit/s; kpps):"
-for k in "${LABELS[@]}"; do printf '  %-14s %s\n' "${NOTE[$k]}" "${RUNS[$k]}"; done
+for k in "${LABELS[@]}"; do printf '  %-14s %s%s\n' "${NOTE[$k]}" "${RUNS[$k]}" "${REPLAY[$k]:+ | B refused late/replayed: ${REPLAY[$k]} UDP packets}"; done
 echo "daemon CPU s A/B per TCP run: $(for k in "${LABELS[@]}"; do printf '%s: %s; ' "${NOTE[$k]}" "${CPUTCP[$k]}"; done)"
 echo "CPU s/GB = utime+stime of each whole daemon process (all threads) during the TCP run over the GB moved (median of $REPEAT)."
 echo "warm-up = seconds from the second daemon's start until a ping went through and both daemons reported a fixed PMTU"

@@ -17,8 +17,8 @@ final class FramePathCostTests: XCTestCase {
         let w = try FrameWorkload(frameLength: frame, cipher: cipher, digest: digest)
         if besideOtherWorkers {
             // What DataPlane sets with two TX workers: shorter send runs, late packets checked.
-            w.tx.flushAfter = 32
-            w.tx.renumberLate = true
+            w.tx.shareSequences(workers: 2)
+            XCTAssertTrue(w.tx.renumberLate)
         }
         // Warm-up: first-use growth of arrays, dictionaries and OpenSSL's lazily built state.
         XCTAssertEqual(w.run(rounds: 20), 20 * TxWorker.batch, "every warm-up frame arrives")

@@ -52,10 +52,7 @@ final class DataPlane {
         let workers = ([device] + moreQueues).map {
             TxWorker(device: $0, sockets: udpSockets, table: table, macRefresh: macRefresh, events: events)
         }
-        if workers.count > 1 {
-            let run = max(8, 128 / (2 * workers.count))
-            for w in workers { w.flushAfter = run; w.renumberLate = true }
-        }
+        for w in workers { w.shareSequences(workers: workers.count) }
         txs = workers
         rx = RxWorker(device: device, queues: [device] + moreQueues, sockets: udpSockets.map(\.fd), table: table, toTX: workers[0].mailbox,
                       replayWindow: replayWindow, events: events)

@@ -197,11 +197,11 @@ final class FrameWorkload {
         rx.passRelays()
     }
 
-    /// `tincd-swift bench-frames [--frames=N] [--frame=BYTES] [--cipher=NAME] [--digest=NAME]`:
+    /// `tincd-swift bench-frames [--frames=N] [--frame=BYTES] [--cipher=NAME] [--digest=NAME] [--workers=N]`:
     /// runs N frames (rounded up to whole batches) and prints what arrived; `make bench-callgrind`
     /// runs it under callgrind twice and prints the difference per frame.
     static func main(_ args: [String]) -> Int32 {
-        var frames = 6400, frameLength = 1400, cipher = "aes-256-cbc", digest = "sha256"
+        var frames = 6400, frameLength = 1400, cipher = "aes-256-cbc", digest = "sha256", workers = 1
         for a in args {
             let kv = a.split(separator: "=", maxSplits: 1).map(String.init)
             guard kv.count == 2 else { writeStandardError("bench-frames: unknown argument \(a)\n"); return 1 }
@@ -210,12 +210,16 @@ final class FrameWorkload {
             case "--frame": frameLength = Int(kv[1]) ?? -1
             case "--cipher": cipher = kv[1]
             case "--digest": digest = kv[1]
+            case "--workers": workers = Int(kv[1]) ?? -1
             default: writeStandardError("bench-frames: unknown argument \(a)\n"); return 1
             }
         }
         guard frames > 0 else { writeStandardError("bench-frames: --frames needs a positive number\n"); return 1 }
+        guard (1...64).contains(workers) else { writeStandardError("bench-frames: --workers needs 1-64\n"); return 1 }
         do {
             let w = try FrameWorkload(frameLength: frameLength, cipher: cipher, digest: digest)
+            // The TX worker as it runs beside others (shorter send runs, late-packet check); one thread still.
+            w.tx.shareSequences(workers: workers)
             let rounds = (frames + TxWorker.batch - 1) / TxWorker.batch
             let delivered = w.run(rounds: rounds)
             print("frames sent=\(rounds * TxWorker.batch) delivered=\(delivered) bad=\(w.sink.mismatched) frame=\(frameLength) cipher=\(cipher) digest=\(digest)")

@@ -85,6 +85,13 @@ final class TxWorker {
     /// others went on) are opened and sealed again with a fresh seqno, so the receiver's window
     /// takes them. The old seqno never reaches the wire, so each seqno is still sent at most once.
     var renumberLate = false
+
+    /// What a worker does beside `workers - 1` others (DataPlane and the benchmark use it).
+    func shareSequences(workers: Int) {
+        guard workers > 1 else { return }
+        flushAfter = max(8, 128 / (2 * workers))
+        renumberLate = true
+    }
     static let lateLimit: UInt32 = 96
     /// Packets sealed again by `renumberLate` (tests, diagnostics).
     private(set) var renumbered = 0
