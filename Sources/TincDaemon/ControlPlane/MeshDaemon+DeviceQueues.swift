@@ -14,6 +14,7 @@ extension MeshDaemon {
     /// spreads the frames it hands us over the queues by flow hash, so one flow stays on one worker
     /// and in order. Falls back to one queue (one TX worker) when the kernel or an existing
     /// persistent device refuses multi-queue, and to fewer queues when adding one fails; logged once.
+    /// (A TUN/TAP device: `s.deviceType` is .tun or .tap.)
     static func openDeviceQueues(_ s: DaemonSettings) throws -> (NetworkDevice, [TunTapDevice]) {
         let wanted = MeshDaemon.dataPlaneThreads(s)
         let name = s.interface ?? s.netName
