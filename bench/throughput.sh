@@ -23,6 +23,10 @@
 #   TAP_MTU             MTU of the TAP interfaces (default 1500, tinc's default)
 #   SCENARIOS           subset/order, default "swift c mixed cmixed veth"
 #   REPEAT              iperf3 runs per test and scenario, the median is reported (default 3; 1 with QUICK=1)
+#   TCP_STREAMS         parallel iperf3 TCP streams (-P, default 1): one flow stays on one TAP queue and
+#                       one TX worker, so several TX workers only help with several flows
+#   DATAPLANE_THREADS   written as DataPlaneThreads = N into both tinc.conf (tincd-swift's TX workers;
+#                       default unset = one per core); for an A/B of the TX workers in one sitting
 #   BENCH_TAG           prefix of the namespaces and work directory (default tswb; pid appended)
 #   TINCD_SWIFT_BIN     default <repo>/.build/release/tincd-swift
 #   TINCD_C_BIN         default /usr/sbin/tincd
@@ -43,6 +47,7 @@ if [ "$QUICK" = 1 ]; then DURATION=${DURATION:-3}; PMTU_WAIT=${PMTU_WAIT:-10}; R
 CIPHER=${CIPHER:-aes-256-cbc}
 DIGEST=${DIGEST:-sha256}
 UDP_RATE=${UDP_RATE:-0}
+TCP_STREAMS=${TCP_STREAMS:-1}
 TAP_MTU=${TAP_MTU:-1500}
 SCENARIOS=${SCENARIOS:-swift c mixed cmixed veth}
 SWIFT_BIN=${TINCD_SWIFT_BIN:-$ROOT/.build/release/tincd-swift}
@@ -131,6 +136,7 @@ write_node() {   # write_node DIR NAME OVERLAY_IP UNDERLAY_IP [CONNECTTO]
         echo "Interface = tswb0"
         echo "AddressFamily = ipv4"
         [ -z "$connect" ] || echo "ConnectTo = $connect"
+        [ -z "${DATAPLANE_THREADS:-}" ] || echo "DataPlaneThreads = $DATAPLANE_THREADS"
     } >"$dir/tinc.conf"
     {
         echo "Address = $under"
@@ -330,7 +336,7 @@ run_scenario() {   # run_scenario KEY LABEL BIN_A BIN_B (BIN empty = bare veth)
             sleep 0.3
             case $t in
             tcp)
-                if run_iperf "$key-tcp-$r" "$dest"; then
+                if run_iperf "$key-tcp-$r" "$dest" -P "$TCP_STREAMS"; then
                     local v tb bytes
                     v=$(jqf '.end.sum_received.bits_per_second / 1e6 | . * 10 | round / 10' "$WORK/$key-tcp-$r.json")
                     tcps+=" $v"
@@ -397,9 +403,9 @@ ELAPSED=$(( $(date +%s) - START ))
 # ---------------------------------------------------------------- report
 
 echo
-echo "tinc throughput: Cipher=$CIPHER Digest=$DIGEST Mode=switch TAP MTU $TAP_MTU, iperf3 ${DURATION}s per run, median of $REPEAT runs, UDP1300 -b $UDP_RATE, UDP64 -b 0"
+echo "tinc throughput: Cipher=$CIPHER Digest=$DIGEST Mode=switch TAP MTU $TAP_MTU, iperf3 ${DURATION}s per run, median of $REPEAT runs, TCP streams $TCP_STREAMS, UDP1300 -b $UDP_RATE, UDP64 -b 0"
 echo "$(uname -r), $(nproc) CPUs, $("$C_BIN" --version 2>/dev/null | head -n 1 || echo 'C tincd ?'), $("$SWIFT_BIN" --version 2>/dev/null | head -n 1 || echo 'tincd-swift ?')"
-echo "tincd-swift under test: sha256 ${SWIFT_ID:-?}; load average at start $LOAD_START, at end $(cut -d' ' -f1 /proc/loadavg) ($(nproc) CPUs)"
+echo "tincd-swift under test: sha256 ${SWIFT_ID:-?}; DataPlaneThreads ${DATAPLANE_THREADS:-default (one per core)}; load average at start $LOAD_START, at end $(cut -d' ' -f1 /proc/loadavg) ($(nproc) CPUs)"
 awk -v l="$LOAD_START" 'BEGIN{ if (l + 0 > 0.5) print "WARNING: the machine was not idle when the run started (load " l "); numbers are noisy" }'
 echo "(A = iperf3 client/sender, B = server/receiver; UDP columns are what B received)"
 echo
