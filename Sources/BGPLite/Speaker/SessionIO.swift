@@ -2,21 +2,6 @@
 import Glibc
 import MeshIO
 
-enum BGPState: Int, Comparable {
-    case idle = 0, active, connect, openSent, openConfirm, established
-    static func < (a: BGPState, b: BGPState) -> Bool { a.rawValue < b.rawValue }
-    var name: String {
-        switch self {
-        case .idle: return "Idle"
-        case .active: return "Active"
-        case .connect: return "Connect"
-        case .openSent: return "OpenSent"
-        case .openConfirm: return "OpenConfirm"
-        case .established: return "Established"
-        }
-    }
-}
-
 /// One TCP connection of a session (a session can briefly have two: outgoing and incoming).
 final class Connection {
     let fd: Int32
