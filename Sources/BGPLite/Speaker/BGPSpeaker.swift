@@ -253,9 +253,13 @@ public final class BGPSpeaker {
 
     func wallTime(ms: UInt32) -> Double { epochWall + Double(ms) / 1000 }
 
-    func log(_ p: Log.Priority, _ m: String, level: Int = 0) {
-        if !quiet { Log.log(level, p, m) }
-        onEvent?(m)
+    /// The text is built only when something takes it (per-message debug lines are frequent).
+    func log(_ p: Log.Priority, _ m: @autoclosure () -> String, level: Int = 0) {
+        let toLog = !quiet && Log.enabled(level)
+        guard toLog || onEvent != nil else { return }
+        let text = m()
+        if toLog { Log.log(level, p, text) }
+        onEvent?(text)
     }
 
     func filterPrint(_ proto: String, _ text: String) {

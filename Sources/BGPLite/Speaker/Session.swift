@@ -118,7 +118,7 @@ final class Session {
     /// Our capability families.
     var localFamilies: [AFISAFI] { channels.map { $0.family == .ipv4 ? .ipv4Unicast : .ipv6Unicast } }
 
-    func log(_ p: Log.Priority, _ m: String, level: Int = 0) { speaker.log(p, "\(name): \(m)", level: level) }
+    func log(_ p: Log.Priority, _ m: @autoclosure () -> String, level: Int = 0) { speaker.log(p, "\(name): \(m())", level: level) }
 
     private func setState(_ s: BGPState) {
         guard s != state else { return }
