@@ -250,8 +250,9 @@ final class Session {
         }
     }
 
-    /// A connection accepted by the speaker's listener for this neighbor.
-    func acceptIncoming(fd: Int32, remote: SocketAddress) {
+    /// A connection accepted by the speaker's listener for this neighbor (or, with `memory`, one
+    /// without a socket whose input comes through `Connection.ingest`).
+    func acceptIncoming(fd: Int32, remote: SocketAddress, memory: MemoryTransport? = nil) {
         // A peer that restarted closed its end of the old session before connecting again; read that
         // EOF (or NOTIFICATION) now if the loop has not delivered it yet.
         established?.readNow()
@@ -263,7 +264,7 @@ final class Session {
         if established != nil {
             // RFC 4271 6.8: a collision with an Established session closes the new connection.
             log(.info, "Incoming connection from \(remote.host) rejected (session already established): Cease, connection collision resolution", level: 1)
-            let c = Connection(fd: fd, outgoing: false, remote: remote, session: self, loop: loop, state: .openSent)
+            let c = Connection(fd: fd, outgoing: false, remote: remote, session: self, loop: loop, state: .openSent, memory: memory)
             sendNotification(c, .cease(.connectionCollision))
             c.close()
             return
@@ -275,7 +276,7 @@ final class Session {
         }
         conns.removeAll { $0.closed }
         log(.info, "Incoming connection from \(remote.host) (port \(remote.port)) accepted", level: 1)
-        let c = Connection(fd: fd, outgoing: false, remote: remote, session: self, loop: loop, state: .openSent)
+        let c = Connection(fd: fd, outgoing: false, remote: remote, session: self, loop: loop, state: .openSent, memory: memory)
         conns.append(c)
         c.startReading()
         sendOpen(c)
