@@ -19,6 +19,7 @@ func fuzzSetUp(_ target: String) {
     }
     if ["handshake", "metastream", "packet-open"].contains(target) { warmUpOpenSSL() }
     if target == "bgp-session" || target == "control" || target == "metrics-http" { quietLogs() }
+    if target == "bgp-session" { setUpBGPSessionHarness() }
 }
 
 /// Cipher numbers by class: stream modes tinc uses, block modes, AEAD (GCM/CCM/OCB/ChaCha-Poly),

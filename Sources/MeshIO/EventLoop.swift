@@ -196,33 +196,54 @@ public final class EventLoop: @unchecked Sendable {
             if let next = timers.values.map(\.deadline).min() {
                 timeout = Int32(max(0, min(1000, (next - now) * 1000 + 1)))
             }
-            let n = epoll_wait(epfd, &events, Int32(events.count), timeout)
-            if n < 0 {
-                if errno == EINTR { continue }
-                break
-            }
-            for i in 0..<Int(n) {
-                let fd = events[i].data.fd
-                guard let h = handlers[fd] else { continue }
-                var ev: Events = []
-                let raw = events[i].events
-                if raw & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue) != 0 { ev.insert(.readable) }
-                if raw & EPOLLOUT.rawValue != 0 { ev.insert(.writable) }
-                if raw & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { ev.insert(.error) }
-                h(ev)
-            }
+            if waitAndDispatch(&events, timeoutMs: timeout) == nil { break }
         }
     }
 
-    private func runDueTimers() {
+    /// Tests driving the loop by hand (usually with `clock`): delivers the readiness of every
+    /// descriptor that is ready now, waiting at most `maxWait` seconds of real time for the first
+    /// (data on its way through the kernel), then runs the due timers. Posted work counts too (it
+    /// arrives through the loop's eventfd). Returns the number of descriptors handled and timers run.
+    @discardableResult
+    public func runOnce(maxWait: Double = 0) -> Int {
+        preconditionInLoop()
+        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        var n: Int?
+        repeat { n = waitAndDispatch(&events, timeoutMs: Int32(max(0, min(maxWait, 60)) * 1000)) } while n == -1
+        return max(0, n ?? 0) + runDueTimers()
+    }
+
+    /// One epoll_wait and the handlers of what it returned: their number, -1 when interrupted
+    /// (EINTR), nil on failure.
+    private func waitAndDispatch(_ events: inout [epoll_event], timeoutMs: Int32) -> Int? {
+        let n = epoll_wait(epfd, &events, Int32(events.count), timeoutMs)
+        if n < 0 { return errno == EINTR ? -1 : nil }
+        for i in 0..<Int(n) {
+            let fd = events[i].data.fd
+            guard let h = handlers[fd] else { continue }
+            var ev: Events = []
+            let raw = events[i].events
+            if raw & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue) != 0 { ev.insert(.readable) }
+            if raw & EPOLLOUT.rawValue != 0 { ev.insert(.writable) }
+            if raw & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { ev.insert(.error) }
+            h(ev)
+        }
+        return Int(n)
+    }
+
+    @discardableResult
+    private func runDueTimers() -> Int {
         preconditionInLoop()
         let t = now
         let due = timers.filter { $0.value.deadline <= t }.sorted { $0.value.deadline < $1.value.deadline }
+        var ran = 0
         for (id, timer) in due {
             guard timers[id] != nil else { continue }   // cancelled by an earlier timer in this round
             timers[id] = nil
             timer.action()
+            ran += 1
         }
+        return ran
     }
 }
 
@@ -236,6 +257,34 @@ public final class ManualClock: Sendable {
 
     public func advance(by seconds: Double) { time.withLock { $0 += max(0, seconds) } }
 
+    /// Moves the clock to `t` exactly (never back).
+    public func advance(to t: Double) { time.withLock { $0 = max($0, t) } }
+
     /// The function to set as an EventLoop's `clock`.
     public var clock: () -> Double { { [self] in self.now } }
+}
+
+extension EventLoop {
+    /// Tests on a `ManualClock` (set as this loop's `clock`): moves the clock forward by `seconds`,
+    /// stopping at every timer deadline on the way, so each timer fires at its own virtual time and
+    /// sees the effects of the ones before it. Ready descriptors are handled at every stop.
+    public func advance(_ clock: ManualClock, by seconds: Double) {
+        let end = clock.now + max(0, seconds)
+        settle()
+        while let next = nextTimerDeadline, next <= end {
+            clock.advance(to: next)
+            settle()
+        }
+        clock.advance(to: end)
+        settle()
+    }
+
+    /// Tests: handles ready descriptors, posted work and due timers until a round finds nothing to
+    /// do at the current (virtual) time; stops after `maxRounds` rounds (a timer that re-arms itself
+    /// with no delay).
+    public func settle(maxRounds: Int = 10_000) {
+        for _ in 0..<maxRounds {
+            if runOnce() == 0 { return }
+        }
+    }
 }

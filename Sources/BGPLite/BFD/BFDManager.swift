@@ -201,7 +201,7 @@ public final class BFDManager: LivenessMonitor {
         let fd = e.txFD, peer = e.peer
         e.session.transmit = { p in _ = BFDSocket.send(fd, p.encode(), to: peer) }
         e.session.stateChanged = { _, _, _ in }
-        e.session.setAdminDown(now: EventLoop.now())
+        e.session.setAdminDown(now: loop.now)
         loop.cancel(e.timer)
         e.timer = nil
         close(fd)

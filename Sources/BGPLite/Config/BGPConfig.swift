@@ -221,7 +221,10 @@ public struct BGPProtocolConfig {
     /// nil = hold time / 3 (BIRD).
     public var keepaliveTime: Int?
     public var connectRetryTime = 120
-    public var connectDelayTime = 5
+    /// `connect delay time`: seconds (at least 1, as BIRD) before the outgoing connection when the
+    /// protocol starts or restarts. nil (not written): connect at once on start and 1 s after a
+    /// clean close, unlike BIRD's default of 5 s, because the automatic iBGP mesh converges on it.
+    public var connectDelayTime: Int?
     public var startupHoldTime = 240
     public var errorWaitTime: (min: Int, max: Int) = (60, 300)
     public var errorForgetTime = 300

@@ -40,9 +40,11 @@ public final class BGPSpeaker {
     var fibFlushScheduled = false
     var establishedSessions: [Session] = []
     var listeners: [String: Int32] = [:]
-    let epochMono = EventLoop.now()
+    /// The loop's clock (real or virtual) at init, and the wall clock then: every time the speaker
+    /// shows (route ages, Since) is derived from the loop's clock, as its timers are.
+    let epochMono: Double
     let epochWall = BGPSpeaker.wallClock()
-    public private(set) var startedAt = BGPSpeaker.wallClock()
+    public private(set) var startedAt: Double
     var started = false
     var statusScheduled = false
     /// Tests: opens a session's outgoing connection instead of a TCP connect (returns the fd).
@@ -55,6 +57,8 @@ public final class BGPSpeaker {
         self.loop = loop
         self.fib = fib
         self.liveness = liveness
+        epochMono = loop.now
+        startedAt = epochWall
         guard let rid = config.routerID ?? BGPSpeaker.defaultRouterID() else {
             throw BGPSpeakerError("Cannot determine router ID, please configure it manually")
         }
@@ -82,7 +86,7 @@ public final class BGPSpeaker {
     public func start() {
         guard !started else { return }
         started = true
-        startedAt = BGPSpeaker.wallClock()
+        startedAt = wallNow()
         log(.notice, "BGP speaker starting (router id \(BGPSpeaker.formatID(routerID)), \(sessions.count) BGP protocols)")
         for s in statics { startStatic(s) }
         for s in sessions { ensureListener(for: s) }
@@ -196,12 +200,13 @@ public final class BGPSpeaker {
     public var locRIBCount: Int { rib.count }
 
     /// Every protocol in `show protocols` order: bgp.conf's non-BGP protocols as configured, then
-    /// the BGP sessions (configured and automatic). `show protocols` prints these values.
+    /// the BGP sessions (configured and automatic). `show protocols` prints these values; the
+    /// snapshot is where the state enums become BIRD's words.
     public func protocolStatus() -> [BGPProtocolSnapshot] {
         var out: [BGPProtocolSnapshot] = []
         func other(_ name: String, _ proto: String, table: String = "---", up: Bool = true, received: Int = 0,
                    accepted: Int = 0, exported: Int = 0) -> BGPProtocolSnapshot {
-            BGPProtocolSnapshot(name: name, proto: proto, table: table, state: started && up ? "up" : "down", bgpState: "",
+            BGPProtocolSnapshot(name: name, proto: proto, table: table, state: (up ? runningState : ProtocolState.down).description, bgpState: "",
                                 since: startedAt, established: false, prefixesReceived: received, prefixesAccepted: accepted,
                                 prefixesExported: exported, updatesIn: 0, updatesOut: 0, lastError: "")
         }
@@ -221,7 +226,7 @@ public final class BGPSpeaker {
             }
         }
         for s in sessions {
-            out.append(BGPProtocolSnapshot(name: s.name, proto: "BGP", table: "---", state: s.protoState, bgpState: s.bgpStateName,
+            out.append(BGPProtocolSnapshot(name: s.name, proto: "BGP", table: "---", state: s.protoState.description, bgpState: s.sessionState.description,
                                            since: s.since, established: s.established != nil,
                                            prefixesReceived: s.adjIn.count + s.filteredIn.count,
                                            prefixesAccepted: s.adjIn.count, prefixesExported: s.adjOut.count,
@@ -238,13 +243,23 @@ public final class BGPSpeaker {
         return 0
     }
 
-    func nowMs() -> UInt32 { UInt32(truncatingIfNeeded: Int((EventLoop.now() - epochMono) * 1000)) }
+    func nowMs() -> UInt32 { UInt32(truncatingIfNeeded: Int((loop.now - epochMono) * 1000)) }
+
+    /// Wall-clock seconds now, on the loop's clock.
+    func wallNow() -> Double { epochWall + (loop.now - epochMono) }
+
+    /// Non-BGP protocols (static, kernel, device, direct, BFD) run while the speaker runs.
+    var runningState: ProtocolState { started ? .up : .down }
 
     func wallTime(ms: UInt32) -> Double { epochWall + Double(ms) / 1000 }
 
-    func log(_ p: Log.Priority, _ m: String, level: Int = 0) {
-        if !quiet { Log.log(level, p, m) }
-        onEvent?(m)
+    /// The text is built only when something takes it (per-message debug lines are frequent).
+    func log(_ p: Log.Priority, _ m: @autoclosure () -> String, level: Int = 0) {
+        let toLog = !quiet && Log.enabled(level)
+        guard toLog || onEvent != nil else { return }
+        let text = m()
+        if toLog { Log.log(level, p, text) }
+        onEvent?(text)
     }
 
     func filterPrint(_ proto: String, _ text: String) {
@@ -468,10 +483,10 @@ extension Session {
         !pendingGroups.isEmpty || !pendingWithdraw.isEmpty || !pendingEndOfRIB.isEmpty || !pendingRefresh.isEmpty
     }
 
-    var bgpStateName: String {
-        if disabled && established == nil { return "Down" }
-        if state == .active && config.passive { return "Passive" }
-        return state.name
+    var sessionState: BGPSessionState {
+        if disabled && established == nil { return .down }
+        if state == .active && config.passive { return .passive }
+        return .fsm(state)
     }
 
     /// Records what the Adj-RIB-Out should hold for `p` (nil = withdrawn) and queues the change.

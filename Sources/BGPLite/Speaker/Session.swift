@@ -22,9 +22,9 @@ final class Session {
     var channels: [ChannelConfig]   // policies replaced by `configure` (BGPSpeaker+Reconfigure)
 
     var state: BGPState = .idle
-    /// BIRD protocol state: "start", "up", "down".
-    var protoState = "down"
-    var since: Double = BGPSpeaker.wallClock()
+    var protoState: ProtocolState = .down
+    /// Wall-clock time of the last protocol state change (`show protocols` Since).
+    var since: Double
     var conns: [Connection] = []
     var established: Connection?
     var negotiatedFamilies: Set<AFISAFI> = []
@@ -86,6 +86,7 @@ final class Session {
         self.source = source
         self.dynamic = dynamic
         self.disabled = config.disabled
+        self.since = speaker.wallNow()
         var chs = config.channels
         if chs.isEmpty {
             var ch = ChannelConfig(family: config.neighborAddress?.family ?? .ipv4)
@@ -117,19 +118,19 @@ final class Session {
     /// Our capability families.
     var localFamilies: [AFISAFI] { channels.map { $0.family == .ipv4 ? .ipv4Unicast : .ipv6Unicast } }
 
-    func log(_ p: Log.Priority, _ m: String, level: Int = 0) { speaker.log(p, "\(name): \(m)", level: level) }
+    func log(_ p: Log.Priority, _ m: @autoclosure () -> String, level: Int = 0) { speaker.log(p, "\(name): \(m())", level: level) }
 
     private func setState(_ s: BGPState) {
         guard s != state else { return }
-        log(.debug, "BGP state changed from \(state.name) to \(s.name)", level: 2)
+        log(.debug, "BGP state changed from \(state) to \(s)", level: 2)
         state = s
         speaker.statusChanged()
     }
 
-    private func setProtoState(_ s: String) {
+    private func setProtoState(_ s: ProtocolState) {
         guard s != protoState else { return }
         protoState = s
-        since = BGPSpeaker.wallClock()
+        since = speaker.wallNow()
         speaker.statusChanged()
     }
 
@@ -138,12 +139,17 @@ final class Session {
     func start() {
         stopped = false
         if disabled {
-            setProtoState("down")
+            setProtoState(.down)
             setState(.idle)
             return
         }
-        setProtoState("start")
-        goActive(connectAfter: 0)
+        setProtoState(.start)
+        goActive(connectAfter: connectDelay(orElse: 0))
+    }
+
+    /// BIRD's bgp_active: `connect delay time` before each outgoing connection of a (re)start.
+    private func connectDelay(orElse fallback: Double) -> Double {
+        config.connectDelayTime.map { Double(max(1, $0)) } ?? fallback
     }
 
     func stop(notification: NotificationMessage, reason: String) {
@@ -158,14 +164,14 @@ final class Session {
         if established != nil { established = nil; sessionDown(reason: reason, allowGR: false) }
         flushStale()
         setState(.idle)
-        setProtoState("down")
+        setProtoState(.down)
     }
 
     /// Listening (and, unless passive, connecting after `connectAfter` seconds).
     func goActive(connectAfter: Double) {
         guard !stopped, !disabled else { return }
         setState(.active)
-        setProtoState("start")
+        setProtoState(.start)
         if !config.passive && neighborSockAddr != nil {
             loop.cancel(connectTimer)
             connectTimer = loop.schedule(after: connectAfter) { [weak self] in
@@ -244,12 +250,13 @@ final class Session {
         }
     }
 
-    /// A connection accepted by the speaker's listener for this neighbor.
-    func acceptIncoming(fd: Int32, remote: SocketAddress) {
+    /// A connection accepted by the speaker's listener for this neighbor (or, with `memory`, one
+    /// without a socket whose input comes through `Connection.ingest`).
+    func acceptIncoming(fd: Int32, remote: SocketAddress, memory: MemoryTransport? = nil) {
         // A peer that restarted closed its end of the old session before connecting again; read that
         // EOF (or NOTIFICATION) now if the loop has not delivered it yet.
         established?.readNow()
-        if stopped || disabled || restartTimer != nil || protoState == "down" {
+        if stopped || disabled || restartTimer != nil || protoState == .down {
             log(.info, "Incoming connection from \(remote.host) rejected (protocol is \(disabled ? "disabled" : "in error wait"))", level: 1)
             Glibc.close(fd)
             return
@@ -257,7 +264,7 @@ final class Session {
         if established != nil {
             // RFC 4271 6.8: a collision with an Established session closes the new connection.
             log(.info, "Incoming connection from \(remote.host) rejected (session already established): Cease, connection collision resolution", level: 1)
-            let c = Connection(fd: fd, outgoing: false, remote: remote, session: self, loop: loop, state: .openSent)
+            let c = Connection(fd: fd, outgoing: false, remote: remote, session: self, loop: loop, state: .openSent, memory: memory)
             sendNotification(c, .cease(.connectionCollision))
             c.close()
             return
@@ -269,7 +276,7 @@ final class Session {
         }
         conns.removeAll { $0.closed }
         log(.info, "Incoming connection from \(remote.host) (port \(remote.port)) accepted", level: 1)
-        let c = Connection(fd: fd, outgoing: false, remote: remote, session: self, loop: loop, state: .openSent)
+        let c = Connection(fd: fd, outgoing: false, remote: remote, session: self, loop: loop, state: .openSent, memory: memory)
         conns.append(c)
         c.startReading()
         sendOpen(c)
@@ -305,7 +312,7 @@ final class Session {
     private func handleOpen(_ c: Connection, _ o: OpenMessage) {
         guard c.state == .openSent, c.peerOpen == nil else {
             let sub: UInt8 = c.state == .openSent ? 1 : c.state == .openConfirm ? 2 : 3
-            protocolError(c, BGPError(code: 5, subcode: sub, reason: "unexpected OPEN in \(c.state.name)"))
+            protocolError(c, BGPError(code: 5, subcode: sub, reason: "unexpected OPEN in \(c.state)"))
             return
         }
         if config.neighborAS != 0 && o.myAS != config.neighborAS {
@@ -445,7 +452,7 @@ final class Session {
         importLimitWarned = false
         receiveLimitWarned = false
         setState(.established)
-        setProtoState("up")
+        setProtoState(.up)
         loop.cancel(connectTimer); connectTimer = nil
         log(.notice, "BGP session established with \(c.remote.host) AS\(o.myAS) (hold \(c.holdTime) s, keepalive \(c.keepaliveTime) s, families \(negotiatedFamilies.map { $0.description }.sorted().joined(separator: ",")))")
         if config.bfd, let mon = speaker.liveness, let peer = neighborSockAddr {
@@ -465,7 +472,7 @@ final class Session {
         let type = raw[18]
         if type == BGPMessageType.update.rawValue {
             guard c.state == .established else {
-                protocolError(c, BGPError(code: 5, subcode: c.state == .openConfirm ? 2 : 1, reason: "UPDATE in \(c.state.name)"))
+                protocolError(c, BGPError(code: 5, subcode: c.state == .openConfirm ? 2 : 1, reason: "UPDATE in \(c.state)"))
                 return
             }
             handleUpdate(c, UnsafeRawBufferPointer(rebasing: raw[19...]))
@@ -501,7 +508,7 @@ final class Session {
             dropConnection(c, reason: "Received: \(n)", isError: isError, allowGR: false)
         case .routeRefresh(let r):
             guard c.state == .established else {
-                protocolError(c, BGPError(code: 5, subcode: c.state == .openConfirm ? 2 : 1, reason: "ROUTE-REFRESH in \(c.state.name)"))
+                protocolError(c, BGPError(code: 5, subcode: c.state == .openConfirm ? 2 : 1, reason: "ROUTE-REFRESH in \(c.state)"))
                 return
             }
             handleRouteRefresh(r)
@@ -607,7 +614,7 @@ final class Session {
         } else {
             // Failed before the OPEN exchange completed: stay Active (listening) and retry later.
             setState(.active)
-            if c.outgoing || isError { scheduleConnectRetry() } else if connectTimer == nil { goActive(connectAfter: 1) }
+            if c.outgoing || isError { scheduleConnectRetry() } else if connectTimer == nil { goActive(connectAfter: connectDelay(orElse: 1)) }
         }
     }
 
@@ -615,13 +622,13 @@ final class Session {
     private func restartAfterClose(isError: Bool) {
         if stopped || disabled {
             setState(.idle)
-            setProtoState("down")
+            setProtoState(.down)
             return
         }
-        setProtoState("start")
+        setProtoState(.start)
         if !isError {
             // Clean close (TCP close, Cease): listen again at once, connect after a short delay.
-            goActive(connectAfter: 1)
+            goActive(connectAfter: connectDelay(orElse: 1))
             return
         }
         setState(.idle)
@@ -638,7 +645,7 @@ final class Session {
         restartTimer = loop.schedule(after: wait) { [weak self] in
             guard let self else { return }
             self.restartTimer = nil
-            self.goActive(connectAfter: 0)
+            self.goActive(connectAfter: self.connectDelay(orElse: 0))
         }
     }
 

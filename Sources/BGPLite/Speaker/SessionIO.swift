@@ -2,24 +2,18 @@
 import Glibc
 import MeshIO
 
-enum BGPState: Int, Comparable {
-    case idle = 0, active, connect, openSent, openConfirm, established
-    static func < (a: BGPState, b: BGPState) -> Bool { a.rawValue < b.rawValue }
-    var name: String {
-        switch self {
-        case .idle: return "Idle"
-        case .active: return "Active"
-        case .connect: return "Connect"
-        case .openSent: return "OpenSent"
-        case .openConfirm: return "OpenConfirm"
-        case .established: return "Established"
-        }
-    }
+/// Where a connection without a socket (`fd` -1) puts what it sends: the fuzzer drives a session
+/// this way, feeding input through `Connection.ingest` with no system call per message.
+final class MemoryTransport {
+    var written: [UInt8] = []
+    init() {}
 }
 
 /// One TCP connection of a session (a session can briefly have two: outgoing and incoming).
 final class Connection {
     let fd: Int32
+    /// Set instead of a socket (`fd` is then -1).
+    let memory: MemoryTransport?
     let outgoing: Bool
     unowned let session: Session
     let loop: EventLoop
@@ -54,8 +48,10 @@ final class Connection {
     var bytesIn = 0
     var bytesOut = 0
 
-    init(fd: Int32, outgoing: Bool, remote: SocketAddress, session: Session, loop: EventLoop, state: BGPState) {
-        self.fd = fd
+    init(fd: Int32, outgoing: Bool, remote: SocketAddress, session: Session, loop: EventLoop, state: BGPState,
+         memory: MemoryTransport? = nil) {
+        self.fd = memory == nil ? fd : -1
+        self.memory = memory
         self.outgoing = outgoing
         self.remote = remote
         self.session = session
@@ -75,6 +71,7 @@ final class Connection {
     }
 
     func startReading() {
+        guard memory == nil else { return }
         wantWrite = writeStart < writeBuf.count
         loop.register(fd, events: wantWrite ? [.readable, .writable] : [.readable]) { [weak self] ev in
             guard let self, !self.closed else { return }
@@ -102,6 +99,13 @@ final class Connection {
 
     func flush() {
         guard !closed else { return }
+        if let m = memory {
+            m.written.append(contentsOf: writeBuf[writeStart...])
+            writeBuf.removeAll(keepingCapacity: true)
+            writeStart = 0
+            lastWriteProgress = loop.now
+            return
+        }
         while writeStart < writeBuf.count {
             let n = writeBuf.withUnsafeBytes { raw in
                 Glibc.send(fd, raw.baseAddress! + writeStart, raw.count - writeStart, Int32(MSG_NOSIGNAL))
@@ -135,7 +139,7 @@ final class Connection {
 
     /// Reads what is already in the socket now (no waiting), e.g. an EOF not yet seen by the loop.
     func readNow() {
-        guard !closed else { return }
+        guard !closed, memory == nil else { return }
         onReadable()
     }
 
@@ -230,7 +234,7 @@ final class Connection {
         closed = true
         cancelTimers()
         // readBuf may be under a read access (close called from a message handler); dropped with self.
-        guard linger > 0, state != .connect else {
+        guard linger > 0, state != .connect, memory == nil else {
             if writeStart < writeBuf.count {
                 _ = writeBuf.withUnsafeBytes { raw in Glibc.send(fd, raw.baseAddress! + writeStart, raw.count - writeStart, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
             }
@@ -284,10 +288,11 @@ final class Connection {
         finished = true
         lingering = false
         loop.cancel(lingerTimer); lingerTimer = nil
+        writeBuf = []
+        guard memory == nil else { return }
         loop.unregister(fd)
         Glibc.shutdown(fd, Int32(SHUT_RDWR))
         Glibc.close(fd)
-        writeBuf = []
     }
     private var finished = false
 }

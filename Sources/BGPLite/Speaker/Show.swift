@@ -65,7 +65,7 @@ extension BGPSpeaker {
     private func bgpDetails(_ s: Session) -> [String] {
         var l: [String] = []
         if let d = s.config.description { l.append("  Description:    \(d)") }
-        l.append("  BGP state:          \(s.bgpStateName)")
+        l.append("  BGP state:          \(s.sessionState)")
         l.append("    Neighbor address: \(s.config.neighborAddress?.addressString ?? "?")")
         l.append("    Neighbor AS:      \(s.config.neighborAS)")
         l.append("    Local AS:         \(s.config.localAS)")
@@ -80,7 +80,7 @@ extension BGPSpeaker {
             l.append("    Neighbor caps:    \(caps.joined(separator: " "))")
             l.append("    Session:          \(s.isInternal ? "internal" : "external")\(s.config.multihop ?? 0 > 0 && !s.isInternal ? " multihop" : "")\(s.options.fourOctetAS ? " AS4" : "")")
             l.append("    Source address:   \(s.localAddress?.addressString ?? "?")")
-            let now = EventLoop.now()
+            let now = loop.now
             let hold = c.holdTime > 0 ? String(format3(max(0, Double(c.holdTime) - (now - c.lastReceived)))) + "/\(c.holdTime)" : "0"
             l.append("    Hold timer:       \(hold)")
             l.append("    Keepalive timer:  \(c.keepaliveTime)")

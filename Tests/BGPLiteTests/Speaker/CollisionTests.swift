@@ -384,7 +384,7 @@ final class CollisionTests: XCTestCase {
 
     private func failure(_ what: String, _ path: [SimEvent], _ sim: CollisionSim) -> String {
         let a = sim.session[0], b = sim.session[1]
-        return "\(what) at t=\(sim.t): A \(a.state.name) B \(b.state.name), ups \(sim.ups) downs \(sim.downs)\n"
+        return "\(what) at t=\(sim.t): A \(a.state) B \(b.state), ups \(sim.ups) downs \(sim.downs)\n"
             + "path: \(path.map(\.description).joined(separator: " "))\n"
             + sim.transcript.suffix(60).joined(separator: "\n")
     }

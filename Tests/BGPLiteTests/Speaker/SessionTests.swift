@@ -63,16 +63,6 @@ final class SessionTests: XCTestCase {
         a.stop(); b.stop()
     }
 
-    func testPassiveSideWaits() throws {
-        let (loop, a, b) = try pair(aExtra: "passive on;", bExtra: "passive on;")
-        a.start(); b.start()
-        spin(loop, 0.5)
-        XCTAssertNil(a.session("b").established)
-        XCTAssertEqual(a.session("b").bgpStateName, "Passive")
-        XCTAssertTrue(a.showProtocols().contains("Passive"))
-        a.stop(); b.stop()
-    }
-
     func testBadPeerASIsRejected() throws {
         let (loop, a, b) = try pair(bExtra: "")
         // A expects AS 65009 from B.
@@ -99,27 +89,34 @@ final class SessionTests: XCTestCase {
         a.stop(); b.stop()
     }
 
+    /// Five routes against `import limit 3 action restart`: Cease/maximum prefixes, routes gone,
+    /// reconnect after the error wait (virtual time), and the wait doubles when it trips again.
     func testImportLimitRestartSendsCeaseAndReconnects() throws {
-        let statics = (1...5).map { "10.9.\($0).0/24" }
-        let (loop, a, b) = try pair(aChannel: "import all; export all; import limit 3 action restart;", aStatics: [], bStatics: statics)
-        a.start(); b.start()
-        XCTAssertTrue(runLoop(loop, timeout: 5) { b.session("a").lastError.contains("Maximum number of prefixes reached") })
-        XCTAssertTrue(a.routeLines(proto: "b").isEmpty)
-        XCTAssertEqual(a.session("b").startupDelay, 1)
-        // Reconnects after the error wait and trips again (error wait doubles).
-        XCTAssertTrue(runLoop(loop, timeout: 6) { a.session("b").startupDelay == 2 })
-        a.stop(); b.stop()
+        let p = try VirtualPeer(VirtualPeer.config("error wait time 1, 2;", channel: "import all; export all; import limit 3 action restart;"))
+        for (round, wait) in [(1, 1), (2, 2)] {
+            p.establish()
+            p.sendRaw(bgpMessage(type: 2, body: updateBody(attrs: mandatory4, nlri: fiveSlash24)))
+            XCTAssertEqual(p.notifications.map { "\($0.code)/\($0.subcode)" }, ["6/1"], "round \(round)")
+            XCTAssertNil(p.session.established)
+            XCTAssertTrue(p.speaker.routeLines(proto: "peer").isEmpty)
+            XCTAssertEqual(p.session.startupDelay, wait)
+            XCTAssertTrue(p.session.lastError.contains("Route import limit exceeded"), p.session.lastError)
+        }
+        XCTAssertEqual(p.connectAttempts.count, 2)
+        XCTAssertEqual(p.connectAttempts[1] - p.connectAttempts[0], 1, accuracy: 1e-6, "reconnected after the 1 s error wait\n" + p.log.joined(separator: "\n"))
     }
 
     func testImportLimitDisable() throws {
-        let statics = (1...5).map { "10.9.\($0).0/24" }
-        let (loop, a, b) = try pair(aChannel: "import all; export all; import limit 3 action disable;", aStatics: [], bStatics: statics)
-        a.start(); b.start()
-        XCTAssertTrue(runLoop(loop, timeout: 5) { a.session("b").disabled })
-        spin(loop, 1.5)
-        XCTAssertNil(a.session("b").established)
-        XCTAssertEqual(a.session("b").protoState, "down")
-        a.stop(); b.stop()
+        let p = try VirtualPeer(VirtualPeer.config("error wait time 1, 2;", channel: "import all; export all; import limit 3 action disable;"))
+        p.establish()
+        p.sendRaw(bgpMessage(type: 2, body: updateBody(attrs: mandatory4, nlri: fiveSlash24)))
+        XCTAssertEqual(p.notifications.map { "\($0.code)/\($0.subcode)" }, ["6/1"])
+        XCTAssertTrue(p.session.disabled)
+        p.advance(600)
+        XCTAssertNil(p.session.established)
+        XCTAssertEqual(p.connectAttempts.count, 1, "a disabled protocol does not reconnect")
+        XCTAssertEqual(p.session.protoState, .down)
+        XCTAssertEqual(p.session.sessionState, .down)
     }
 
     func testFiltersAndPrint() throws {
@@ -150,37 +147,28 @@ final class SessionTests: XCTestCase {
     }
 
     func testGracefulRestartHelperKeepsStaleRoutesUntilEndOfRIB() throws {
-        let (loop, a, b) = try pair(aStatics: [], bStatics: ["10.5.1.0/24", "10.5.2.0/24"], bExtra: "graceful restart on;")
-        a.start(); b.start()
-        XCTAssertTrue(runLoop(loop, timeout: 5) { a.routeLines(proto: "b").count == 2 })
-        // B's TCP connection dies without a NOTIFICATION (a crash): A keeps B's routes as stale.
-        let cb = b.session("a").established!
-        b.session("a").connectionFailed(cb, reason: "simulated crash")
-        XCTAssertTrue(runLoop(loop, timeout: 3) { !a.session("b").stale.isEmpty })
-        XCTAssertEqual(a.routeLines(proto: "b").count, 2)
-        XCTAssertTrue(a.showRoute().contains("(100 s)"), a.showRoute())
-        // B comes back, re-announces, sends End-of-RIB: stale cleared, routes fresh.
-        XCTAssertTrue(runLoop(loop, timeout: 6) { a.session("b").established != nil && a.session("b").stale.isEmpty })
-        XCTAssertEqual(a.routeLines(proto: "b").count, 2)
-        XCTAssertFalse(a.showRoute().contains(" s)"))
-        a.stop(); b.stop()
-    }
-
-    func testGracefulRestartStaleFlushedWhenPeerWithdrawsByOmission() throws {
-        let (loop, a, b) = try pair(aStatics: [], bStatics: ["10.5.1.0/24"], bExtra: "graceful restart on;")
-        a.start(); b.start()
-        XCTAssertTrue(runLoop(loop, timeout: 5) { a.routeLines(proto: "b").count == 1 })
-        // Pretend A had an extra stale route from B that B will not re-announce.
-        let sA = a.session("b")
-        let extra = IPPrefix("10.5.9.0/24")!
-        let attrs = sA.adjIn.values.first!
-        sA.adjIn[PKey(extra)] = attrs
-        _ = a.rib.update(extra, RouteEntry(attrs: attrs, src: sA.source.id, since: 0))
-        b.session("a").connectionFailed(b.session("a").established!, reason: "simulated crash")
-        XCTAssertTrue(runLoop(loop, timeout: 3) { sA.stale.count == 2 })
-        XCTAssertTrue(runLoop(loop, timeout: 6) { sA.established != nil && sA.stale.isEmpty })
-        XCTAssertEqual(a.routeLines(proto: "b").count, 1, a.showRoute())
-        a.stop(); b.stop()
+        let p = try VirtualPeer(VirtualPeer.config())
+        let gr = GracefulRestartCapability(restartState: false, notification: false, restartTime: 120,
+                                           families: [GracefulRestartFamily(.ipv4Unicast, forwardingPreserved: true)])
+        let caps = VirtualPeer.defaultCapabilities + [.gracefulRestart(gr)]
+        p.establish(capabilities: caps)
+        p.sendRaw(bgpMessage(type: 2, body: updateBody(attrs: mandatory4, nlri: threeSlash24)))
+        XCTAssertEqual(p.speaker.routeLines(proto: "peer").count, 3)
+        // The peer's TCP connection dies without a NOTIFICATION (a crash): its routes stay, stale.
+        p.dropPeerEnd()
+        XCTAssertEqual(p.session.stale.count, 3)
+        XCTAssertEqual(p.speaker.routeLines(proto: "peer").count, 3)
+        XCTAssertTrue(p.speaker.showRoute().contains("(100 s)"), p.speaker.showRoute())
+        // The peer comes back, re-announces two of them and sends End-of-RIB: the third is flushed,
+        // the others are fresh again.
+        p.establish(capabilities: caps)
+        XCTAssertEqual(p.session.stale.count, 3)
+        p.sendRaw(bgpMessage(type: 2, body: updateBody(attrs: mandatory4, nlri: hex("180a0001 180a0002"))))
+        p.send(.update(UpdateMessage.endOfRIB(.ipv4Unicast)))
+        XCTAssertTrue(p.session.stale.isEmpty)
+        XCTAssertEqual(p.speaker.routeLines(proto: "peer").count, 2, p.speaker.showRoute())
+        XCTAssertFalse(p.speaker.showRoute().contains(" s)"))
+        XCTAssertEqual(p.now, 1, accuracy: 1e-6, "back after the 1 s reconnect delay, no real time spent")
     }
 
     func testRouteRefreshResendsAdjRIBOut() throws {
@@ -210,3 +198,6 @@ final class SessionTests: XCTestCase {
         a.stop(); b.stop()
     }
 }
+
+/// 10.0.1.0/24 … 10.0.5.0/24
+let fiveSlash24 = hex("180a0001 180a0002 180a0003 180a0004 180a0005")
