@@ -105,13 +105,22 @@ final class DeployTests: InteropTestCase {
 
         let r = try systemdRoot(units: ["tincd-swift@.service": template, "tincd-swift.service": umbrella,
                                         "broken@.service": template.replacingOccurrences(of: "/usr/sbin/tincd-swift", with: "/usr/sbin/no-such-daemon")])
-        let ok = try Shell.run([analyze, "verify", "--root=\(r.path)", "tincd-swift@mynet.service", "tincd-swift.service"], timeout: 60)
+        // verify runs `man` for every Documentation=man: page: ours from packaging/man, through MANPATH
+        let man8 = r.appendingPathComponent("usr/share/man/man8"), man5 = r.appendingPathComponent("usr/share/man/man5")
+        try FileManager.default.createDirectory(at: man8, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: man5, withIntermediateDirectories: true)
+        let pages = root.appendingPathComponent("packaging/man")
+        for (page, dir) in [("tincd-swift.8", man8), ("tincd-swift-ctl.8", man8), ("bgp.conf.5", man5)] {
+            try FileManager.default.copyItem(at: pages.appendingPathComponent(page), to: dir.appendingPathComponent(page))
+        }
+        let manpath = "MANPATH=\(r.path)/usr/share/man:/usr/share/man"
+        let ok = try Shell.run(["env", manpath, analyze, "verify", "--root=\(r.path)", "tincd-swift@mynet.service", "tincd-swift.service"], timeout: 60)
         XCTAssertEqual(ok.status, 0, ok.description)
         // verify reports unknown keys and unparsable values only as messages (exit 0): demand silence.
         XCTAssertEqual((ok.stdout + ok.stderr).trimmingCharacters(in: .whitespacesAndNewlines), "", ok.description)
 
         // The check has teeth: a unit whose daemon does not exist fails.
-        let bad = try Shell.run([analyze, "verify", "--root=\(r.path)", "broken@mynet.service"], timeout: 60)
+        let bad = try Shell.run(["env", manpath, analyze, "verify", "--root=\(r.path)", "broken@mynet.service"], timeout: 60)
         XCTAssertNotEqual(bad.status, 0, bad.description)
         XCTAssertTrue((bad.stdout + bad.stderr).contains("no-such-daemon"), bad.description)
     }
