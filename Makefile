@@ -85,13 +85,15 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 COMPOSE_MESH := $(COMPOSE) -f deploy/docker-compose.yml --env-file $(DEPLOY_ENV)
 COMPOSE_BORDER := $(COMPOSE) -f deploy/hardware-test/docker-compose.border-router.yml --env-file $(DEPLOY_ENV)
 
-## render: every node's config dir and the ISP's bird.conf from $(DEPLOY_ENV) into deploy/rendered/ (starts nothing)
-render: build
-	@mkdir -p deploy/rendered && echo '*' > deploy/rendered/.gitignore
-	deploy/render.sh $(DEPLOY_ENV) deploy/rendered
+## render: every node's config dir and the ISP's bird.conf from $(DEPLOY_ENV) into $(RENDER_OUT) (starts nothing).
+## Needs no Swift: render.sh is bash, and keys come from openssl when there is no tincd-swift binary.
+RENDER_OUT ?= deploy/rendered
+render:
+	@mkdir -p $(RENDER_OUT) && echo '*' > $(RENDER_OUT)/.gitignore
+	deploy/render.sh $(DEPLOY_ENV) $(RENDER_OUT)
 
 ## keys: generate missing node keys (kept in deploy/keys unless KEYS_DIR says otherwise; compose mounts deploy/keys)
-keys: build
+keys:
 	@tmp=$$(mktemp -d) && deploy/render.sh $(DEPLOY_ENV) $$tmp/out && rm -rf $$tmp
 
 ## deploy: the five-node mesh in Docker (deploy/docker-compose.yml; PROFILES="isp monitoring" adds those)
@@ -100,16 +102,16 @@ deploy:
 
 ## deploy-with-external-isp: the mesh with bird1 on a macvlan of the wired NIC, eBGP to the real ISP
 deploy-with-external-isp:
-	$(COMPOSE_BORDER) up -d --build
+	$(COMPOSE_BORDER) $(foreach p,$(or $(PROFILES),monitoring),--profile $(p)) up -d --build
 
 deploy-down:
 	-$(COMPOSE_MESH) --profile isp --profile monitoring down --remove-orphans
-	-$(COMPOSE_BORDER) down --remove-orphans
+	-$(COMPOSE_BORDER) --profile monitoring down --remove-orphans
 
 ## deploy-clean: deploy-down plus volumes and deploy/rendered (node keys in deploy/keys are kept)
 deploy-clean:
 	-$(COMPOSE_MESH) --profile isp --profile monitoring down -v --remove-orphans
-	-$(COMPOSE_BORDER) down -v --remove-orphans
+	-$(COMPOSE_BORDER) --profile monitoring down -v --remove-orphans
 	rm -rf deploy/rendered
 
 clean:
