@@ -98,11 +98,11 @@ keys:
 
 ## deploy: the five-node mesh in Docker (deploy/docker-compose.yml; PROFILES="isp monitoring" adds those)
 deploy:
-	$(COMPOSE_MESH) $(foreach p,$(PROFILES),--profile $(p)) up -d --build
+	TINCD_SWIFT_VERSION='$(VERSION)' $(COMPOSE_MESH) $(foreach p,$(PROFILES),--profile $(p)) up -d --build
 
 ## deploy-with-external-isp: the mesh with bird1 on a macvlan of the wired NIC, eBGP to the real ISP
 deploy-with-external-isp:
-	$(COMPOSE_BORDER) $(foreach p,$(or $(PROFILES),monitoring),--profile $(p)) up -d --build
+	TINCD_SWIFT_VERSION='$(VERSION)' $(COMPOSE_BORDER) $(foreach p,$(or $(PROFILES),monitoring),--profile $(p)) up -d --build
 
 deploy-down:
 	-$(COMPOSE_MESH) --profile isp --profile monitoring down --remove-orphans
