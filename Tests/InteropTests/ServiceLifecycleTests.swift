@@ -191,4 +191,45 @@ final class ServiceLifecycleTests: InteropTestCase {
             }
         }
     }
+
+    /// bgp.conf's `debug protocols { states }` makes state changes visible at -d0 (without it they need -d2);
+    /// a `log` statement is refused at start with file:line (it could not redirect the daemon's log).
+    func testBGPDebugHonouredAndLogRefused() throws {
+        try TincBinaries.requireSwiftBinary()
+        let dir = try scratch()
+        try writeConfig(dir, port: freePort())
+        try generateKey(dir)
+        let closedPort = freePort()
+        let session = """
+        protocol bgp up1 {
+            local 127.0.0.1 as 65000;
+            neighbor 127.0.0.1 port \(closedPort) as 65001;
+            multihop;
+            connect retry time 1;
+            ipv4 { import all; export none; };
+        }
+        """
+        let bgp = dir.appendingPathComponent("bgp.conf")
+        for debug in [true, false] {
+            try ("router id 10.9.9.9;\n" + (debug ? "debug protocols { states };\n" : "") + session)
+                .write(to: bgp, atomically: true, encoding: .utf8)
+            let log = dir.appendingPathComponent("debug-\(debug).log")
+            let p = try start(["-c", dir.path, "--pidfile", dir.path + "/pid", "-D", "-d0"], log: log)
+            XCTAssertTrue(waitUntil(timeout: budget(15)) { self.text(log).contains("Ready") }, text(log))
+            if debug {
+                XCTAssertTrue(waitUntil(timeout: budget(10)) { self.text(log).contains("up1: BGP state changed from") }, text(log))
+                // only the class asked for: connection events stay at -d1
+                XCTAssertFalse(text(log).contains("up1: Connecting to"), text(log))
+            } else {
+                usleep(2_500_000)   // > connect retry time: the state changes have happened by now
+                XCTAssertFalse(text(log).contains("BGP state changed"), text(log))
+            }
+            p.terminate()
+            p.waitUntilExit()
+        }
+        try ("router id 10.9.9.9;\nlog syslog all;\n" + session).write(to: bgp, atomically: true, encoding: .utf8)
+        let r = try Shell.run([TincBinaries.swiftBinary, "-c", dir.path, "--pidfile", dir.path + "/pid", "-D"], timeout: 20)
+        XCTAssertEqual(r.status, 1, r.description)
+        XCTAssertTrue(r.stderr.contains("bgp.conf:2:1: log syslog"), r.description)
+    }
 }

@@ -12,6 +12,12 @@ extension MeshDaemon {
     func startBGP() throws {
         guard access(bgpConfigPath, R_OK) == 0 else { return }
         let (config, templates) = try BGPCommand.loadConfig(path: bgpConfigPath)
+        // One process, one log: a `log` statement cannot redirect BGP's messages away from the daemon's
+        // log, and accepting it silently would mislead; refused where it stands.
+        for (target, line) in zip(config.logTargets, config.logLines) {
+            throw BGPConfigError(file: bgpConfigPath, line: line, column: 1,
+                                 message: "log \(target): BGPLite inside tincd-swift logs to the daemon's log (-D: stderr or the journal, --logfile, else syslog); remove this statement (`tincd-swift bgp` honours it)")
+        }
         let fib = try BGPRuntime.fib(for: config)
         let bfd = try BGPRuntime.liveness(for: config, loop: loop)
         let speaker = try BGPSpeaker(config: config, loop: loop, fib: fib, liveness: bfd)
