@@ -9,7 +9,11 @@ all: build
 
 ## version: `git describe` of this tree, baked into the binary (tincd-swift --version) through
 ## Sources/CBuildInfo/build_version.h; a plain `swift build` without it says 0.0.0-unknown.
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-unknown)
+## (evaluated once per make run: `?=` would re-run git describe at every use, and a tree that turns
+## dirty during a long build would give two versions)
+ifndef VERSION
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-unknown)
+endif
 
 ## version-header: (re)writes the header only when the version changed (one C file recompiles; it is
 ## touched too, since the build has no dependency on a header that did not exist at its last compile)

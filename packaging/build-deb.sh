@@ -56,5 +56,5 @@ for s in postinst prerm postrm; do install -m 755 "$REPO/packaging/debian/$s" "$
 
 deb=$out/tincd-swift_${debver}_${arch}.deb
 rm -f "$out"/tincd-swift_*.deb
-dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
+dpkg-deb --root-owner-group -Zgzip -z6 --build "$stage" "$deb" >/dev/null
 echo "$deb"

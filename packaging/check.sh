@@ -3,7 +3,7 @@
 # in OUTDIR is installed with dpkg into a scratch root (its own dpkg database; maintainer scripts run
 # chrootless and leave the host alone), then: Depends are installed here, `tincd-swift --version`
 # prints this tree's `git describe`, every man page renders without warnings (man -l), the bash
-# completion loads and completes, the zsh one parses (if zsh is installed), the generator turns
+# completion loads and completes, the zsh one parses and compinit binds it (if zsh is installed), the generator turns
 # nets.boot into wants links, and `systemd-analyze verify` accepts the installed units.
 set -euo pipefail
 out=${1:?usage: check.sh OUTDIR}
@@ -58,7 +58,10 @@ got=$(bash -c 'source "$1" && complete -p tincd-swift >/dev/null &&
 ok "bash completion loads (ctl dump -> $got)"
 if command -v zsh >/dev/null 2>&1; then
   zsh -n "$root/usr/share/zsh/vendor-completions/_tincd-swift" || fail "zsh completion does not parse"
-  ok "zsh completion parses"
+  got=$(cd "$root" && zsh -fc 'fpath=($1 $fpath); autoload -U compinit; compinit -u -d "$2"; print -r -- ${_comps[tincd-swift]}' \
+          _ "$root/usr/share/zsh/vendor-completions" "$root/zcompdump")
+  [ "$got" = _tincd-swift ] || fail "zsh compinit does not bind tincd-swift to _tincd-swift (got '$got')"
+  ok "zsh completion parses and compinit binds it"
 else
   echo "package-check: zsh not installed: zsh completion not checked"
 fi
