@@ -227,6 +227,19 @@ final class ServiceLifecycleTests: InteropTestCase {
             p.terminate()
             p.waitUntilExit()
         }
+        // configure (SIGHUP, ctl reload, birdc configure) refuses it the same way and keeps running
+        try ("router id 10.9.9.9;\n" + session).write(to: bgp, atomically: true, encoding: .utf8)
+        let log = dir.appendingPathComponent("configure.log")
+        let p = try start(["-c", dir.path, "--pidfile", dir.path + "/pid", "-D"], log: log)
+        XCTAssertTrue(waitUntil(timeout: budget(15)) { self.text(log).contains("Ready") }, text(log))
+        try ("router id 10.9.9.9;\nlog \"bgp.log\" all;\n" + session).write(to: bgp, atomically: true, encoding: .utf8)
+        let c = try Shell.run([TincBinaries.swiftBinary, "ctl", "--pidfile", dir.path + "/pid", "configure"], timeout: 20)
+        XCTAssertEqual(c.status, 1, c.description)
+        XCTAssertTrue(c.stderr.contains("bgp.conf:2:1: log bgp.log"), c.description)
+        XCTAssertTrue(p.isRunning, text(log))
+        p.terminate()
+        p.waitUntilExit()
+
         try ("router id 10.9.9.9;\nlog syslog all;\n" + session).write(to: bgp, atomically: true, encoding: .utf8)
         let r = try Shell.run([TincBinaries.swiftBinary, "-c", dir.path, "--pidfile", dir.path + "/pid", "-D"], timeout: 20)
         XCTAssertEqual(r.status, 1, r.description)
