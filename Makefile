@@ -3,9 +3,23 @@ SWIFT ?= swift
 BIN_DEBUG := .build/debug/tincd-swift
 BIN_RELEASE := .build/release/tincd-swift
 
-.PHONY: all build release test unit-test deps lab lab-down validate bench bench-quick bench-bgp bench-callgrind clean tsan tsan-build
+.PHONY: all build release test unit-test deps lab lab-down validate bench bench-quick bench-bgp bench-callgrind clean tsan tsan-build version-header
 
 all: build
+
+## version: `git describe` of this tree, baked into the binary (tincd-swift --version) through
+## Sources/CBuildInfo/build_version.h; a plain `swift build` without it says 0.0.0-unknown.
+## (evaluated once per make run: `?=` would re-run git describe at every use, and a tree that turns
+## dirty during a long build would give two versions)
+ifndef VERSION
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-unknown)
+endif
+
+## version-header: (re)writes the header only when the version changed (one C file recompiles; it is
+## touched too, since the build has no dependency on a header that did not exist at its last compile)
+version-header:
+	@f=Sources/CBuildInfo/build_version.h; new='#define TSW_BUILD_VERSION "$(VERSION)"'; \
+	  [ "$$(cat $$f 2>/dev/null)" = "$$new" ] || { echo "$$new" > $$f; touch Sources/CBuildInfo/build_info.c; }
 
 ## deps: install the Debian packages the build, tests and lab need (root)
 deps:
@@ -14,10 +28,10 @@ deps:
 	  if [ -n "$$missing" ]; then apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null; fi; \
 	else echo "not root: skipping package installation"; fi
 
-build:
+build: version-header
 	$(SWIFT) build
 
-release:
+release: version-header
 	$(SWIFT) build -c release
 
 ## test: unit tests, fuzz tests and the namespace interop tests against real tincd/bird2/gobgpd
@@ -28,9 +42,10 @@ test: deps build release tsan-build
 	$(SWIFT) build --build-tests
 	TSW_REQUIRE_TSAN=1 $(SWIFT) test --skip-build
 	$(MAKE) fuzz-smoke
+	$(MAKE) package-check
 
 ## tsan-build: tincd-swift with ThreadSanitizer in its own scratch path (.build-tsan; ~2 min from scratch)
-tsan-build:
+tsan-build: version-header
 	$(SWIFT) build --build-path .build-tsan --sanitize=thread --product tincd-swift
 
 ## tsan: three TSan-built nodes move iperf3/ping traffic (relayed, keys renewed); fails on any TSan report (root)
@@ -74,35 +89,80 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 COMPOSE_MESH := $(COMPOSE) -f deploy/docker-compose.yml --env-file $(DEPLOY_ENV)
 COMPOSE_BORDER := $(COMPOSE) -f deploy/hardware-test/docker-compose.border-router.yml --env-file $(DEPLOY_ENV)
 
-## render: every node's config dir and the ISP's bird.conf from $(DEPLOY_ENV) into deploy/rendered/ (starts nothing)
-render: build
-	@mkdir -p deploy/rendered && echo '*' > deploy/rendered/.gitignore
-	deploy/render.sh $(DEPLOY_ENV) deploy/rendered
+## render: every node's config dir and the ISP's bird.conf from $(DEPLOY_ENV) into $(RENDER_OUT) (starts nothing).
+## Needs no Swift: render.sh is bash, and keys come from openssl when there is no tincd-swift binary.
+RENDER_OUT ?= deploy/rendered
+render:
+	@mkdir -p $(RENDER_OUT) && echo '*' > $(RENDER_OUT)/.gitignore
+	deploy/render.sh $(DEPLOY_ENV) $(RENDER_OUT)
 
 ## keys: generate missing node keys (kept in deploy/keys unless KEYS_DIR says otherwise; compose mounts deploy/keys)
-keys: build
+keys:
 	@tmp=$$(mktemp -d) && deploy/render.sh $(DEPLOY_ENV) $$tmp/out && rm -rf $$tmp
 
 ## deploy: the five-node mesh in Docker (deploy/docker-compose.yml; PROFILES="isp monitoring" adds those)
 deploy:
-	$(COMPOSE_MESH) $(foreach p,$(PROFILES),--profile $(p)) up -d --build
+	TINCD_SWIFT_VERSION='$(VERSION)' $(COMPOSE_MESH) $(foreach p,$(PROFILES),--profile $(p)) up -d --build
 
 ## deploy-with-external-isp: the mesh with bird1 on a macvlan of the wired NIC, eBGP to the real ISP
 deploy-with-external-isp:
-	$(COMPOSE_BORDER) up -d --build
+	TINCD_SWIFT_VERSION='$(VERSION)' $(COMPOSE_BORDER) $(foreach p,$(or $(PROFILES),monitoring),--profile $(p)) up -d --build
 
 deploy-down:
 	-$(COMPOSE_MESH) --profile isp --profile monitoring down --remove-orphans
-	-$(COMPOSE_BORDER) down --remove-orphans
+	-$(COMPOSE_BORDER) --profile monitoring down --remove-orphans
 
 ## deploy-clean: deploy-down plus volumes and deploy/rendered (node keys in deploy/keys are kept)
 deploy-clean:
 	-$(COMPOSE_MESH) --profile isp --profile monitoring down -v --remove-orphans
-	-$(COMPOSE_BORDER) down -v --remove-orphans
+	-$(COMPOSE_BORDER) --profile monitoring down -v --remove-orphans
 	rm -rf deploy/rendered
 
 clean:
-	rm -rf .build .build-tsan
+	rm -rf .build .build-tsan .build-dist
+
+# ---- packaging (docs/PACKAGING.md): make install, make deb, make package-check ----
+.PHONY: dist-build install uninstall deb package-check
+## The installed binary links the Swift runtime statically (no toolchain on the target host); its own
+## scratch path, so the debug/release builds above keep their flags.
+DIST_BUILD := .build-dist
+DIST_BIN := $(DIST_BUILD)/release/tincd-swift
+PREFIX ?= /usr/local
+DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSTEMDGENERATORDIR ?= $(PREFIX)/lib/systemd/system-generators
+SYSCONFDIR ?= /etc
+DOCDIR ?= $(PREFIX)/share/doc/tincd-swift
+
+## dist-build: release build with the Swift runtime linked in (.build-dist)
+dist-build: version-header
+	$(SWIFT) build -c release --static-swift-stdlib --build-path $(DIST_BUILD) --product tincd-swift
+
+## install: binary, man pages, bash/zsh completion, systemd units + generator, /etc/default/tincd-swift
+## (kept if present). PREFIX (default /usr/local) and DESTDIR as usual; never touches /etc/tinc.
+install: dist-build
+	PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' SBINDIR='$(SBINDIR)' MANDIR='$(MANDIR)' BASHCOMPDIR='$(BASHCOMPDIR)' \
+	  ZSHCOMPDIR='$(ZSHCOMPDIR)' SYSTEMDUNITDIR='$(SYSTEMDUNITDIR)' SYSTEMDGENERATORDIR='$(SYSTEMDGENERATORDIR)' \
+	  SYSCONFDIR='$(SYSCONFDIR)' DOCDIR='$(DOCDIR)' VERSION='$(VERSION)' packaging/install.sh $(DIST_BIN)
+
+## uninstall: removes what install put there (the default file only if unchanged)
+uninstall:
+	PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' SBINDIR='$(SBINDIR)' MANDIR='$(MANDIR)' BASHCOMPDIR='$(BASHCOMPDIR)' \
+	  ZSHCOMPDIR='$(ZSHCOMPDIR)' SYSTEMDUNITDIR='$(SYSTEMDUNITDIR)' SYSTEMDGENERATORDIR='$(SYSTEMDGENERATORDIR)' \
+	  SYSCONFDIR='$(SYSCONFDIR)' DOCDIR='$(DOCDIR)' packaging/install.sh --uninstall
+
+## deb: $(DIST_BUILD)/tincd-swift_VERSION_ARCH.deb with dpkg-deb (no network): /usr/sbin, /lib/systemd
+deb: dist-build
+	VERSION='$(VERSION)' packaging/build-deb.sh $(DIST_BIN) $(DIST_BUILD)
+
+## package-check: make deb, install it with dpkg into a scratch root, check --version, man pages,
+## completion, generator and `systemd-analyze verify` (part of make test)
+package-check: deb
+	VERSION='$(VERSION)' packaging/check.sh $(DIST_BUILD)
 
 # ---- the local lab (scripts/lab.sh, scripts/validate.sh, deploy/render.sh with deploy/lab.env) ----
 .PHONY: ctl lab-status
@@ -110,7 +170,7 @@ NODE ?= bird1
 CMD ?= show protocols
 
 ## lab: build the release binary, then start the ISP guide's topology in namespaces isp, bird1..bird5, labnet
-lab: deps
+lab: deps version-header
 	@t=$$(date +%s%3N); $(SWIFT) build -c release && LAB_MAKE_START_MS=$$t LAB_BIN=$(CURDIR)/$(BIN_RELEASE) scripts/lab.sh up
 
 ## lab-down: stop exactly the lab's processes, delete exactly its namespaces and lab-run/
@@ -148,7 +208,7 @@ failover:
 ## lab-repeat: cold-start the lab N times (default 10) in a row; counts BGP sessions not Established within 2 s
 ## of both daemons running and flaps, prints a summary line, non-zero exit on any (root)
 .PHONY: lab-repeat
-lab-repeat: deps
+lab-repeat: deps version-header
 	$(SWIFT) build -c release && LAB_BIN=$(CURDIR)/$(BIN_RELEASE) scripts/lab-repeat.sh $(or $(N),10)
 
 ## lab-mixed: make lab with bird4 (LAB_MIXED) on C tincd 1.0 + bird2 instead of tincd-swift, then `make validate`

@@ -22,6 +22,8 @@ let package = Package(
         .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("crypto")]),
         .target(name: "CCompression", linkerSettings: [.linkedLibrary("z"), .linkedLibrary("lzo2")]),
         .target(name: "CNetShim"),
+        // The build version (git describe, written by the Makefile into Sources/CBuildInfo/build_version.h).
+        .target(name: "CBuildInfo"),
 
         .target(name: "MeshCrypto", dependencies: ["COpenSSL", "CCompression"]),
         .target(name: "MeshRouting"),
@@ -32,7 +34,7 @@ let package = Package(
         .target(name: "MeshStatus"),
         .target(name: "TincProtocol", dependencies: ["MeshCrypto", "MeshRouting"]),
         .target(name: "TincDaemon",
-                dependencies: ["MeshCrypto", "MeshRouting", "TincConfig", "TincProtocol", "MeshIO", "TunTap", "BGPLite", "MeshMetrics", "MeshStatus"]),
+                dependencies: ["CBuildInfo", "MeshCrypto", "MeshRouting", "TincConfig", "TincProtocol", "MeshIO", "TunTap", "BGPLite", "MeshMetrics", "MeshStatus"]),
         .target(name: "BGPLite", dependencies: ["MeshIO", "MeshStatus"]),
         // Prometheus exporter + tiny HTTP server on the control loop (MetricsAddress).
         .target(name: "MeshMetrics",

@@ -15,7 +15,7 @@
 #   DEBUG=1          tincd-swift debug level (-d)
 #   KEYS_DIR=/var/lib/tincd-swift/keys   key volume, shared by the nodes of one host (each node's
 #                    hosts/ files carry every node's public key); a lock serialises first-start key generation
-#   METRICS_ADDRESS  e.g. 0.0.0.0:9100: adds `MetricsAddress` to tinc.conf (Prometheus /metrics); empty: off
+#   METRICS_ADDRESS  e.g. 0.0.0.0:9100: render.sh adds `MetricsAddress` to tinc.conf (Prometheus /metrics); empty: off
 #   TINCD_EXTRA_ARGS further tincd-swift options (e.g. --logfile=/var/log/tinc.log)
 #   RENDER=yes       no: use /etc/tinc/$NETNAME as mounted (hand-written config), render nothing
 #   BGP_CONF=keep-edited  what happens to an existing bgp.conf when rendering:
@@ -37,15 +37,12 @@ export TINCD_SWIFT=$BIN
 log() { echo "entrypoint: $*" >&2; }
 
 render_all() { # OUTDIR [KEYS_DIR]: deploy/render.sh with the environment as its only input
-  local out=$1 envdir
-  # An empty env file with a fixed name: its name is in the rendered headers, and the same
-  # environment must render the same bytes (BGP_CONF=keep-edited compares them).
-  envdir=$(mktemp -d)
-  : > "$envdir/environment"
+  local out=$1
   mkdir -p "$KEYS_DIR"
+  # `-`: the environment is the only input; the rendered headers say "from the environment", so the
+  # same environment renders the same bytes (BGP_CONF=keep-edited compares them).
   # Nodes starting together share the key volume: one renderer at a time generates missing keys.
-  flock "$KEYS_DIR/.render.lock" "$SHARE/render.sh" "$envdir/environment" "$out"
-  rm -rf "$envdir"
+  flock "$KEYS_DIR/.render.lock" "$SHARE/render.sh" - "$out"
 }
 
 case $ROLE in
@@ -76,7 +73,6 @@ case $ROLE in
       rm -rf "$CONF/hosts"
       cp -a "$work/$NODE_NAME/." "$CONF/"
       rm -rf "$work"
-      if [ -n "${METRICS_ADDRESS:-}" ]; then echo "MetricsAddress = $METRICS_ADDRESS" >> "$CONF/tinc.conf"; fi
       log "rendered $CONF for $NODE_NAME (keys in $KEYS_DIR)"
     fi
     [ -f "$CONF/tinc.conf" ] || { log "no $CONF/tinc.conf"; exit 1; }

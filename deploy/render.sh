@@ -14,6 +14,8 @@
 #
 # Variables. The file is read like docker compose reads .env (KEY=VALUE per line, `#` comments,
 # optional quotes, no shell expansion); a variable already set in the environment wins over the file.
+# ENV_FILE `-`: the environment alone (the containers' entrypoint). An empty value counts as unset
+# (the default applies), except METRICS_ADDRESS, ISP_PASSWORD and MESH_PASSWORD (empty: off).
 #
 #   From the ISP integration guide (.env):
 #     BGP_AS=65000               the mesh's AS
@@ -45,10 +47,17 @@
 #     ISP_HOLD_TIME=180 ISP_KEEPALIVE_TIME=60
 #     ISP_TEST_IP=198.51.100.1   an address the ISP holds inside its prefixes (end-to-end ping target)
 #     ISP_BIRD_LOG=stderr        `log` target of the ISP's bird.conf (a file name or stderr)
+#     ISP_PASSWORD=              TCP MD5 password of the ISP session (both sides); empty: none
+#     ISP_BFD=false              true: `bfd on` on the ISP session (both sides) and a `protocol bfd`
+#     ISP_GRACEFUL_RESTART=false true: `graceful restart on` on the ISP session (both sides)
+#     MESH_PASSWORD=             TCP MD5 password of every iBGP mesh session; empty: none
+#     MESH_GRACEFUL_RESTART=false true: `graceful restart on` in the mesh template
+#     METRICS_ADDRESS=           e.g. 0.0.0.0:9100: `MetricsAddress` in every tinc.conf (Prometheus); empty: off
 #     KEYS_DIR=keys              where node keys are kept (relative: to ENV_FILE's directory). Keys are
-#                                generated once (`tincd-swift -c DIR -K2048 </dev/null`) and reused, so
+#                                generated once (`tincd-swift -c DIR -K2048 </dev/null`, or `openssl genrsa`
+#                                when there is no tincd-swift binary: no Swift needed) and reused, so
 #                                re-rendering keeps every node's identity.
-#     TINCD_SWIFT                binary used for -K (default: tincd-swift in PATH, then this repo's build)
+#     TINCD_SWIFT                binary used for -K (default: tincd-swift in PATH, then this repo's build); none: openssl
 #     RENDER_CHECK=auto          auto|yes|no: check every bgp.conf and bird.conf with `bird -p -c FILE`
 #     LAB_MIXED=                 nodes (e.g. "bird4") that run C tincd 1.0 + bird2 instead of tincd-swift, as
 #                                during a migration: same tinc.conf and hosts files (C tincd ignores the
@@ -62,9 +71,14 @@ usage() { echo "usage: $0 ENV_FILE OUTDIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 ENV_FILE=$1
 OUTDIR=$2
-[ -f "$ENV_FILE" ] || { echo "render: no such env file: $ENV_FILE" >&2; exit 2; }
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-ENV_DIR=$(cd "$(dirname "$ENV_FILE")" && pwd)
+if [ "$ENV_FILE" = - ]; then
+  ENV_FILE=/dev/null ENV_NAME="the environment" ENV_DIR=$PWD
+else
+  [ -f "$ENV_FILE" ] || { echo "render: no such env file: $ENV_FILE" >&2; exit 2; }
+  ENV_NAME=$(basename "$ENV_FILE")
+  ENV_DIR=$(cd "$(dirname "$ENV_FILE")" && pwd)
+fi
 
 # --- read the env file (compose .env rules; the environment wins) ---------------------------------
 FILE_KEYS=()
@@ -104,6 +118,14 @@ done < "$ENV_FILE"
 : "${ISP_EXPORT_PREFIXES:=${OVERLAY_PREFIX}.0/${OVERLAY_PREFIXLEN}}"
 : "${ISP_HOLD_TIME:=180}" "${ISP_KEEPALIVE_TIME:=60}" "${ISP_TEST_IP:=198.51.100.1}" "${ISP_BIRD_LOG:=stderr}"
 : "${KEYS_DIR:=keys}" "${RENDER_CHECK:=auto}"
+: "${ISP_PASSWORD:=}" "${ISP_BFD:=false}" "${ISP_GRACEFUL_RESTART:=false}" "${MESH_PASSWORD:=}" "${MESH_GRACEFUL_RESTART:=false}"
+: "${METRICS_ADDRESS:=}"
+bool() { case $1 in true|yes|1|on) echo true ;; *) echo false ;; esac; }
+ISP_BFD=$(bool "$ISP_BFD") ISP_GRACEFUL_RESTART=$(bool "$ISP_GRACEFUL_RESTART") MESH_GRACEFUL_RESTART=$(bool "$MESH_GRACEFUL_RESTART")
+for v in ISP_PASSWORD MESH_PASSWORD; do
+  # written into a BIRD string: no quote, backslash or control character
+  case ${!v} in *'"'*|*'\'*|*[[:cntrl:]]*) echo "render: $v may not contain a double quote, backslash or control character" >&2; exit 2 ;; esac
+done
 case $KEYS_DIR in /*) ;; *) KEYS_DIR=$ENV_DIR/$KEYS_DIR ;; esac
 KEYS_DIR=$(realpath -m "$KEYS_DIR")
 case $ISP_ENABLED in true|yes|1|on) ISP_ENABLED=true ;; *) ISP_ENABLED=false ;; esac
@@ -112,7 +134,8 @@ case $ISP_ENABLED in true|yes|1|on) ISP_ENABLED=true ;; *) ISP_ENABLED=false ;; 
 VARS=(BGP_AS ISP_ENABLED ISP_NEIGHBOR LAN_INTERFACE LAN_SUBNET LAN_GATEWAY LAN_IP_RANGE TINC1_LAN_IP ISP_LOCAL_IP
       NODES NODE_PREFIX OVERLAY_PREFIX OVERLAY_PREFIXLEN OVERLAY6_PREFIX OVERLAY6_PREFIXLEN TINC_INTERFACE TINC_PORT
       UNDERLAY_PREFIX UNDERLAY_PREFIXLEN SITE_PREFIX SITE6_PREFIX ISP_AS ISP_ROUTER_ID ISP_PREFIXES
-      ISP_ACCEPT_PREFIXES ISP_EXPORT_PREFIXES ISP_HOLD_TIME ISP_KEEPALIVE_TIME ISP_TEST_IP ISP_BIRD_LOG KEYS_DIR LAB_MIXED)
+      ISP_ACCEPT_PREFIXES ISP_EXPORT_PREFIXES ISP_HOLD_TIME ISP_KEEPALIVE_TIME ISP_TEST_IP ISP_BIRD_LOG KEYS_DIR LAB_MIXED
+      ISP_PASSWORD ISP_BFD ISP_GRACEFUL_RESTART MESH_PASSWORD MESH_GRACEFUL_RESTART METRICS_ADDRESS)
 : "${LAB_MIXED:=}"
 LAB_MIXED=$(echo "$LAB_MIXED" | tr ',' ' ' | xargs)
 is_mixed() { [[ " $LAB_MIXED " == *" $1 "* ]]; }
@@ -130,6 +153,7 @@ prefix_set() { echo "$1" | tr ', ' '\n\n' | sed '/^$/d' | paste -sd, - | sed 's/
 
 find_keygen() {
   local c
+  [ "${TINCD_SWIFT:-}" != none ] || return 1   # TINCD_SWIFT=none: openssl (what a host without Swift gets)
   for c in "${TINCD_SWIFT:-}" "${LAB_BIN:-}" "$(command -v tincd-swift 2>/dev/null || true)" \
            "$REPO/.build/release/tincd-swift" "$REPO/.build/debug/tincd-swift"; do
     [ -n "$c" ] && [ -x "$c" ] && { echo "$c"; return 0; }
@@ -145,8 +169,20 @@ chmod 700 "$KEYS_DIR"
 ensure_key() {
   local name=$1 kd=$KEYS_DIR/$1 tmp bin
   [ -s "$kd/rsa_key.priv" ] && [ -s "$kd/rsa_key.pub" ] && return 0
-  bin=$(find_keygen) || { echo "render: no tincd-swift binary to generate keys (set TINCD_SWIFT)" >&2; exit 1; }
   tmp=$(mktemp -d)
+  if ! bin=$(find_keygen); then
+    # No Swift build on this host: the same PKCS#1 PEM files (tinc 1.0's key format) with openssl.
+    command -v openssl >/dev/null || { rm -rf "$tmp"; echo "render: neither tincd-swift nor openssl to generate keys (set TINCD_SWIFT)" >&2; exit 1; }
+    mkdir -p "$kd"
+    openssl genrsa -traditional -out "$tmp/priv" 2048 2>/dev/null
+    openssl rsa -in "$tmp/priv" -RSAPublicKey_out -out "$kd/rsa_key.pub" 2>/dev/null
+    install -m 600 "$tmp/priv" "$kd/rsa_key.priv"
+    rm -rf "$tmp"
+    grep -q 'BEGIN RSA PRIVATE KEY' "$kd/rsa_key.priv" && grep -q 'BEGIN RSA PUBLIC KEY' "$kd/rsa_key.pub" \
+      || { echo "render: openssl did not write PKCS#1 keys for $name" >&2; exit 1; }
+    echo "render: generated a 2048-bit key for $name in $kd (openssl)" >&2
+    return 0
+  fi
   mkdir -p "$tmp/hosts"
   echo "Name = $name" > "$tmp/tinc.conf"
   if ! "$bin" -c "$tmp" -K2048 </dev/null >"$tmp/keygen.out" 2>&1; then
@@ -162,7 +198,20 @@ ensure_key() {
 }
 
 # --- per-node files -------------------------------------------------------------------------------------
-HEADER_NOTE="rendered by deploy/render.sh from $(basename "$ENV_FILE"); edit the env file and re-render instead"
+HEADER_NOTE="rendered by deploy/render.sh from $ENV_NAME; edit the env file and re-render instead"
+
+# optional lines of a BGP session (password, bfd, graceful restart), each starting with a newline:
+# written at the end of the line before them, so nothing changes when none is set
+session_options() {
+  [ -z "$1" ] || printf '\n    password "%s";' "$1"
+  [ "$2" != true ] || printf '\n    bfd on;'
+  [ "$3" != true ] || printf '\n    graceful restart on;'
+}
+# BFD for the sessions that ask for it (single hop; any interface: eth1 in the containers and the lab)
+bfd_protocol() {
+  [ "$1" = true ] || return 0
+  printf '\nprotocol bfd {\n    interface "*";\n}\n'
+}
 
 # bird1's eBGP session with the ISP (BIRD 2 syntax; in bgp.conf, or in bird.conf of a mixed bird1)
 border_section() {
@@ -191,7 +240,7 @@ protocol bgp isp {
     local $ISP_LOCAL_IP as $BGP_AS;
     neighbor $ISP_NEIGHBOR as $ISP_AS;
     hold time $ISP_HOLD_TIME;
-    keepalive time $ISP_KEEPALIVE_TIME;
+    keepalive time $ISP_KEEPALIVE_TIME;$(session_options "$ISP_PASSWORD" "$ISP_BFD" "$ISP_GRACEFUL_RESTART")
     ipv4 {
         import filter import_from_isp;
         export filter export_to_isp;
@@ -199,6 +248,7 @@ protocol bgp isp {
     };
 }
 EOF
+  bfd_protocol "$ISP_BFD"
 }
 
 # bird.conf of a mixed node (C tincd + bird2): what tincd-swift's embedded speaker does, spelled out
@@ -236,7 +286,7 @@ protocol static site6 {
 template bgp mesh {
     local $(overlay4 "$n") as $BGP_AS;
     direct;
-    connect retry time 5;
+    connect retry time 5;$(session_options "$MESH_PASSWORD" false "$MESH_GRACEFUL_RESTART")
     ipv4 {
         import all;
         export all;
@@ -279,6 +329,7 @@ render_node() {
     echo "Port = $TINC_PORT"
     echo "PingInterval = 10"
     echo "PingTimeout = 3"
+    if [ -n "$METRICS_ADDRESS" ]; then echo "MetricsAddress = $METRICS_ADDRESS"; fi
     for ((i = 1; i <= NODES; i++)); do
       [ "$i" -eq "$n" ] || echo "ConnectTo = $(node_name "$i")"
     done
@@ -355,7 +406,7 @@ protocol static site6 {
 template bgp mesh {
     local as $BGP_AS;
     direct;
-    connect retry time 5;
+    connect retry time 5;$(session_options "$MESH_PASSWORD" false "$MESH_GRACEFUL_RESTART")
     ipv4 {
         import all;
         export all;
@@ -430,9 +481,10 @@ protocol bgp customer {
     };
 
     hold time $ISP_HOLD_TIME;
-    keepalive time $ISP_KEEPALIVE_TIME;
+    keepalive time $ISP_KEEPALIVE_TIME;$(session_options "$ISP_PASSWORD" "$ISP_BFD" "$ISP_GRACEFUL_RESTART")
 }
 EOF
+    bfd_protocol "$ISP_BFD"
   } > "$dir/bird.conf"
   cp "$dir/bird.conf" "$dir/bgp.conf"
 }

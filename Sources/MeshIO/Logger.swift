@@ -29,6 +29,8 @@ public enum Log {
         var ident = "tinc"
         var file: UnsafeMutablePointer<FILE>?
         var observer: (@Sendable (String) -> Void)?
+        /// stderr is journald's stream (JOURNAL_STREAM names it): prefix `<N>` so journald keeps the severity.
+        var severityPrefix = false
     }
     /// Serialises sink changes and writes: any thread logs, the control thread reconfigures.
     private static let state = Locked(SinkState())
@@ -57,6 +59,18 @@ public enum Log {
         case .stderr:
             break
         }
+        st.severityPrefix = { if case .stderr = st.sink { return stderrIsJournal() } else { return false } }()
+    }
+
+    /// systemd sets JOURNAL_STREAM=DEV:INODE for a service whose stderr is connected to journald; it
+    /// is inherited by children whose stderr went elsewhere, so the descriptor itself must match.
+    public static func stderrIsJournal(_ environment: String? = getenv("JOURNAL_STREAM").map { String(cString: $0) }) -> Bool {
+        guard let value = environment else { return false }
+        let parts = value.split(separator: ":")
+        guard parts.count == 2, let dev = UInt64(parts[0]), let ino = UInt64(parts[1]) else { return false }
+        var st = stat()
+        guard fstat(2, &st) == 0 else { return false }
+        return UInt64(st.st_dev) == dev && UInt64(st.st_ino) == ino
     }
 
     /// Re-opens the log file (SIGHUP, for logrotate).
@@ -93,7 +107,7 @@ public enum Log {
         st.observer?(message)
         switch st.sink {
         case .stderr:
-            writeStandardError(message + "\n")
+            writeStandardError(st.severityPrefix ? "<\(prio.rawValue)>" + message + "\n" : message + "\n")
         case .file:
             guard let f = st.file else { return }
             var t = time(nil)

@@ -105,13 +105,22 @@ final class DeployTests: InteropTestCase {
 
         let r = try systemdRoot(units: ["tincd-swift@.service": template, "tincd-swift.service": umbrella,
                                         "broken@.service": template.replacingOccurrences(of: "/usr/sbin/tincd-swift", with: "/usr/sbin/no-such-daemon")])
-        let ok = try Shell.run([analyze, "verify", "--root=\(r.path)", "tincd-swift@mynet.service", "tincd-swift.service"], timeout: 60)
+        // verify runs `man` for every Documentation=man: page: ours from packaging/man, through MANPATH
+        let man8 = r.appendingPathComponent("usr/share/man/man8"), man5 = r.appendingPathComponent("usr/share/man/man5")
+        try FileManager.default.createDirectory(at: man8, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: man5, withIntermediateDirectories: true)
+        let pages = root.appendingPathComponent("packaging/man")
+        for (page, dir) in [("tincd-swift.8", man8), ("tincd-swift-ctl.8", man8), ("bgp.conf.5", man5)] {
+            try FileManager.default.copyItem(at: pages.appendingPathComponent(page), to: dir.appendingPathComponent(page))
+        }
+        let manpath = "MANPATH=\(r.path)/usr/share/man:/usr/share/man"
+        let ok = try Shell.run(["env", manpath, analyze, "verify", "--root=\(r.path)", "tincd-swift@mynet.service", "tincd-swift.service"], timeout: 60)
         XCTAssertEqual(ok.status, 0, ok.description)
         // verify reports unknown keys and unparsable values only as messages (exit 0): demand silence.
         XCTAssertEqual((ok.stdout + ok.stderr).trimmingCharacters(in: .whitespacesAndNewlines), "", ok.description)
 
         // The check has teeth: a unit whose daemon does not exist fails.
-        let bad = try Shell.run([analyze, "verify", "--root=\(r.path)", "broken@mynet.service"], timeout: 60)
+        let bad = try Shell.run(["env", manpath, analyze, "verify", "--root=\(r.path)", "broken@mynet.service"], timeout: 60)
         XCTAssertNotEqual(bad.status, 0, bad.description)
         XCTAssertTrue((bad.stdout + bad.stderr).contains("no-such-daemon"), bad.description)
     }
@@ -341,6 +350,124 @@ final class DeployTests: InteropTestCase {
             }
             lab.teardown()
         }
+    }
+
+    // MARK: (e) one source of truth: compose's environment renders what `make render` renders
+
+    /// Every variable render.sh resolves (its VARS list) reaches the containers of both compose files,
+    /// except the two that are not the deployment's: KEYS_DIR (a container path) and LAB_MIXED (lab only).
+    func testComposeFilesPassEveryRenderVariable() throws {
+        let render = try String(contentsOf: deploy.appendingPathComponent("render.sh"), encoding: .utf8)
+        guard let start = render.range(of: "VARS=("), let end = render[start.upperBound...].firstIndex(of: ")") else {
+            return XCTFail("render.sh has no VARS=( ... ) list")
+        }
+        let vars = render[start.upperBound..<end].split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+        XCTAssertGreaterThan(vars.count, 30)
+        for file in ["docker-compose.yml", "hardware-test/docker-compose.border-router.yml"] {
+            let text = try String(contentsOf: deploy.appendingPathComponent(file), encoding: .utf8)
+            guard let anchor = text.range(of: "x-node-env: &node-env\n"), let stop = text.range(of: "\nx-node: &node") else {
+                XCTFail("\(file): no x-node-env block"); continue
+            }
+            let block = text[anchor.upperBound..<stop.lowerBound]
+            for v in vars where v != "LAB_MIXED" && v != "KEYS_DIR" {
+                XCTAssertTrue(block.contains("  \(v): ${\(v):-"), "\(file) does not pass \(v) to the nodes")
+            }
+        }
+    }
+
+    /// The five-node config rendered through compose's environment (docker-compose config -> each node's
+    /// environment -> render.sh as the entrypoint runs it) equals `make render` from the same env file,
+    /// file by file, for .env.example and for a variant with METRICS_ADDRESS empty (metrics off) and the
+    /// password/BFD/graceful-restart variables set. Keys: openssl (TINCD_SWIFT=none), as on a host without Swift.
+    func testComposeEnvironmentRendersWhatMakeRenderRenders() throws {
+        let compose = try requireTool("docker-compose", package: "docker-compose")
+        _ = try requireTool("python3", package: "python3")
+        let dir = try scratchDir()
+        let keys = dir.appendingPathComponent("keys").path
+        let example = try String(contentsOf: deploy.appendingPathComponent(".env.example"), encoding: .utf8)
+        let variant = example.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            for (k, v) in [("METRICS_ADDRESS", ""), ("ISP_PASSWORD", "isp-secret"), ("ISP_BFD", "true"),
+                           ("ISP_GRACEFUL_RESTART", "true"), ("MESH_PASSWORD", "mesh-secret"), ("MESH_GRACEFUL_RESTART", "true"),
+                           ("ISP_ACCEPT_PREFIXES", "192.0.2.0/24")] where line.hasPrefix(k + "=") {
+                return "\(k)=\(v)"
+            }
+            return String(line)
+        }.joined(separator: "\n")
+        XCTAssertNotEqual(variant, example)
+
+        for (name, text) in [("example", example), ("variant", variant)] {
+            let env = dir.appendingPathComponent("\(name).env")
+            try text.write(to: env, atomically: true, encoding: .utf8)
+            // 1. make render (DEPLOY_ENV, RENDER_OUT)
+            let made = dir.appendingPathComponent("\(name)-make")
+            let m = try Shell.run(["env", "KEYS_DIR=\(keys)", "TINCD_SWIFT=none", "make", "-s", "-C", root.path, "render",
+                                   "DEPLOY_ENV=\(env.path)", "RENDER_OUT=\(made.path)"], timeout: 180)
+            XCTAssertEqual(m.status, 0, m.description)
+            // 2. compose's environment of each node
+            let cfg = try Shell.run([compose, "-f", deploy.appendingPathComponent("docker-compose.yml").path, "--env-file", env.path,
+                                     "--profile", "isp", "config"], timeout: 60)
+            XCTAssertEqual(cfg.status, 0, cfg.description)
+            let yaml = dir.appendingPathComponent("\(name)-compose.yml")
+            try cfg.stdout.write(to: yaml, atomically: true, encoding: .utf8)
+            let json = try Shell.run(["python3", "-c", "import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", yaml.path], timeout: 30)
+            XCTAssertEqual(json.status, 0, json.description)
+            guard let root = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any],
+                  let services = root["services"] as? [String: Any] else { return XCTFail("compose config: no services") }
+            for n in 1...5 {
+                let node = "bird\(n)"
+                guard let svc = services[node] as? [String: Any], let environment = svc["environment"] as? [String: Any] else {
+                    XCTFail("\(name): no environment for \(node)"); continue
+                }
+                // the entrypoint's call: render.sh - OUT with the container's environment (keys: the shared dir here)
+                var vars = environment.map { "\($0.key)=\($0.value is NSNull ? "" : "\($0.value)")" }
+                vars.removeAll { $0.hasPrefix("KEYS_DIR=") }
+                let out = dir.appendingPathComponent("\(name)-compose-\(node)")
+                let r = try Shell.run(["env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                                       "KEYS_DIR=\(keys)", "TINCD_SWIFT=none"] + vars
+                                      + [deploy.appendingPathComponent("render.sh").path, "-", out.path], timeout: 120)
+                XCTAssertEqual(r.status, 0, r.description)
+                var compared = try compareTrees(made.appendingPathComponent(node), out.appendingPathComponent(node), label: "\(name) \(node)")
+                if n == 1 {
+                    compared += try compareTrees(made.appendingPathComponent("isp"), out.appendingPathComponent("isp"), label: "\(name) isp")
+                }
+                XCTAssertGreaterThanOrEqual(compared, 10, "\(name) \(node): too few files compared")
+            }
+            let conf = (try? String(contentsOf: made.appendingPathComponent("bird2/tinc.conf"), encoding: .utf8)) ?? ""
+            let bgp1 = (try? String(contentsOf: made.appendingPathComponent("bird1/bgp.conf"), encoding: .utf8)) ?? ""
+            if name == "example" {
+                XCTAssertTrue(conf.contains("MetricsAddress = 0.0.0.0:9100"), conf)
+                XCTAssertFalse(bgp1.contains("password"), bgp1)
+            } else {
+                XCTAssertFalse(conf.contains("MetricsAddress"), "METRICS_ADDRESS= must turn metrics off:\n\(conf)")
+                for needle in ["password \"isp-secret\";", "password \"mesh-secret\";", "bfd on;", "graceful restart on;",
+                               "protocol bfd", "if net ~ [ 192.0.2.0/24 ] then accept;"] {
+                    XCTAssertTrue(bgp1.contains(needle), "bird1/bgp.conf lacks \(needle):\n\(bgp1)")
+                }
+                let isp = (try? String(contentsOf: made.appendingPathComponent("isp/bird.conf"), encoding: .utf8)) ?? ""
+                XCTAssertTrue(isp.contains("password \"isp-secret\";") && isp.contains("bfd on;"), isp)
+            }
+        }
+    }
+
+    /// Compares every file of two rendered trees (the header's "from X" differs by design); returns the count.
+    private func compareTrees(_ a: URL, _ b: URL, label: String) throws -> Int {
+        let fm = FileManager.default
+        let la = (fm.enumerator(atPath: a.path)?.allObjects as? [String] ?? []).sorted()
+        let lb = (fm.enumerator(atPath: b.path)?.allObjects as? [String] ?? []).sorted()
+        XCTAssertEqual(la, lb, "\(label): different files")
+        var n = 0
+        let normalise = { (t: String) in
+            t.replacingOccurrences(of: #"rendered by deploy/render\.sh from [^;]*;"#, with: "rendered by deploy/render.sh from X;", options: .regularExpression)
+        }
+        for f in la {
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: a.appendingPathComponent(f).path, isDirectory: &isDir), !isDir.boolValue else { continue }
+            let ta = normalise((try? String(contentsOf: a.appendingPathComponent(f), encoding: .utf8)) ?? "<unreadable>")
+            let tb = normalise((try? String(contentsOf: b.appendingPathComponent(f), encoding: .utf8)) ?? "<unreadable>")
+            XCTAssertEqual(ta, tb, "\(label): \(f) differs between make render and compose's environment")
+            n += 1
+        }
+        return n
     }
 
     /// The container entrypoint outside Docker: renders one node from environment variables only,

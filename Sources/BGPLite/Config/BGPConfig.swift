@@ -22,6 +22,11 @@ public struct BGPConfig {
     public var defines: [String: FilterValue] = [:]
     /// `log ...;` destinations as written ("syslog", "stderr" or a file name).
     public var logTargets: [String] = []
+    /// The source line of each `log` statement (same order as `logTargets`), for refusals that name it.
+    public var logLines: [Int] = []
+    /// `debug protocols MASK;`: the BIRD debug classes every protocol logs unconditionally (per-protocol
+    /// `debug` overrides). Empty: none (BIRD's default).
+    public var debugProtocols: Set<String> = []
     /// Global `graceful restart wait N;` if given.
     public var gracefulRestartWait: Int?
 
@@ -76,6 +81,8 @@ public struct CommonProtocolOptions {
     public var description: String?
     public var disabled = false
     public var debug = false
+    /// `debug MASK;` of this protocol (nil: `debug protocols` applies).
+    public var debugClasses: Set<String>?
     public var sourceLine = 0
     public init() {}
 }
@@ -207,6 +214,8 @@ public struct BGPProtocolConfig {
     public var isTemplate = false
     public var description: String?
     public var disabled = false
+    /// `debug MASK;` (nil: the global `debug protocols`): classes logged whatever the daemon's -d level.
+    public var debugClasses: Set<String>?
     public var localAddress: IPPrefix?
     public var localAS: UInt32 = 0
     public var localPort: Int = 179

@@ -378,10 +378,13 @@ struct ConfigParser {
             } else { throw syntaxError() }
             try expectP(";")
             config.logTargets.append(target)
+            config.logLines.append(t.line)
         case "debug":
             advance()
-            if acceptKW("protocols") || acceptKW("channels") {
-                try parseDebugMask()
+            if acceptKW("protocols") {
+                config.debugProtocols = try parseDebugMask()
+            } else if acceptKW("channels") {
+                _ = try parseDebugMask()
             } else if acceptKW("commands") {
                 _ = try parseExpr()
             } else if isKW("latency") {
@@ -431,14 +434,21 @@ struct ConfigParser {
         }
     }
 
-    mutating func parseDebugMask() throws(BGPConfigError) {
-        if acceptKW("all") || acceptKW("off") { return }
+    static let debugClasses: Set<String> = ["states", "routes", "filters", "interfaces", "events", "packets"]
+
+    /// `all | off | { class, ... }` -> the set of classes.
+    mutating func parseDebugMask() throws(BGPConfigError) -> Set<String> {
+        if acceptKW("all") { return ConfigParser.debugClasses }
+        if acceptKW("off") { return [] }
         try expectP("{")
+        var set: Set<String> = []
         repeat {
-            guard let c = curKeyword, ["states", "routes", "filters", "interfaces", "events", "packets"].contains(c) else { throw syntaxError() }
+            guard let c = curKeyword, ConfigParser.debugClasses.contains(c) else { throw syntaxError() }
+            set.insert(c)
             advance()
         } while acceptP(",")
         try expectP("}")
+        return set
     }
 
     // MARK: - Protocols
@@ -446,7 +456,7 @@ struct ConfigParser {
     /// Common proto_item. Returns false if the current token does not start one.
     mutating func parseProtoItem(_ c: inout CommonProtocolOptions) throws(BGPConfigError) -> Bool {
         if acceptKW("disabled") { c.disabled = try parseBool(); return true }
-        if acceptKW("debug") { try parseDebugMask(); c.debug = true; return true }
+        if acceptKW("debug") { c.debugClasses = try parseDebugMask(); c.debug = true; return true }
         if acceptKW("description") { c.description = try parseText(); return true }
         if isKW("router") && isKW(at: peek(), "id") { advance(); advance(); _ = try parseIDVal(); return true }
         if isKW("mrtdump") { throw unsupported(cur, "mrtdump") }
@@ -679,7 +689,7 @@ struct ConfigParser {
                 if v > 0xFFFF { throw err(t, "Value \(v) out of range (0-65535)") }
                 ch.preference = v
             } else if acceptKW("debug") {
-                try parseDebugMask()
+                _ = try parseDebugMask()   // channel debugging: BGPLite has no per-channel messages
             } else if isKW("rpki") {
                 throw unsupported(t, "rpki reload")
             } else if bgp && acceptKW("next") {
@@ -882,6 +892,7 @@ struct ConfigParser {
             if try parseProtoItem(&common) {
                 b.description = common.description
                 b.disabled = common.disabled
+                if let d = common.debugClasses { b.debugClasses = d }
             } else if let fam = try parseChannelStart() {
                 let fname = fam.0 == .ipv4 ? "ipv4" : "ipv6"
                 if definedHere.contains(fam.0.rawValue) { throw err(fam.1, "Multiple \(fname) channels") }

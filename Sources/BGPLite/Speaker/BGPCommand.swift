@@ -72,6 +72,22 @@ public enum BGPCommand {
             writeStandardError("tincd-swift bgp: \(error)\n")
             return 1
         }
+        // bgp.conf's `log` (the last one, like BIRD's single log target per class) unless --logfile chose.
+        if !useLogfile, let target = config.logTargets.last {
+            switch target {
+            case "stderr": break
+            case "syslog": Log.configure(sink: .syslog(ident: "tincd-swift-bgp"), ident: "tincd-swift-bgp")
+            default:
+                let path = target.hasPrefix("/") ? target : confDir + "/" + target
+                guard let f = fopen(path, "a") else {
+                    let line = config.logLines.last ?? 0
+                    writeStandardError("tincd-swift bgp: \(confPath):\(line):1: log \"\(target)\": cannot open \(path): \(String(cString: strerror(errno)))\n")
+                    return 1
+                }
+                fclose(f)
+                Log.configure(sink: .file(path), ident: "tincd-swift-bgp")
+            }
+        }
         let loop: EventLoop
         let speaker: BGPSpeaker
         let fib: KernelFIB?

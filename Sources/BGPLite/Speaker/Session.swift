@@ -118,11 +118,16 @@ final class Session {
     /// Our capability families.
     var localFamilies: [AFISAFI] { channels.map { $0.family == .ipv4 ? .ipv4Unicast : .ipv6Unicast } }
 
-    func log(_ p: Log.Priority, _ m: @autoclosure () -> String, level: Int = 0) { speaker.log(p, "\(name): \(m())", level: level) }
+    func log(_ p: Log.Priority, _ m: @autoclosure () -> String, level: Int = 0, debugClass: String? = nil) {
+        // `debug { class }` (or `debug protocols`) makes the class's messages unconditional, like BIRD's
+        // protocol debugging; without it they follow the daemon's -d level.
+        let forced = debugClass.map { (config.debugClasses ?? speaker.config.debugProtocols).contains($0) } ?? false
+        speaker.log(p, "\(name): \(m())", level: forced ? 0 : level)
+    }
 
     private func setState(_ s: BGPState) {
         guard s != state else { return }
-        log(.debug, "BGP state changed from \(state) to \(s)", level: 2)
+        log(.debug, "BGP state changed from \(state) to \(s)", level: 2, debugClass: "states")
         state = s
         speaker.statusChanged()
     }
@@ -206,7 +211,7 @@ final class Session {
             scheduleConnectRetry()
             return
         }
-        log(.info, "Connecting to \(dst.host) from local address \(config.localAddress?.addressString ?? "(any)")", level: 1)
+        log(.info, "Connecting to \(dst.host) from local address \(config.localAddress?.addressString ?? "(any)")", level: 1, debugClass: "events")
         let c = Connection(fd: fd, outgoing: true, remote: dst, session: self, loop: loop, state: .connect)
         conns.append(c)
         setState(max(state, .connect))
@@ -227,7 +232,7 @@ final class Session {
                 self.connectionFailed(c, reason: "Socket: " + String(cString: strerror(err)))
                 return
             }
-            self.log(.info, "Connected to \(dst.host)", level: 1)
+            self.log(.info, "Connected to \(dst.host)", level: 1, debugClass: "events")
             c.state = .openSent
             c.startReading()
             self.sendOpen(c)
@@ -257,13 +262,13 @@ final class Session {
         // EOF (or NOTIFICATION) now if the loop has not delivered it yet.
         established?.readNow()
         if stopped || disabled || restartTimer != nil || protoState == .down {
-            log(.info, "Incoming connection from \(remote.host) rejected (protocol is \(disabled ? "disabled" : "in error wait"))", level: 1)
+            log(.info, "Incoming connection from \(remote.host) rejected (protocol is \(disabled ? "disabled" : "in error wait"))", level: 1, debugClass: "events")
             Glibc.close(fd)
             return
         }
         if established != nil {
             // RFC 4271 6.8: a collision with an Established session closes the new connection.
-            log(.info, "Incoming connection from \(remote.host) rejected (session already established): Cease, connection collision resolution", level: 1)
+            log(.info, "Incoming connection from \(remote.host) rejected (session already established): Cease, connection collision resolution", level: 1, debugClass: "events")
             let c = Connection(fd: fd, outgoing: false, remote: remote, session: self, loop: loop, state: .openSent, memory: memory)
             sendNotification(c, .cease(.connectionCollision))
             c.close()
@@ -271,11 +276,11 @@ final class Session {
         }
         for old in conns where !old.outgoing {
             // The peer gave up its earlier connection and opened a new one.
-            log(.info, "Incoming connection from \(remote.host) replaces the earlier incoming one", level: 1)
+            log(.info, "Incoming connection from \(remote.host) replaces the earlier incoming one", level: 1, debugClass: "events")
             old.close()
         }
         conns.removeAll { $0.closed }
-        log(.info, "Incoming connection from \(remote.host) (port \(remote.port)) accepted", level: 1)
+        log(.info, "Incoming connection from \(remote.host) (port \(remote.port)) accepted", level: 1, debugClass: "events")
         let c = Connection(fd: fd, outgoing: false, remote: remote, session: self, loop: loop, state: .openSent, memory: memory)
         conns.append(c)
         c.startReading()
@@ -375,7 +380,7 @@ final class Session {
                     closeLoser(c, because: rule)
                     return
                 } else {
-                    log(.info, "Connection collision with \(c.remote.host): OPEN on the \(c.outgoing ? "outgoing" : "incoming") connection held until the \(preferred.outgoing ? "outgoing" : "incoming") one resolves (\(rule))", level: 1)
+                    log(.info, "Connection collision with \(c.remote.host): OPEN on the \(c.outgoing ? "outgoing" : "incoming") connection held until the \(preferred.outgoing ? "outgoing" : "incoming") one resolves (\(rule))", level: 1, debugClass: "events")
                     return
                 }
             }
@@ -385,7 +390,7 @@ final class Session {
 
     /// Closes the losing connection of a collision with Cease, connection collision resolution.
     private func closeLoser(_ c: Connection, because why: String) {
-        log(.info, "Connection collision with \(c.remote.host): closing the \(c.outgoing ? "outgoing" : "incoming") connection (\(why))", level: 1)
+        log(.info, "Connection collision with \(c.remote.host): closing the \(c.outgoing ? "outgoing" : "incoming") connection (\(why))", level: 1, debugClass: "events")
         if c.state >= .openSent { sendNotification(c, .cease(.connectionCollision)) }
         c.close()
         conns.removeAll { $0 === c }
@@ -498,7 +503,7 @@ final class Session {
             let collision = NotificationMessage.cease(.connectionCollision)
             if n.code == collision.code && n.subcode == collision.subcode && c !== established && conns.contains(where: { $0 !== c && !$0.closed }) {
                 // The peer resolved a collision: this connection goes, the other one carries on.
-                log(.info, "Connection collision: \(c.remote.host) closed the \(c.outgoing ? "outgoing" : "incoming") connection (Cease, connection collision resolution)", level: 1)
+                log(.info, "Connection collision: \(c.remote.host) closed the \(c.outgoing ? "outgoing" : "incoming") connection (Cease, connection collision resolution)", level: 1, debugClass: "events")
                 dropConnection(c, reason: "Received: \(n)", isError: false, allowGR: false)
                 return
             }
@@ -565,7 +570,7 @@ final class Session {
 
     func sendNotification(_ c: Connection, _ n: NotificationMessage) {
         guard !c.closed, c.state >= .openSent else { return }
-        log(.debug, "Sending NOTIFICATION: \(n)", level: 2)
+        log(.debug, "Sending NOTIFICATION: \(n)", level: 2, debugClass: "packets")
         c.send(BGPMessage.notification(n).encode(options: c.options))
     }
 
@@ -591,7 +596,7 @@ final class Session {
             return
         }
         lastError = reason
-        log(.info, reason, level: c === established ? 0 : 1)
+        log(.info, reason, level: c === established ? 0 : 1, debugClass: "events")
         dropConnection(c, reason: reason, isError: false, allowGR: true)
     }
 
@@ -639,7 +644,7 @@ final class Session {
             lastProtoError = now
             startupDelay = startupDelay == 0 ? config.errorWaitTime.min : min(2 * startupDelay, config.errorWaitTime.max)
             wait = Double(startupDelay)
-            log(.info, "Waiting \(startupDelay) s (error wait) before reconnecting", level: 1)
+            log(.info, "Waiting \(startupDelay) s (error wait) before reconnecting", level: 1, debugClass: "events")
         }
         loop.cancel(restartTimer)
         restartTimer = loop.schedule(after: wait) { [weak self] in
@@ -711,7 +716,7 @@ final class Session {
             stats.importUpdatesRejected += u.announcedPrefixes.count
             return
         case .attributeDiscard(let reasons):
-            log(.warning, "Malformed attributes discarded (RFC 7606): \(reasons.joined(separator: "; "))", level: 1)
+            log(.warning, "Malformed attributes discarded (RFC 7606): \(reasons.joined(separator: "; "))", level: 1, debugClass: "packets")
         case .none:
             break
         }
@@ -735,7 +740,7 @@ final class Session {
         if config.allowLocalAS == nil {
             let path = a.effectiveASPath
             if path.contains(where: { $0.asns.contains(localAS) }) {
-                log(.debug, "Route with our AS\(localAS) in its path ignored (loop)", level: 3)
+                log(.debug, "Route with our AS\(localAS) in its path ignored (loop)", level: 3, debugClass: "routes")
                 for p in u.nlri { importWithdraw(p) }
                 for p in mpr?.nlri ?? [] { importWithdraw(p) }
                 stats.importUpdatesIgnored += u.nlri.count + (mpr?.nlri.count ?? 0)

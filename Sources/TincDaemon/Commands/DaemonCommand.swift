@@ -3,10 +3,13 @@ import Foundation
 import MeshIO
 import TincConfig
 import BGPLite
+import CBuildInfo
 
 /// The `tincd`-compatible command line: option handling, -K, --kill, detaching, pidfile, logging.
 public enum DaemonCommand {
-    public static let version = "tincd-swift 0.1.0 (tinc 1.0 protocol 17)"
+    /// `git describe` of the build (Makefile), or "0.0.0-unknown" from a plain `swift build`.
+    public static let versionNumber = String(cString: cbi_version())
+    public static let version = "tincd-swift \(versionNumber) (tinc 1.0 protocol 17)"
 
     public static func main(_ arguments: [String]) -> Int32 {
         if arguments.first == "bgp" { return BGPCommand.main(Array(arguments.dropFirst())) }
@@ -60,6 +63,9 @@ public enum DaemonCommand {
 
     static func runDaemon(options: CommandLineOptions, paths: Paths) -> Int32 {
         Log.level = options.debugLevel
+        // A daemon that detaches keeps none of its caller's descriptors (a caller waiting for EOF on
+        // one would otherwise wait for the daemon's whole life); done before the log file is opened.
+        if !options.noDetach { closeInheritedDescriptors() }
         let ident = paths.identName
         if options.useLogfile || options.logfile != nil {
             Log.configure(sink: .file(options.logfile ?? paths.logfile), ident: ident)
@@ -86,8 +92,11 @@ public enum DaemonCommand {
             Log.error("A tincd is already running with pid \(pid) (pidfile \(paths.pidfile)).")
             return 1
         }
+        // Detached, the parent waits for the child's start-up result on this pipe and exits with it.
+        var startupPipe: Int32 = -1
         if !options.noDetach {
-            if !detach() { return 1 }
+            guard let w = detach() else { return 1 }
+            startupPipe = w
         }
         writePidfile(paths.pidfile)
         defer { unlink(paths.pidfile) }
@@ -119,8 +128,16 @@ public enum DaemonCommand {
                 return 1
             }
         }
+        // Started: the waiting parent exits 0; systemd (Type=notify) marks the unit active.
+        if startupPipe >= 0 {
+            var ok: UInt8 = 0
+            _ = Glibc.write(startupPipe, &ok, 1)
+            close(startupPipe)
+        }
+        ServiceNotify.send("READY=1\nSTATUS=Running as \(settings.name)")
         daemon.run()
-        return 0
+        // Non-zero after a failed reload, so systemd's Restart=on-failure and scripts see the failure.
+        return daemon.exitStatus
     }
 
     /// ControlSocket from tinc.conf, else next to an explicit --pidfile (tinc 1.1's convention),
@@ -136,15 +153,32 @@ public enum DaemonCommand {
         (o.useLogfile || o.logfile != nil) ? .file("") : o.noDetach ? .stderr : .syslog(ident: "")
     }
 
-    /// Classic double-fork-free daemonize (like tinc's daemon(0, 0)): the parent exits once the child is set up.
-    static func detach() -> Bool {
+    /// Classic double-fork-free daemonize (like tinc's daemon(0, 0)), except that the parent stays until
+    /// the child has opened the device and sockets: it exits 0 once the child writes a byte to the
+    /// returned pipe, 1 if the child exits first (a failed start is seen by the caller, unlike tincd 1.0).
+    static func detach() -> Int32? {
+        var fds: [Int32] = [-1, -1]
+        if pipe(&fds) != 0 { Log.error("Couldn't detach from terminal: pipe: \(String(cString: strerror(errno)))"); return nil }
         let pid = fork()
-        if pid < 0 { Log.error("Couldn't detach from terminal: \(String(cString: strerror(errno)))"); return false }
-        if pid > 0 { exit(0) }
+        if pid < 0 { Log.error("Couldn't detach from terminal: \(String(cString: strerror(errno)))"); return nil }
+        if pid > 0 {
+            close(fds[1])
+            var status: UInt8 = 1
+            var n: Int
+            repeat { n = read(fds[0], &status, 1) } while n < 0 && errno == EINTR
+            exit(n == 1 ? Int32(status) : 1)
+        }
+        close(fds[0])
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)   // scripts must not hold the parent
         setsid()
         let null = open("/dev/null", O_RDWR)
         if null >= 0 { dup2(null, 0); dup2(null, 1); dup2(null, 2); if null > 2 { close(null) } }
-        return true
+        return fds[1]
+    }
+
+    static func closeInheritedDescriptors() {
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.compactMap { Int32($0) } ?? []
+        for fd in open where fd > 2 { close(fd) }
     }
 
     static func writePidfile(_ path: String) {

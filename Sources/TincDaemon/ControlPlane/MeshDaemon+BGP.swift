@@ -11,7 +11,7 @@ extension MeshDaemon {
 
     func startBGP() throws {
         guard access(bgpConfigPath, R_OK) == 0 else { return }
-        let (config, templates) = try BGPCommand.loadConfig(path: bgpConfigPath)
+        let (config, templates) = try loadEmbeddedConfig()
         let fib = try BGPRuntime.fib(for: config)
         let bfd = try BGPRuntime.liveness(for: config, loop: loop)
         let speaker = try BGPSpeaker(config: config, loop: loop, fib: fib, liveness: bfd)
@@ -21,6 +21,18 @@ extension MeshDaemon {
         bgpControl = { [unowned self] args, json in self.bgpCommand(args, json: json) }
         speaker.start()
         Log.notice("BGP speaker started from \(bgpConfigPath)\(templates["mesh"] != nil ? " (automatic iBGP mesh with template mesh)" : "")")
+    }
+
+    /// bgp.conf as the embedded speaker accepts it. One process, one log: a `log` statement cannot
+    /// redirect BGP's messages away from the daemon's log, and accepting it silently would mislead,
+    /// so it is refused where it stands (at start and at configure).
+    func loadEmbeddedConfig() throws -> (BGPConfig, [String: BGPProtocolConfig]) {
+        let (config, templates) = try BGPCommand.loadConfig(path: bgpConfigPath)
+        if let target = config.logTargets.first, let line = config.logLines.first {
+            throw BGPConfigError(file: bgpConfigPath, line: line, column: 1,
+                                 message: "log \(target): BGPLite inside tincd-swift logs to the daemon's log (-D: stderr or the journal, --logfile, else syslog); remove this statement (`tincd-swift bgp` honours it)")
+        }
+        return (config, templates)
     }
 
     /// `configure [check]`, SIGHUP and `reload`: bgp.conf is read again and applied to the running
@@ -33,7 +45,7 @@ extension MeshDaemon {
             }
             do {
                 if checkOnly {
-                    _ = try BGPCommand.loadConfig(path: bgpConfigPath)
+                    _ = try loadEmbeddedConfig()
                     return "Reading configuration from \(bgpConfigPath)\nConfiguration OK\n"
                 }
                 try startBGP()
@@ -44,6 +56,9 @@ extension MeshDaemon {
             }
             return "Reading configuration from \(bgpConfigPath)\nBGP speaker started\nReconfigured\n"
         }
+        do { _ = try loadEmbeddedConfig() } catch let e as BGPConfigError where e.message.hasPrefix("log ") {
+            return "ERROR Reading configuration from \(bgpConfigPath)\n\(e)\n"
+        } catch {}   // other errors: the speaker's configure reports them in its own words
         var (ok, lines) = b.speaker.configure(path: bgpConfigPath, checkOnly: checkOnly)
         if ok && !checkOnly {
             // The mesh sessions' AS and template come from bgp.conf too; when they changed, the

@@ -262,6 +262,7 @@ public final class MeshDaemon {
             if let reread = reloadSettings { settings = try reread() }
         } catch {
             Log.error("Unable to reread configuration file, exiting: \(error)")
+            exitStatus = 1   // like tincd 1.0, which exits 1 when SIGHUP's re-read fails
             loop.stop()
             return
         }
@@ -293,6 +294,9 @@ public final class MeshDaemon {
     /// Answers `show ...` commands when BGP runs in this process: (arguments, json) -> text.
     public var bgpControl: (([String], Bool) -> String)?
     var bgp: EmbeddedBGP?
+
+    /// What the process exits with once `run()` returns: 1 after a failed reload.
+    public private(set) var exitStatus: Int32 = 0
 
     /// Set by the front end so SIGHUP can re-read the config files.
     public var reloadSettings: (() throws -> DaemonSettings)?

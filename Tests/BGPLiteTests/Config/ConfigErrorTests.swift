@@ -186,6 +186,26 @@ final class ConfigErrorTests: XCTestCase {
         }
     }
 
+    /// `debug protocols` and per-protocol `debug` masks reach the BGP protocol config (templates too).
+    func testDebugMasks() throws {
+        let text = """
+        debug protocols { states, events };
+        template bgp mesh { local as 65000; debug { packets }; }
+        protocol bgp a { local as 65000; neighbor 10.0.0.2 as 65000; }
+        protocol bgp b { local as 65000; neighbor 10.0.0.3 as 65000; debug all; }
+        protocol bgp c from mesh { neighbor 10.0.0.4 as 65000; }
+        protocol bgp d { local as 65000; neighbor 10.0.0.5 as 65000; debug off; }
+        """
+        if Bird.available { let (ok, err) = try Bird.check(text); XCTAssertTrue(ok, err) }
+        let c = try XCTUnwrap(parse(text))
+        XCTAssertEqual(c.debugProtocols, ["states", "events"])
+        let byName = Dictionary(uniqueKeysWithValues: c.bgpProtocols.map { ($0.name, $0.debugClasses) })
+        XCTAssertEqual(byName["a"] ?? [], nil)
+        XCTAssertEqual(byName["b"] ?? nil, ["states", "routes", "filters", "interfaces", "events", "packets"])
+        XCTAssertEqual(byName["c"] ?? nil, ["packets"])
+        XCTAssertEqual(byName["d"] ?? nil, [])
+    }
+
     func testGlobalOptionsAndMiscSyntax() throws {
         let text = """
         log syslog all;
@@ -217,6 +237,8 @@ final class ConfigErrorTests: XCTestCase {
         if Bird.available { let (ok, err) = try Bird.check(text); XCTAssertTrue(ok, err) }
         let c = try XCTUnwrap(parse(text))
         XCTAssertEqual(c.logTargets, ["syslog", "/var/log/bird.log", "stderr"])
+        XCTAssertEqual(c.logLines, [1, 2, 3])
+        XCTAssertEqual(c.debugProtocols, ["states", "routes"], "the last `debug protocols` wins, as in BIRD")
         XCTAssertEqual(c.routerID, 0x0A00_0001)
         guard case .int(65000)? = c.defines["ASN"] else { return XCTFail() }
         XCTAssertEqual(c.protocols.map { $0.name }, ["d0", "direct1", "kernel1", "kernel2", "static1", "bfd0", "peer-x"])
