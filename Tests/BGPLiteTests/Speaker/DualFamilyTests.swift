@@ -43,4 +43,36 @@ final class DualFamilyTests: XCTestCase {
         XCTAssertTrue(detail.contains("BGP Next hop:   2001:db8::1"), detail)
         XCTAssertEqual(a.protocolStatus().first { $0.name == "b" }?.prefixesExported, 2)
     }
+
+    /// No next hop of a family (IPv4 session, no `next hop address`, no interface known): that family's
+    /// routes are not exported, so they are neither put in the Adj-RIB-Out nor counted; the log says why.
+    func testFamilyWithoutNextHopIsNotExported() throws {
+        let loop = try EventLoop()
+        let s = try makeSpeaker("""
+        router id 1.1.1.1;
+        protocol bgp ext { local 10.0.0.1 as 65000; neighbor 10.0.0.4 as 65001;
+            ipv4 { import all; export all; }; ipv6 { import all; export all; }; }
+        """, loop: loop)
+        var events: [String] = []
+        s.quiet = true
+        s.onEvent = { events.append($0) }
+        let ext = s.session("ext")
+        ext.negotiatedFamilies = [.ipv4Unicast, .ipv6Unicast]
+        ext.localAddress = IPPrefix("10.0.0.1")
+        ext.resolveNextHops()
+        XCTAssertTrue(events.contains { $0.hasPrefix("ext: Missing next hop address for IPv6:") && $0.contains("next hop address") }, "\(events)")
+        XCTAssertFalse(events.contains { $0.contains("for IPv4") }, "\(events)")
+        let mesh = s.attrs.intern(PathAttributes(), isBGP: false, dest: .unicast, gateway: nil)
+        let src = s.rib.addSource(name: "mesh", kind: .static_, preference: 200)
+        let e = RouteEntry(attrs: mesh, src: src.id, since: 0)
+        let v4 = try XCTUnwrap(ext.exportRoute(IPPrefix("10.9.0.0/24")!, e))
+        XCTAssertEqual(v4.bgp.nextHop, 0x0A000001)
+        XCTAssertNil(ext.exportRoute(IPPrefix("2001:db8:9::/48")!, e))
+        // With a next hop address the same route goes out, with it in MP_REACH_NLRI.
+        ext.channels[1].nextHopAddress = IPPrefix("2001:db8::1")
+        ext.exportCache = [:]
+        ext.resolveNextHops()
+        let v6 = try XCTUnwrap(ext.exportRoute(IPPrefix("2001:db8:9::/48")!, e))
+        XCTAssertEqual(v6.bgp.mpReach?.nextHop, IPPrefix("2001:db8::1")!.addressBytes)
+    }
 }
