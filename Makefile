@@ -34,7 +34,7 @@ build: version-header
 release: version-header
 	$(SWIFT) build -c release
 
-## test: unit tests, fuzz tests and the namespace interop tests against real tincd/bird2/gobgpd
+## test: unit tests, fuzz tests and the namespace interop tests against real tincd/bird2/gobgpd/frr
 ## (including the ThreadSanitizer traffic test, which needs the tsan-build below)
 ## The release build is part of it: `make lab`, the main job, runs the release binary (a release-only
 ## compile error once went unnoticed because only debug was built here).

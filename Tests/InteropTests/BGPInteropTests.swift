@@ -10,8 +10,8 @@ import Glibc
 private let birdBin = "/usr/sbin/bird"
 private let birdcBin = "/usr/sbin/birdc"
 
-/// Our speaker: `tincd-swift bgp -c DIR -D -d5 --logfile=DIR/bgp.log` inside a namespace.
-private final class BGPLiteNode {
+/// Our speaker (also used by DualFamilyInteropTests): `tincd-swift bgp -c DIR -D -d5 --logfile=DIR/bgp.log` inside a namespace.
+final class BGPLiteNode {
     let lab: NetnsLab
     let ns: String
     let dir: URL
@@ -59,7 +59,7 @@ private final class BGPLiteNode {
     }
 }
 
-private final class BirdNode {
+final class BirdNode {
     let lab: NetnsLab
     let ns: String
     let dir: URL

@@ -297,6 +297,7 @@ public final class BGPSpeaker {
 
     /// Session just reached Established: send the whole table, then End-of-RIB.
     func exportInitial(_ s: Session) {
+        s.resolveNextHops()
         establishedSessions.removeAll { $0 === s }
         establishedSessions.append(s)
         for (k, e) in rib.table {

@@ -66,7 +66,15 @@ extension Session {
     }
 
     /// Export decision for the selected route `e` of `prefix`: the attributes to announce, or nil.
+    /// A route left without a next hop of its family (see SessionNextHop.swift) is not exported:
+    /// it could not be encoded, and the Adj-RIB-Out (and the exported count) holds only what is sent.
     func exportRoute(_ prefix: IPPrefix, _ e: RouteEntry) -> AttrSet? {
+        guard let out = exportAttributes(prefix, e) else { return nil }
+        if prefix.family == .ipv4 ? out.bgp.nextHop == nil : out.bgp.mpReach == nil { return nil }
+        return out
+    }
+
+    private func exportAttributes(_ prefix: IPPrefix, _ e: RouteEntry) -> AttrSet? {
         let rib = speaker.rib
         let src = rib.sources[Int(e.src)]
         if src === source { return nil }                                     // never back to the sender
@@ -152,13 +160,5 @@ extension Session {
             }
         }
         return speaker.attrs.intern(p, isBGP: true, dest: .unicast, gateway: nil)
-    }
-
-    /// Our address towards the peer for the given family (`next hop address` wins).
-    func localNextHop(_ f: IPPrefix.Family) -> IPPrefix? {
-        if let a = channel(f)?.nextHopAddress, a.family == f { return a }
-        if let l = localAddress, l.family == f { return l }
-        if let l = config.localAddress, l.family == f { return l }
-        return nil
     }
 }

@@ -42,6 +42,8 @@ final class Session {
     var restartTimer: EventLoop.TimerID?
     var connectTimer: EventLoop.TimerID?
     var holdTimeNegotiated = 0
+    /// Our next hop per family (0 = IPv4, 1 = IPv6), chosen when the session comes up (SessionNextHop.swift).
+    var familyNextHop: [IPPrefix?] = [nil, nil]
     var keepaliveNegotiated = 0
 
     // RIBs.

@@ -110,7 +110,8 @@ final class DecisionAndPolicyTests: XCTestCase {
         protocol bgp ibgp2 { local 10.0.0.1 as 65000; neighbor 10.0.0.3 as 65000; ipv4 { import all; export all; next hop self; }; }
         protocol bgp ext { local 10.0.0.1 as 65000; neighbor 10.0.0.4 as 65001; ipv4 { import all; export all; }; }
         """)
-        for sess in s.sessions { sess.negotiatedFamilies = [.ipv4Unicast]; sess.localAddress = IPPrefix("10.0.0.1") }
+        // As when the sessions come up: the next hops follow from the source address.
+        for sess in s.sessions { sess.negotiatedFamilies = [.ipv4Unicast]; sess.localAddress = IPPrefix("10.0.0.1"); sess.resolveNextHops() }
         let i1 = s.session("ibgp1"), i2 = s.session("ibgp2"), ext = s.session("ext")
         i1.source.isInternal = true
         let fromIBGP = s.attrs.intern(PathAttributes(origin: .igp, asPath: [.sequence([65009])], nextHop: 0x0A000063, localPref: 150),
