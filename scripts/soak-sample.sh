@@ -5,6 +5,8 @@
 #   t_s       seconds since the soak started (OUT/t0 holds its epoch ms)
 #   alive     1, or 0 when the recorded pid is gone (a death unless OUT/restarting names that node)
 #   rss_kib fds threads cpu_s     from /proc/PID/status, /proc/PID/fd, /proc/PID/stat
+#   rss_anon_kib rss_file_kib     RSS split: anonymous memory (heap, buffers: where a leak shows) and
+#                                 file pages (code and libraries paged in as new paths run)
 #   established routes reachable  BGP sessions Established, prefixes in its BGP table, nodes its tinc
 #                                 daemon reaches (itself included); mesh nodes only (ISP: -)
 #   flaps     sessions of this process that were Established at the previous sample and are now down or
@@ -19,15 +21,17 @@ lab_load || exit 1
 T0=$(cat "$OUT/t0")
 HZ=$(getconf CLK_TCK)
 CSV=$OUT/procs.csv
-[ -s "$CSV" ] || echo "t_s,node,pid,alive,rss_kib,fds,threads,cpu_s,established,routes,reachable,flaps,planned" > "$CSV"
+[ -s "$CSV" ] || echo "t_s,node,pid,alive,rss_kib,fds,threads,cpu_s,established,routes,reachable,flaps,planned,rss_anon_kib,rss_file_kib" > "$CSV"
 declare -A PREV   # "node pid" -> "session since" lines of the previous sample
 
 sample_one() { # NAME PID T
-  local name=$1 pid=$2 t=$3 alive=1 rss=- fds=- thr=- cpu=- est=- routes=- reach=- flaps=- planned=0 cur
+  local name=$1 pid=$2 t=$3 alive=1 rss=- fds=- thr=- cpu=- est=- routes=- reach=- flaps=- planned=0 cur anon=- file=-
   grep -qw "$name" "$OUT/restarting" 2>/dev/null && planned=1
   if [ -r "/proc/$pid/status" ] && pid_alive "$name" "$pid"; then
     rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
     thr=$(awk '/^Threads:/ { print $2 }' "/proc/$pid/status")
+    anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status")
+    file=$(awk '/^RssFile:/ { print $2 }' "/proc/$pid/status")
     fds=$(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
     # fields 14 and 15 of /proc/PID/stat (utime, stime) counted after the ")" that ends the command name
     cpu=$(sed 's/.*) //' "/proc/$pid/stat" | awk -v hz="$HZ" '{ printf "%.2f", ($12 + $13) / hz }')
@@ -47,7 +51,7 @@ sample_one() { # NAME PID T
     fi
     PREV["$name $pid"]=$cur
   fi
-  echo "$t,$name,$pid,$alive,$rss,$fds,$thr,$cpu,$est,$routes,$reach,$flaps,$planned" >> "$CSV"
+  echo "$t,$name,$pid,$alive,$rss,$fds,$thr,$cpu,$est,$routes,$reach,$flaps,$planned,$anon,$file" >> "$CSV"
 }
 
 next=$(now_ms)

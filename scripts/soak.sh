@@ -26,7 +26,7 @@
 #     >= 10 minutes, must stay below SOAK_SLOPE_BOUND % of the baseline per hour (default 10).
 #
 # Output: SOAK_OUT (default <repo>/soak-results/<UTC time>/): procs.csv, pings.csv, events.csv,
-# summary.txt, soak.svg, the ping/iperf3 logs and, on failure, the lab's logs. Exit 0 on pass.
+# summary.txt, soak.svg (soak.png with gnuplot), the ping/iperf3 logs and the lab's logs. Exit 0 on pass.
 # The lab's namespace names are fixed (isp, bird1..5, labnet): refuses to start if a lab is up.
 set -uo pipefail
 # shellcheck source=scripts/lab-lib.sh
@@ -66,13 +66,12 @@ cleanup() {
   for p in "${HELPERS[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done
   for p in "${HELPERS[@]}"; do wait "$p" 2>/dev/null; done
   if [ "$LAB_STARTED" = 1 ]; then
-    if [ "${SOAK_FAILED:-0}" = 1 ]; then
-      mkdir -p "$OUT/logs"
-      for d in "$LAB_CONF"/*/; do
-        n=$(basename "$d"); mkdir -p "$OUT/logs/$n"
-        cp "$d"/*.log "$OUT/logs/$n/" 2>/dev/null
-      done
-    fi
+    # the daemons' logs (-d2) go with the figures: a loss or a slow recovery is explained there
+    mkdir -p "$OUT/logs"
+    for d in "$LAB_CONF"/*/; do
+      n=$(basename "$d"); mkdir -p "$OUT/logs/$n"
+      cp "$d"/*.log "$OUT/logs/$n/" 2>/dev/null
+    done
     "$LAB_SH" down
   fi
 }
