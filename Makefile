@@ -242,3 +242,42 @@ fuzz-campaign:
 ## fuzz-corpus: regenerate the committed seed corpora (Fuzz/corpus) from Fuzz/make-corpus.py
 fuzz-corpus:
 	python3 Fuzz/make-corpus.py
+
+# ---- soak (scripts/soak.sh) and scale (scripts/scale.sh): long runs outside CI ----
+.PHONY: soak soak-short soak-deps
+SOAK_MINUTES ?= 30
+
+## soak: the five-node lab with the ISP for SOAK_MINUTES (default 30) under iperf3/ping traffic, node
+## restarts, ISP withdraw/re-announce and reloads; per-daemon RSS/fds/threads/CPU every 10 s into a CSV
+## and an SVG plot under soak-results/; fails if a daemon dies, a route is missing after a recovery, or
+## RSS/fds grow past the bounds in scripts/soak.sh (root; uses the lab's fixed namespaces)
+soak: deps soak-deps
+	$(SWIFT) build -c release && LAB_BIN=$(CURDIR)/$(BIN_RELEASE) SOAK_MINUTES=$(SOAK_MINUTES) scripts/soak.sh
+
+## soak-deps: gnuplot for the soak's PNG (root; without it the soak draws only its SVG)
+soak-deps:
+	@if [ "$$(id -u)" = 0 ] && ! command -v gnuplot >/dev/null; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gnuplot-nox >/dev/null \
+	    || echo "gnuplot-nox not installed: the soak draws only soak.svg"; fi
+
+## soak-short: a 3-minute soak with one of each event (restart, ISP withdraw, reload): the CI-sized version
+soak-short: deps soak-deps
+	$(SWIFT) build -c release && LAB_BIN=$(CURDIR)/$(BIN_RELEASE) SOAK_MINUTES=3 SOAK_RESTART_EVERY=60 SOAK_ISP_EVERY=60 SOAK_RELOAD_EVERY=60 scripts/soak.sh
+
+.PHONY: scale bench-graph isp-fault
+## scale: N (default 50) tincd-swift nodes in namespaces sk<pid>* (ring + random chords, some IndirectData);
+## convergence time until >= 250 sampled pairs ping, RSS/fds/threads and meta requests per node, and the
+## meta requests one node restart costs (root; results under scale-results/)
+scale: release
+	N=$(or $(N),50) TINCD_SWIFT_BIN=$(CURDIR)/$(BIN_RELEASE) scripts/scale.sh
+
+## bench-graph: one full recompute (shortest paths, MST, forwarding table) after one edge change in a
+## 1000-node graph (NODES=...), and the flooding model's message count for one node restart
+bench-graph: release
+	$(BIN_RELEASE) bench-graph --nodes=$(or $(NODES),1000) --rounds=$(or $(ROUNDS),200)
+
+## isp-fault: against the running lab (make lab ISP_HOLD_TIME=9 ISP_KEEPALIVE_TIME=3 keeps it short): BGP to
+## the ISP dropped by nftables on bird1 for hold time + 3 s (ISP_FAULT=link: bird1's eth1 down); times to
+## withdraw the ISP's routes from every node and to re-learn them (root)
+isp-fault:
+	scripts/isp-fault.sh

@@ -18,6 +18,8 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
 
     /// Graph sizes (this node included) and authenticated meta connections.
     public var nodes = 0, reachableNodes = 0, edges = 0, subnets = 0, connections = 0
+    /// Request lines queued on meta connections since start, own and forwarded (closed connections too).
+    public var metaRequestsSent = 0
 
     public init() {}
 
@@ -33,6 +35,7 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
         case droppedCompression = "dropped_compression", droppedQueueFull = "dropped_queue_full"
         case droppedSealFailed = "dropped_seal_failed"
         case nodes, reachableNodes = "reachable_nodes", edges, subnets, connections
+        case metaRequestsSent = "meta_requests_sent"
     }
 
     /// Drop counters with the `reason` label /metrics gives them, in a fixed order.

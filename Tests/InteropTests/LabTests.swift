@@ -77,6 +77,25 @@ final class LabTests: XCTestCase {
         }
     }
 
+    /// The border router loses the ISP (issue 11, faults): nftables in bird1's namespace drops BGP to and
+    /// from the ISP for the hold time + 3 s (hold 9 s, keepalive 3 s here, so the test stays short), then
+    /// lets it through again. scripts/isp-fault.sh watches every node: the ISP's three prefixes must leave
+    /// every node's BGP table and FIB within hold + 5 s of the fault's start, and come back everywhere
+    /// (and bird5 must ping the ISP through the mesh) within 90 s of its end -- after a hold-timer expiry
+    /// both BIRD and BGPLite wait their `error wait time` (60 s) before connecting again.
+    func testISPLossWithdrawsAndRelearnsEverywhere() throws {
+        try withLab(name: "ispfault", extraEnv: ["ISP_HOLD_TIME=9", "ISP_KEEPALIVE_TIME=3"]) { lab in
+            let script = lab.repo.appendingPathComponent("scripts/isp-fault.sh").path
+            let r = try lab.script([script], timeout: lab.remaining(150),
+                                   extraEnv: ["ISP_FAULT=nft", "ISP_WITHDRAW_SLACK=5", "ISP_RELEARN_GOAL=90"])
+            print("--- isp-fault.sh\n\(r.stdout)\(r.stderr)")
+            XCTAssertFalse(r.timedOut, "scripts/isp-fault.sh timed out")
+            XCTAssertEqual(r.status, 0, "scripts/isp-fault.sh failed:\n\(r.stdout)\(r.stderr)")
+            XCTAssertTrue(r.stdout.contains("isp-fault summary: (nft, hold 9 s"), r.stdout)
+            XCTAssertTrue(r.stdout.contains(": PASS"), r.stdout)
+        }
+    }
+
     /// A mixed mesh as during a migration: bird4 runs C tincd 1.0 (/usr/sbin/tincd) plus bird2 with static
     /// iBGP sessions, the other nodes tincd-swift with their automatic sessions; the whole checklist must
     /// still pass.

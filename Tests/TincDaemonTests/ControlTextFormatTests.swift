@@ -96,15 +96,16 @@ final class ControlTextFormatTests: XCTestCase {
         let d = h.daemon
         var st = StatsSnapshot()
         st.deviceInPackets = 5; st.udpOutBytes = 1234567890123; st.droppedReplay = 2
-        st.nodes = 3; st.reachableNodes = 2; st.edges = 3; st.subnets = 4; st.connections = 1
+        st.nodes = 3; st.reachableNodes = 2; st.edges = 3; st.subnets = 4; st.connections = 1; st.metaRequestsSent = 42
         let text = d.statsText(st)
         let lines = text.split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines.count, 24)
+        XCTAssertEqual(lines.count, 25)
         XCTAssertEqual(lines, lines.sorted())
         XCTAssertTrue(lines.contains("device_in_packets        5"), text)
         XCTAssertTrue(lines.contains("udp_out_bytes            1234567890123"), text)
         XCTAssertTrue(lines.contains("dropped_replay           2"), text)
         XCTAssertTrue(lines.contains("connections              1"), text)
+        XCTAssertTrue(lines.contains("meta_requests_sent       42"), text)
 
         XCTAssertEqual(d.graphDot(MeshSnapshot(name: "alpha", version: "v", startTime: 0, nodes: [me, peer, gone], edges: edges)), """
             digraph "tinc" {

@@ -14,6 +14,7 @@ public enum DaemonCommand {
     public static func main(_ arguments: [String]) -> Int32 {
         if arguments.first == "bgp" { return BGPCommand.main(Array(arguments.dropFirst())) }
         if arguments.first == "bench-crypto" { return CryptoBenchmark.main(Array(arguments.dropFirst())) }
+        if arguments.first == "bench-graph" { return GraphBenchmark.main(Array(arguments.dropFirst())) }
         if arguments.first == "bench-frames" { return FrameWorkload.main(Array(arguments.dropFirst())) }
         if arguments.first == "ctl" {
             return ControlClient.main(Array(arguments.dropFirst())) { confDir, net, pidfile in

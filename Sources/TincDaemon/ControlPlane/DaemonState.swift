@@ -19,6 +19,10 @@ final class ConnectionTable {
     var tarpit = Tarpit()
     /// Incoming connections accepted in the current second (tinc's accept throttle).
     var acceptsThisSecond = (second: 0, count: 0)
+    /// Requests sent on connections that are gone (the live ones keep their own count).
+    var requestsSentByClosed = 0
+    /// Every meta request this daemon has queued since it started.
+    var requestsSent: Int { requestsSentByClosed + all.values.reduce(0) { $0 + $1.requestsSent } }
 }
 
 /// What the node/edge/subnet gossip remembers between messages.

@@ -346,7 +346,7 @@ extension MeshDaemon {
             loop.unregister(c.fd)
             conns.byFD[c.fd] = nil
         }
-        conns.all[c.id] = nil
+        if conns.all.removeValue(forKey: c.id) != nil { conns.requestsSentByClosed += c.requestsSent }
         if closeSocket { c.closeSocket() } else { c.state = .closed }
     }
 
@@ -417,7 +417,7 @@ extension MeshDaemon {
     func broadcast(_ r: Request, except: MetaConnection?) {
         Log.debug(Log.protocol_, "Sending \(r.type.name) to everyone (BROADCAST): \(r.line)")
         for c in conns.all.values where c.isActive && c !== except {
-            c.outbound.queue(line: r.line)
+            c.queueBroadcast(line: r.line)
             flush(c)
         }
     }

@@ -29,6 +29,8 @@ public final class MetaConnection {
     public var estimatedWeight = 0
     public var lastFlushed: Double = 0
     public var peerSettings: PeerSettings?
+    /// Requests queued on this connection, sent or forwarded (the scale test counts gossip per node).
+    public private(set) var requestsSent = 0
 
     init(id: Int, fd: Int32, address: SocketAddress, outgoing: Outgoing?, connecting: Bool, now: Double) {
         self.id = id
@@ -47,12 +49,20 @@ public final class MetaConnection {
 
     public func send(_ request: Request) {
         Log.debug(Log.protocol_, "Sending \(request.type.name) to \(label): \(request.line)")
+        requestsSent += 1
         outbound.queue(line: request.line)
     }
 
     /// Re-sends a received line unchanged (tinc's forward_request keeps the random prefix).
     public func send(line: String, type: RequestType) {
         Log.debug(Log.protocol_, "Forwarding \(type.name) to \(label): \(line)")
+        requestsSent += 1
+        outbound.queue(line: line)
+    }
+
+    /// One line of a broadcast (logged once by the caller, not per connection).
+    func queueBroadcast(line: String) {
+        requestsSent += 1
         outbound.queue(line: line)
     }
 

@@ -39,6 +39,7 @@ extension MeshDaemon {
         t.edges = graph.edgeCount
         t.subnets = graph.subnetCount
         t.connections = conns.activeByName.count
+        t.metaRequestsSent = conns.requestsSent
         return t
     }
 
