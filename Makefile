@@ -43,6 +43,7 @@ test: deps build release tsan-build
 	TSW_REQUIRE_TSAN=1 $(SWIFT) test --skip-build
 	$(MAKE) fuzz-smoke
 	$(MAKE) package-check
+	$(MAKE) soak-short
 
 ## tsan-build: tincd-swift with ThreadSanitizer in its own scratch path (.build-tsan; ~2 min from scratch)
 tsan-build: version-header
