@@ -9,6 +9,12 @@ import MeshIO
 public final class BFDManager: LivenessMonitor {
     public static let controlPort: UInt16 = 3784
 
+    static func wallClock() -> Double {
+        var tv = timeval()
+        gettimeofday(&tv, nil)
+        return Double(tv.tv_sec) + Double(tv.tv_usec) / 1e6
+    }
+
     public struct SessionInfo: CustomStringConvertible {
         public var peer: SocketAddress
         public var interface: String?
@@ -22,6 +28,8 @@ public final class BFDManager: LivenessMonitor {
         public var detectionTime: UInt64
         public var received: Int
         public var sent: Int
+        /// Wall-clock seconds of the last local state change (birdc `show bfd sessions` Since).
+        public var since: Double = 0
         public var description: String {
             "\(peer.host)\(interface.map { "%" + $0 } ?? "") \(state) (remote \(remoteState)) my \(localDiscriminator) your \(remoteDiscriminator) tx \(transmitInterval / 1000) ms detect \(detectionTime / 1000) ms diag \(diagnostic)"
         }
@@ -42,6 +50,7 @@ public final class BFDManager: LivenessMonitor {
         var timer: EventLoop.TimerID?
         var watchers: [Int: (down: () -> Void, up: () -> Void)] = [:]
         var lastSendError: Int32 = 0
+        var since = BFDManager.wallClock()
         init(key: Key, peer: SocketAddress, interface: String?, interfaceIndex: UInt32, session: BFDSession, txFD: Int32) {
             self.key = key; self.peer = peer; self.interface = interface; self.interfaceIndex = interfaceIndex
             self.session = session; self.txFD = txFD
@@ -214,7 +223,7 @@ public final class BFDManager: LivenessMonitor {
             return SessionInfo(peer: e.peer, interface: e.interface, state: s.state, remoteState: s.remoteState,
                                localDiscriminator: s.localDiscriminator, remoteDiscriminator: s.remoteDiscriminator,
                                diagnostic: s.localDiagnostic, transmitInterval: s.transmitInterval,
-                               detectionTime: s.detectionTime, received: s.received, sent: s.sent)
+                               detectionTime: s.detectionTime, received: s.received, sent: s.sent, since: e.since)
         }
     }
 
@@ -242,6 +251,7 @@ public final class BFDManager: LivenessMonitor {
     }
 
     private func stateChanged(_ e: Entry, _ from: BFDState, _ to: BFDState, _ diag: BFDDiagnostic) {
+        e.since = BFDManager.wallClock()
         Log.info(Log.connections, "BFD: session with \(e.peer.host) \(from) -> \(to)\(to == .down ? " (\(diag))" : "")")
         let watchers = Array(e.watchers.values)
         if to == .up {

@@ -228,7 +228,7 @@ extension BGPSpeaker {
     }
 
     /// Only the routes whose result changed are updated or withdrawn (interned attributes compare by identity).
-    private func reloadStatic(from old: StaticOrigin, to new: StaticOrigin) {
+    func reloadStatic(from old: StaticOrigin, to new: StaticOrigin) {
         let pref = UInt32(new.config.channel.preference ?? 200)
         let prefChanged = new.source.preference != pref
         new.source.preference = pref

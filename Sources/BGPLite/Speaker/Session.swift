@@ -49,6 +49,8 @@ final class Session {
     // RIBs.
     var adjIn: [PKey: AttrSet] = [:]
     var filteredIn = Set<IPPrefix>()
+    /// Rejected routes with their attributes, for `show route filtered` (`import keep filtered`).
+    var keptFiltered: [IPPrefix: (attrs: AttrSet, since: UInt32)] = [:]
     var adjOut: [IPPrefix: AttrSet] = [:]
     var exportCache: [ObjectIdentifier: (AttrSet, AttrSet)] = [:]
     var pendingGroups: [(AttrSet, [IPPrefix])] = []
@@ -669,6 +671,7 @@ final class Session {
             flushAdjIn()
         }
         filteredIn = []
+        keptFiltered = [:]
         adjOut = [:]
         exportCache = [:]
         pendingGroups = []
@@ -799,6 +802,7 @@ final class Session {
                 if !limitExceeded(lim, kind: "receive", family: fam) { return }
             }
             filteredIn.insert(p)
+            if channel(fam)?.importKeepFiltered == true { keptFiltered[p] = (attrs, batchSince) }
             if adjIn.removeValue(forKey: key) != nil {
                 if let ch = rib.remove(p, src: source.id) { speaker.bestChanged(ch) }
             }
@@ -806,6 +810,7 @@ final class Session {
             return
         }
         if !filteredIn.isEmpty { filteredIn.remove(p) }
+        if !keptFiltered.isEmpty { keptFiltered[p] = nil }
         let old = adjIn.updateValue(acc, forKey: key)
         if old == nil {
             if let lim = famReceiveLimit[fi], adjIn.count + filteredIn.count > lim.count {
@@ -866,6 +871,7 @@ final class Session {
         } else if !filteredIn.isEmpty {
             filteredIn.remove(p)
         }
+        if !keptFiltered.isEmpty { keptFiltered[p] = nil }
         dropStale(p)
     }
 }

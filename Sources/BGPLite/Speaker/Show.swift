@@ -16,50 +16,116 @@ extension BGPSpeaker {
 
     static func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
 
+    /// BIRD's `"%-10s %-10s %-10s %-6s %-12s  %s"` (nest/proto.c proto_cmd_show): columns are padded,
+    /// never trimmed, so a line ends in blanks when Info is empty or short, as birdc prints it.
+    private func protoLine(_ name: String, _ proto: String, _ table: String, _ state: String, _ since: String, _ info: String) -> String {
+        "\(BGPSpeaker.pad(name, 10)) \(BGPSpeaker.pad(proto, 10)) \(BGPSpeaker.pad(table, 10)) \(BGPSpeaker.pad(state, 6)) \(BGPSpeaker.pad(since, 12))  \(info)"
+    }
+
     private func protoLine(_ name: String, _ proto: String, _ table: String, _ state: String, _ since: Double, _ info: String) -> String {
-        let line = "\(BGPSpeaker.pad(name, 10)) \(BGPSpeaker.pad(proto, 10)) \(BGPSpeaker.pad(table, 10)) \(BGPSpeaker.pad(state, 6)) \(BGPSpeaker.pad(BGPSpeaker.timeString(since), 12))  \(info)"
-        var s = Substring(line)
-        while s.last == " " { s = s.dropLast() }
-        return String(s)
+        protoLine(name, proto, table, state, BGPSpeaker.timeString(since), info)
     }
 
-    /// The Info column: a BGP session's state, and its last error while not established.
-    private static func info(_ p: BGPProtocolSnapshot) -> String {
-        guard p.proto == "BGP" else { return "" }
-        if p.established { return "Established" }
-        if p.lastError.isEmpty { return p.bgpState }
-        return BGPSpeaker.pad(p.bgpState, 14) + p.lastError
+    /// bgp_get_status: a protocol that is down shows only its last error; otherwise the BGP state
+    /// padded to 14 columns, then the error.
+    private func bgpInfo(_ s: Session) -> String {
+        if s.protoState == .down { return s.lastError }
+        let st = s.established != nil ? "Established" : s.sessionState.description
+        return BGPSpeaker.pad(st, 14) + (s.established != nil ? "" : s.lastError)
     }
 
-    /// `show protocols` (all protocols) or `show protocols all NAME` when `name` is given: one line
-    /// per protocol from `protocolStatus()`, with NAME's channel and session detail below it.
+    /// `show protocols` (all protocols) or `show protocols all NAME` when `name` is given.
     public func showProtocols(all name: String? = nil) -> String {
-        var lines = [protoLine("Name", "Proto", "Table", "State", 0, "Info").replacingSince()]
-        for p in protocolStatus() {
+        showProtocols(name: name, verbose: name != nil)
+    }
+
+    /// Whether a protocol of this name exists (BGP session, static, kernel, device, direct, BFD).
+    public func hasProtocol(_ name: String) -> Bool {
+        sessions.contains { $0.name == name } || config.protocols.contains { $0.name == name }
+    }
+
+    /// `show protocols [all] [NAME]` as birdc prints it: a header, one line per protocol and, with
+    /// `verbose`, each protocol's details followed by an empty line.
+    public func showProtocols(name: String?, verbose: Bool) -> String {
+        var lines = [protoLine("Name", "Proto", "Table", "State", "Since", "Info")]
+        for p in config.protocols {
             if let n = name, p.name != n { continue }
-            lines.append(protoLine(p.name, p.proto, p.table, p.state, p.since, BGPSpeaker.info(p)))
-            if name != nil { lines += details(p.name) }
+            switch p {
+            case .device(let d):
+                lines.append(protoLine(d.name, "Device", "---", started ? "up" : "down", startedAt, ""))
+                if verbose { lines.append("") }
+            case .direct(let d):
+                lines.append(protoLine(d.name, "Direct", "---", started ? "up" : "down", startedAt, ""))
+                if verbose { lines.append("") }
+            case .kernel(let k):
+                lines.append(protoLine(k.name, "Kernel", k.channels.first?.table ?? "master4", started ? "up" : "down", startedAt, ""))
+                if verbose {
+                    lines += channelLines(family: k.channels.first?.family ?? .ipv4, importPolicy: k.channels.first?.effectiveImportPolicy, exportPolicy: k.channels.first?.effectiveExportPolicy, imported: 0, exported: fibInstalled.count, preferred: 0, stats: SessionStats(), established: started)
+                    lines.append("")
+                }
+            case .bfd(let b):
+                lines.append(protoLine(b.name, "BFD", "---", started ? "up" : "down", startedAt, ""))
+                if verbose { lines.append("") }
+            case .static_(let st):
+                let so = statics.first { $0.config.name == st.name }
+                let up = started && !st.common.disabled && !(so?.disabledByCommand ?? false)
+                lines.append(protoLine(st.name, "Static", st.channel.table, up ? "up" : "down", so?.since ?? startedAt, ""))
+                if verbose, let so {
+                    let pref = rib.table.reduce(0) { $0 + ($1.value.best.src == so.source.id ? 1 : 0) }
+                    lines += channelLines(family: st.family, importPolicy: st.channel.effectiveImportPolicy, exportPolicy: st.channel.effectiveExportPolicy, imported: so.imported.count, exported: 0, preferred: pref, stats: SessionStats(), established: up)
+                }
+                if verbose { lines.append("") }
+            case .bgp:
+                break
+            }
+        }
+        for s in sessions {
+            if let n = name, s.name != n { continue }
+            lines.append(protoLine(s.name, "BGP", "---", s.protoState.description, s.since, bgpInfo(s)))
+            if verbose { lines += bgpDetails(s); lines.append("") }
         }
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// `show protocols all NAME`'s lines under the protocol's summary line (read from the speaker:
-    /// channel and capability detail is not part of the snapshot).
-    private func details(_ name: String) -> [String] {
-        if let s = sessions.first(where: { $0.name == name }) { return bgpDetails(s) }
-        for p in config.protocols {
-            switch p {
-            case .kernel(let k) where k.name == name:
-                return channelLines(family: k.channels.first?.family ?? .ipv4, importPolicy: k.channels.first?.effectiveImportPolicy, exportPolicy: k.channels.first?.effectiveExportPolicy, imported: 0, exported: fibInstalled.count, preferred: 0, stats: nil)
-            case .static_(let st) where st.name == name:
-                guard let so = statics.first(where: { $0.config.name == st.name }) else { return [] }
-                let pref = rib.table.reduce(0) { $0 + ($1.value.best.src == so.source.id ? 1 : 0) }
-                return channelLines(family: st.family, importPolicy: st.channel.effectiveImportPolicy, exportPolicy: st.channel.effectiveExportPolicy, imported: so.imported.count, exported: 0, preferred: pref, stats: nil)
-            default:
-                continue
+    /// BIRD's bgp_show_afis names.
+    private func afiName(_ f: AFISAFI) -> String {
+        switch (f.afi, f.safi) {
+        case (1, 1): return "ipv4"
+        case (2, 1): return "ipv6"
+        case (1, 2): return "ipv4-mc"
+        case (2, 2): return "ipv6-mc"
+        default: return "<\(f.afi)/\(f.safi)>"
+        }
+    }
+
+    /// bgp_show_capabilities, for the capabilities BGPLite knows.
+    private func capabilityLines(_ caps: [Capability]) -> [String] {
+        var l: [String] = []
+        let mp = caps.compactMap { c -> AFISAFI? in if case .multiprotocol(let f) = c { return f } else { return nil } }
+        if !mp.isEmpty { l.append("      Multiprotocol"); l.append("        AF announced: " + mp.map(afiName).joined(separator: " ")) }
+        if caps.contains(.routeRefresh) { l.append("      Route refresh") }
+        if caps.contains(.extendedMessage) { l.append("      Extended message") }
+        for c in caps {
+            guard case .gracefulRestart(let g) = c else { continue }
+            l.append("      Graceful restart")
+            if !g.families.isEmpty {
+                l.append("        Restart time: \(g.restartTime)")
+                if g.restartState { l.append("        Restart recovery") }
+                l.append("        AF supported: " + g.families.map { afiName($0.afiSafi) }.joined(separator: " "))
+                let kept = g.families.filter { $0.forwardingPreserved }
+                if !kept.isEmpty { l.append("        AF preserved: " + kept.map { afiName($0.afiSafi) }.joined(separator: " ")) }
             }
         }
-        return []
+        if caps.contains(where: { if case .fourOctetAS = $0 { return true } else { return false } }) { l.append("      4-octet AS numbers") }
+        for c in caps {
+            guard case .addPath(let entries) = c, !entries.isEmpty else { continue }
+            l.append("      ADD-PATH")
+            let rx = entries.filter { $0.canReceive }, tx = entries.filter { $0.canSend }
+            if !rx.isEmpty { l.append("        RX: " + rx.map { afiName($0.afiSafi) }.joined(separator: " ")) }
+            if !tx.isEmpty { l.append("        TX: " + tx.map { afiName($0.afiSafi) }.joined(separator: " ")) }
+        }
+        if caps.contains(.enhancedRouteRefresh) { l.append("      Enhanced refresh") }
+        return l
     }
 
     private func bgpDetails(_ s: Session) -> [String] {
@@ -67,36 +133,38 @@ extension BGPSpeaker {
         if let d = s.config.description { l.append("  Description:    \(d)") }
         l.append("  BGP state:          \(s.sessionState)")
         l.append("    Neighbor address: \(s.config.neighborAddress?.addressString ?? "?")")
+        if s.config.neighborPort != 179 { l.append("    Neighbor port:    \(s.config.neighborPort)") }
         l.append("    Neighbor AS:      \(s.config.neighborAS)")
         l.append("    Local AS:         \(s.config.localAS)")
+        if !s.stale.isEmpty { l.append("    Neighbor graceful restart active") }
         if let c = s.established, let o = s.peerOpen {
             l.append("    Neighbor ID:      \(BGPSpeaker.formatID(o.bgpIdentifier))")
-            var caps: [String] = []
-            if o.fourOctetASCapability != nil { caps.append("AS4") }
-            if o.supportsRouteRefresh { caps.append("route-refresh") }
-            if o.supportsEnhancedRouteRefresh { caps.append("enhanced-refresh") }
-            if let g = o.gracefulRestart { caps.append("graceful-restart(\(g.restartTime)s\(g.restartState ? ",R" : ""))") }
-            if o.supportsExtendedMessages { caps.append("extended-messages") }
-            l.append("    Neighbor caps:    \(caps.joined(separator: " "))")
-            l.append("    Session:          \(s.isInternal ? "internal" : "external")\(s.config.multihop ?? 0 > 0 && !s.isInternal ? " multihop" : "")\(s.options.fourOctetAS ? " AS4" : "")")
+            l.append("    Local capabilities")
+            l += capabilityLines(s.buildOpen().capabilities)
+            l.append("    Neighbor capabilities")
+            l += capabilityLines(o.capabilities)
+            l.append("    Session:          \(s.isInternal ? "internal" : "external")\(s.config.effectiveMultihop > 0 ? " multihop" : "")\(s.options.fourOctetAS ? " AS4" : "")")
             l.append("    Source address:   \(s.localAddress?.addressString ?? "?")")
             let now = loop.now
-            let hold = c.holdTime > 0 ? String(format3(max(0, Double(c.holdTime) - (now - c.lastReceived)))) + "/\(c.holdTime)" : "0"
-            l.append("    Hold timer:       \(hold)")
-            l.append("    Keepalive timer:  \(c.keepaliveTime)")
-        } else {
-            if !s.lastError.isEmpty { l.append("    Last error:       \(s.lastError)") }
-            if s.restartTimer != nil { l.append("    Error wait:       \(s.startupDelay) s") }
+            let hold = c.holdTime > 0 ? max(0, Double(c.holdTime) - (now - c.lastReceived)) : 0
+            // The keepalive timer restarts with every message we send (BIRD: bgp_fire_tx).
+            let ka = c.keepaliveTime > 0 ? max(0, Double(c.keepaliveTime) - (now - c.lastWriteProgress)) : 0
+            l.append("    Hold timer:       \(format3(hold))/\(c.holdTime)")
+            l.append("    Keepalive timer:  \(format3(ka))/\(c.keepaliveTime)")
+        } else if s.protoState == .start, s.restartTimer != nil {
+            l.append("    Error wait:       \(format3(Double(s.startupDelay)))/\(s.startupDelay)")
         }
-        if !s.stale.isEmpty { l.append("    Stale routes:     \(s.stale.count) (graceful restart)") }
+        if !s.lastError.isEmpty { l.append("    Last error:       \(s.lastError)") }
+        let up = s.established != nil
         for ch in s.channels {
             let pref = rib.table.reduce(0) { $0 + ($1.value.best.src == s.source.id && $1.key.p.family == ch.family ? 1 : 0) }
             let imp = s.adjIn.keys.reduce(0) { $0 + ($1.p.family == ch.family ? 1 : 0) }
             let exp = s.adjOut.keys.reduce(0) { $0 + ($1.family == ch.family ? 1 : 0) }
+            let filt = ch.importKeepFiltered ? s.keptFiltered.keys.reduce(0) { $0 + ($1.family == ch.family ? 1 : 0) } : nil
             l += channelLines(family: ch.family, importPolicy: ch.bgpImportPolicy(isInternal: s.isInternal),
                               exportPolicy: ch.bgpExportPolicy(isInternal: s.isInternal), imported: imp, exported: exp,
-                              preferred: pref, stats: s.stats, limits: ch, established: s.established != nil)
-            if s.established != nil, let nh = s.localNextHop(ch.family) { l.append("    BGP Next hop:   \(nh.addressString)") }
+                              preferred: pref, filtered: filt, stats: s.stats, limits: ch, established: up)
+            if up, let nh = s.localNextHop(ch.family) { l.append("    BGP Next hop:   \(nh.addressString)") }
         }
         return l
     }
@@ -116,8 +184,8 @@ extension BGPSpeaker {
     }
 
     private func channelLines(family: IPPrefix.Family, importPolicy: Policy?, exportPolicy: Policy?, imported: Int,
-                              exported: Int, preferred: Int, stats: SessionStats?, limits: ChannelConfig? = nil,
-                              established: Bool = true) -> [String] {
+                              exported: Int, preferred: Int, filtered: Int? = nil, stats: SessionStats?,
+                              limits: ChannelConfig? = nil, established: Bool = true) -> [String] {
         var l: [String] = []
         l.append("  Channel \(family == .ipv4 ? "ipv4" : "ipv6")")
         l.append("    State:          \(established ? "UP" : "DOWN")")
@@ -125,17 +193,21 @@ extension BGPSpeaker {
         l.append("    Preference:     \(limits?.preference ?? 100)")
         l.append("    Input filter:   \(policyName(importPolicy))")
         l.append("    Output filter:  \(policyName(exportPolicy))")
-        if let lim = limits?.receiveLimit { l.append("    Receive limit:  \(lim.count)\n      Action:       \(lim.action)") }
-        if let lim = limits?.importLimit { l.append("    Import limit:   \(lim.count)\n      Action:       \(lim.action)") }
-        l.append("    Routes:         \(imported) imported, \(exported) exported, \(preferred) preferred")
-        if let s = stats {
-            func c(_ v: Int) -> String { let t = String(v); return String(repeating: " ", count: max(0, 10 - t.count)) + t }
-            l.append("    Route change stats:     received   rejected   filtered    ignored   accepted")
-            l.append("      Import updates:     \(c(s.importUpdatesReceived)) \(c(s.importUpdatesRejected)) \(c(s.importUpdatesFiltered)) \(c(s.importUpdatesIgnored)) \(c(s.importUpdatesAccepted))")
-            l.append("      Import withdraws:   \(c(s.importWithdrawsReceived)) \(c(0))        --- \(c(0)) \(c(s.importWithdrawsAccepted))")
-            l.append("      Export updates:     \(c(s.exportUpdates + s.exportFiltered)) \(c(0)) \(c(s.exportFiltered))        --- \(c(s.exportUpdates))")
-            l.append("      Export withdraws:   \(c(s.exportWithdraws))        ---        ---        --- \(c(s.exportWithdraws))")
+        // channel_show_limit: "    %-16s%d"
+        if let lim = limits?.receiveLimit { l.append("    Receive limit:  \(lim.count)"); l.append("      Action:       \(lim.action)") }
+        if let lim = limits?.importLimit { l.append("    Import limit:   \(lim.count)"); l.append("      Action:       \(lim.action)") }
+        guard established, let s = stats else { return l }   // no stats for a channel that is down
+        if let f = filtered {
+            l.append("    Routes:         \(imported) imported, \(f) filtered, \(exported) exported, \(preferred) preferred")
+        } else {
+            l.append("    Routes:         \(imported) imported, \(exported) exported, \(preferred) preferred")
         }
+        func c(_ v: Int) -> String { let t = String(v); return String(repeating: " ", count: max(0, 10 - t.count)) + t }
+        l.append("    Route change stats:     received   rejected   filtered    ignored   accepted")
+        l.append("      Import updates:     \(c(s.importUpdatesReceived)) \(c(s.importUpdatesRejected)) \(c(s.importUpdatesFiltered)) \(c(s.importUpdatesIgnored)) \(c(s.importUpdatesAccepted))")
+        l.append("      Import withdraws:   \(c(s.importWithdrawsReceived)) \(c(0))        --- \(c(s.importWithdrawsReceived - s.importWithdrawsAccepted)) \(c(s.importWithdrawsAccepted))")
+        l.append("      Export updates:     \(c(s.exportUpdates + s.exportFiltered)) \(c(0)) \(c(s.exportFiltered))        --- \(c(s.exportUpdates))")
+        l.append("      Export withdraws:   \(c(s.exportWithdraws))        ---        ---        --- \(c(s.exportWithdraws))")
         return l
     }
 
@@ -166,8 +238,9 @@ extension BGPSpeaker {
     }
 
     /// birdc's lines for one route; `first`: the first line shown for its prefix carries the prefix.
+    /// bgp_get_route_info: " (PREF" then "s" when stale, then ") [ASnnnO]".
     static func routeLines(_ r: BGPRouteSnapshot, first: Bool) -> [String] {
-        var info = " (\(r.preference)\(r.stale ? " s" : ""))"
+        var info = " (\(r.preference)\(r.stale ? "s" : ""))"
         if r.bgp { info += " [\(r.originAS.map { "AS\($0)" } ?? "")\(r.origin ?? "")]" }
         let net = first ? r.prefix : ""
         var lines = ["\(BGPSpeaker.pad(net, 20)) \(r.dest) [\(r.proto) \(BGPSpeaker.timeString(r.since))\(r.from.map { " from \($0)" } ?? "")]\(r.primary ? " *" : "")\(info)"]
@@ -175,104 +248,188 @@ extension BGPSpeaker {
         return lines
     }
 
-    /// `show route [protocol NAME] count` in one pass over the table without building arrays:
-    /// status files and health checks ask for this often while a full table arrives.
-    private func countRoutes(protocol proto: String?) -> BGPRouteTables {
-        var routes = [0, 0], shown = [0, 0], nets = [0, 0]
-        let srcID: UInt32? = proto.flatMap { pn in rib.sources.firstIndex { $0.name == pn }.map { UInt32($0) } }
-        for (k, e) in rib.table {
-            let f = k.p.family == .ipv4 ? 0 : 1
-            routes[f] += 1 + e.others.count
-            if proto == nil {
-                shown[f] += 1 + e.others.count
-                nets[f] += 1
-            } else if let id = srcID {
-                var n = e.best.src == id ? 1 : 0
-                for r in e.others where r.src == id { n += 1 }
-                shown[f] += n
-                if n > 0 { nets[f] += 1 }
+    /// `show route all`: rta_show's "Type:" line and the BGP attributes in type-code order (ea_show).
+    func attributeLines(_ e: RouteEntry) -> [String] {
+        let src = rib.sources[Int(e.src)]
+        let a = e.attrs
+        var l = ["\tType: \(src.kind == .bgp ? "BGP" : "static") univ"]
+        guard a.isBGP else { return l }
+        let b = a.bgp
+        if let o = b.origin { l.append("\tBGP.origin: \(["IGP", "EGP", "Incomplete"][Int(o.rawValue)])") }
+        let path = b.effectiveASPath.map { seg -> String in
+            let asns = seg.asns.map(String.init).joined(separator: " ")
+            switch seg {   // as_path_format
+            case .sequence: return asns
+            case .set: return "{\(asns)}"
+            case .confedSequence: return "(\(asns))"
+            case .confedSet: return "[\(asns)]"
+            }
+        }.filter { !$0.isEmpty }
+        l.append("\tBGP.as_path: \(path.joined(separator: " "))")
+        if let nh = b.nextHop {
+            l.append("\tBGP.next_hop: \(BGPSpeaker.formatID(nh))")
+        } else if let mp = b.mpReach {
+            let (g, ll) = mp.ipv6NextHops
+            if let g { l.append("\tBGP.next_hop: \(g.addressString)\(ll.map { " " + $0.addressString } ?? "")") }
+        }
+        if let m = b.med { l.append("\tBGP.med: \(m)") }
+        if let lp = b.localPref { l.append("\tBGP.local_pref: \(lp)") }
+        if b.atomicAggregate { l.append("\tBGP.atomic_aggr: ") }
+        if let ag = b.aggregator { l.append("\tBGP.aggregator: \(BGPSpeaker.formatID(ag.address)) AS\(ag.as)") }
+        if !b.communities.isEmpty {
+            l.append("\tBGP.community: " + b.communities.map { "(\($0 >> 16),\($0 & 0xffff))" }.joined(separator: " "))
+        }
+        return l
+    }
+
+    /// What `show route` was asked for (BIRD's rt_show_data, for the options BGPLite offers).
+    public struct RouteQuery: Sendable {
+        public var target: IPPrefix?
+        /// `for ADDR`: the longest match; otherwise `show route PREFIX` finds the exact network.
+        public var longestMatch = true
+        public var proto: String?
+        /// `export P`: the best routes exported to P (its Adj-RIB-Out holds them).
+        public var export: String?
+        /// `filtered`: the routes P's import filter rejected (kept with `import keep filtered`).
+        public var filtered = false
+        /// `all`: attributes too.
+        public var verbose = false
+        public var countOnly = false
+        public init() {}
+    }
+
+    private struct ShownTable {
+        var name: String
+        var count = BGPRouteCount(routes: 0, shown: 0, networks: 0)
+        var routes: [(IPPrefix, RouteEntry, Bool)] = []
+    }
+
+    /// The families of the protocol `name` (its channels' tables), nil when no such protocol.
+    private func families(ofProtocol name: String) -> [IPPrefix.Family]? {
+        if let s = sessions.first(where: { $0.name == name }) { return s.channels.map { $0.family } }
+        for p in config.protocols where p.name == name {
+            switch p {
+            case .static_(let st): return [st.family]
+            case .kernel(let k): return k.channels.map { $0.family }
+            default: return []
             }
         }
-        var tables = [BGPRouteTable(table: "master4", count: BGPRouteCount(routes: routes[0], shown: shown[0], networks: nets[0]), routes: [])]
-        if routes[1] > 0 {
-            tables.append(BGPRouteTable(table: "master6", count: BGPRouteCount(routes: routes[1], shown: shown[1], networks: nets[1]), routes: []))
+        if meshSources[name] != nil { return [.ipv4, .ipv6] }
+        return nil
+    }
+
+    /// rt_show: the tables asked for (both by default, those of the protocol given), each with its
+    /// counters as BIRD keeps them: routes and networks walked, routes shown.
+    private func selectRoutes(_ q: RouteQuery) -> [ShownTable] {
+        var fams: [IPPrefix.Family] = [.ipv4, .ipv6]
+        if let pn = q.export ?? q.proto, let f = families(ofProtocol: pn) { fams = [.ipv4, .ipv6].filter { f.contains($0) } }
+        if let t = q.target { fams = fams.filter { $0 == t.family } }
+        let srcID: UInt32? = q.proto.flatMap { pn in rib.sources.firstIndex { $0.name == pn }.map { UInt32($0) } }
+        let exportTo = q.export.flatMap { n in sessions.first { $0.name == n } }
+        var filteredRoutes: [IPPrefix: [RouteEntry]] = [:]
+        if q.filtered {
+            for s in sessions where q.proto == nil || s.name == q.proto {
+                for (p, f) in s.keptFiltered { filteredRoutes[p, default: []].append(RouteEntry(attrs: f.attrs, src: s.source.id, since: f.since)) }
+            }
         }
-        return BGPRouteTables(tables: tables, total: nil)
+        var out: [ShownTable] = []
+        for fam in fams {
+            var t = ShownTable(name: fam == .ipv4 ? "master4" : "master6")
+            var prefixes: [IPPrefix]
+            if let target = q.target {
+                let hit: IPPrefix?
+                if q.filtered {
+                    hit = q.longestMatch ? (0...Int(target.length)).reversed().lazy.map { IPPrefix(family: target.family, hi: target.hi, lo: target.lo, length: $0) }.first { filteredRoutes[$0] != nil }
+                        : (filteredRoutes[target] != nil ? target : nil)
+                } else {
+                    hit = q.longestMatch ? rib.longestMatch(target) : (rib.table[PKey(target)] != nil ? target : nil)
+                }
+                prefixes = hit.map { [$0] } ?? []
+            } else if q.filtered {
+                prefixes = filteredRoutes.keys.filter { $0.family == fam }
+            } else {
+                prefixes = rib.table.keys.lazy.map { $0.p }.filter { $0.family == fam }
+            }
+            if !q.countOnly { prefixes.sort() }
+            for p in prefixes {
+                var all: [RouteEntry]
+                if q.filtered {
+                    all = filteredRoutes[p] ?? []
+                } else {
+                    guard let e = rib.table[PKey(p)] else { continue }
+                    all = [e.best] + e.others
+                }
+                guard !all.isEmpty else { continue }
+                t.count.routes += all.count
+                t.count.networks += 1
+                // A filtered route is the network's first only when no valid route exists.
+                let primaryPossible = !q.filtered || rib.table[PKey(p)] == nil
+                for (i, r) in all.enumerated() {
+                    // Export: BGP sends only the best route (RA_OPTIMAL), if the session exported it.
+                    if q.export != nil {
+                        guard i == 0, let s = exportTo, s.adjOut[p] != nil else { break }
+                    }
+                    if let pn = q.proto, q.filtered ? rib.sources[Int(r.src)].name != pn : r.src != srcID { continue }
+                    t.count.shown += 1
+                    if !q.countOnly { t.routes.append((p, r, i == 0 && primaryPossible)) }
+                }
+            }
+            out.append(t)
+        }
+        return out
     }
 
     /// `show route [for P] [protocol NAME] [count]` as data; `showRoute` prints it as birdc does and
     /// the control socket's `--json` encodes it.
     public func routeTables(for target: IPPrefix? = nil, protocol proto: String? = nil, countOnly: Bool = false) -> BGPRouteTables {
-        if countOnly && target == nil { return countRoutes(protocol: proto) }
-        var tables: [BGPRouteTable] = []
+        var q = RouteQuery()
+        q.target = target; q.proto = proto; q.countOnly = countOnly
+        return routeTables(q)
+    }
+
+    public func routeTables(_ q: RouteQuery) -> BGPRouteTables {
+        let shown = selectRoutes(q)
         var total = BGPRouteCount(routes: 0, shown: 0, networks: 0)
-        for fam in [IPPrefix.Family.ipv4, .ipv6] {
-            var prefixes: [IPPrefix]
-            if let t = target {
-                guard t.family == fam else { continue }
-                prefixes = rib.longestMatch(t).map { [$0] } ?? []
-            } else {
-                prefixes = rib.table.keys.lazy.map { $0.p }.filter { $0.family == fam }
-            }
-            if prefixes.isEmpty && (target != nil || rib.table.isEmpty || fam == .ipv6) { continue }
-            var tRoutes = 0, tShown = 0, tNets = 0
-            var entries: [BGPRouteSnapshot] = []
-            if !countOnly { prefixes.sort() }
-            for p in prefixes {
-                guard let e = rib.table[PKey(p)] else { continue }
-                let all = [e.best] + e.others
-                tRoutes += all.count
-                var any = false
-                for (i, r) in all.enumerated() {
-                    if let pn = proto, rib.sources[Int(r.src)].name != pn { continue }
-                    tShown += 1
-                    any = true
-                    if !countOnly { entries.append(routeSnapshot(p, r, primary: i == 0)) }
-                }
-                if any { tNets += 1 }
-            }
-            tables.append(BGPRouteTable(table: "master\(fam == .ipv4 ? 4 : 6)",
-                                        count: BGPRouteCount(routes: tRoutes, shown: tShown, networks: tNets), routes: entries))
-            total.routes += tRoutes; total.shown += tShown; total.networks += tNets
-        }
-        if countOnly && tables.isEmpty {
-            tables.append(BGPRouteTable(table: "master4", count: BGPRouteCount(routes: 0, shown: 0, networks: 0), routes: []))
-        }
-        return BGPRouteTables(tables: tables, total: tables.count > 1 ? total : nil)
+        for t in shown { total.routes += t.count.routes; total.shown += t.count.shown; total.networks += t.count.networks }
+        return BGPRouteTables(tables: shown.map { t in BGPRouteTable(table: t.name, count: t.count, routes: t.routes.map { routeSnapshot($0.0, $0.1, primary: $0.2) }) },
+                              total: shown.count > 1 ? total : nil)
     }
 
     /// `show route [for P] [protocol NAME] [count]` in birdc's words.
     public func showRoute(for target: IPPrefix? = nil, protocol proto: String? = nil, countOnly: Bool = false) -> String {
-        let t = routeTables(for: target, protocol: proto, countOnly: countOnly)
-        var out: [String] = []
-        for table in t.tables {
-            if countOnly {
-                let c = table.count
-                out.append("\(c.shown) of \(c.routes) routes for \(c.networks) networks in table \(table.table)")
-                continue
-            }
-            guard !table.routes.isEmpty else { continue }
-            out.append("Table \(table.table):")
-            var previous: String?
-            for r in table.routes {
-                out += BGPSpeaker.routeLines(r, first: r.prefix != previous)
-                previous = r.prefix
-            }
-            out.append("")
-        }
-        if countOnly, let c = t.total {
-            out.append("Total: \(c.shown) of \(c.routes) routes for \(c.networks) networks in \(t.tables.count) tables")
-        }
-        return out.joined(separator: "\n") + (out.isEmpty ? "" : "\n")
+        var q = RouteQuery()
+        q.target = target; q.proto = proto; q.countOnly = countOnly
+        return showRoute(q)
     }
-}
 
-private extension String {
-    /// The header line shows "Since" instead of a time.
-    func replacingSince() -> String {
-        // protoLine formats a time for the header; rebuild it with the literal column title.
-        let parts = self.split(separator: " ", omittingEmptySubsequences: true)
-        guard parts.count >= 6 else { return self }
-        return "\(BGPSpeaker.pad("Name", 10)) \(BGPSpeaker.pad("Proto", 10)) \(BGPSpeaker.pad("Table", 10)) \(BGPSpeaker.pad("State", 6)) \(BGPSpeaker.pad("Since", 12))  Info"
+    /// rt_show_cont / rt_show_table: "Table X:" before a table's first route, an empty line between
+    /// tables; with `count` one line per table and a total when more than one table was searched;
+    /// "Network not found" when a `for`/prefix query matched nothing.
+    public func showRoute(_ q: RouteQuery) -> String {
+        let shown = selectRoutes(q)
+        var out: [String] = []
+        if q.countOnly {
+            var total = BGPRouteCount(routes: 0, shown: 0, networks: 0)
+            for t in shown {
+                out.append("\(t.count.shown) of \(t.count.routes) routes for \(t.count.networks) networks in table \(t.name)")
+                total.routes += t.count.routes; total.shown += t.count.shown; total.networks += t.count.networks
+            }
+            if shown.count > 1 { out.append("Total: \(total.shown) of \(total.routes) routes for \(total.networks) networks in \(shown.count) tables") }
+            return out.map { $0 + "\n" }.joined()
+        }
+        var anyTable = false
+        for t in shown where !t.routes.isEmpty {
+            if anyTable { out.append("") }
+            anyTable = true
+            out.append("Table \(t.name):")
+            var previous: IPPrefix?
+            for (p, e, primary) in t.routes {
+                out += BGPSpeaker.routeLines(routeSnapshot(p, e, primary: primary), first: p != previous)
+                if q.verbose { out += attributeLines(e) }
+                previous = p
+            }
+        }
+        if q.target != nil && shown.allSatisfy({ $0.count.routes == 0 }) { return "Network not found\n" }
+        return out.map { $0 + "\n" }.joined()
     }
 }

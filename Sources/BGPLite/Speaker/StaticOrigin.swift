@@ -6,6 +6,10 @@ final class StaticOrigin {
     let source: RouteSource
     var imported: [IPPrefix: AttrSet] = [:]
     var filtered = 0
+    /// `disable NAME` (birdc) took its routes out; `enable NAME` puts them back.
+    var disabledByCommand = false
+    /// Wall-clock time of the last enable/disable (nil: since the speaker started).
+    var since: Double?
 
     init(config: StaticProtocolConfig, source: RouteSource) {
         self.config = config

@@ -109,47 +109,27 @@ extension MeshDaemon {
         }
     }
 
-    /// `show protocols [all NAME]`, `show route [for P] [protocol NAME] [count]`.
+    /// birdc's commands (BGPSpeaker.birdCommand): `show protocols|route|bfd sessions`, `enable|disable|
+    /// restart NAME`, `reload [in|out] NAME`. `--json` gives the typed snapshots of `show protocols` and
+    /// `show route`.
     func bgpCommand(_ args: [String], json: Bool) -> String {
         guard let b = bgp else { return "ERROR BGP is not running\n" }
-        guard args.first == "show", args.count >= 2 else { return "ERROR usage: show protocols [all NAME] | show route [for PREFIX] [protocol NAME] [count]\n" }
-        switch args[1] {
-        case "protocols":
-            if json {
+        if json && args.first == "show" && args.count >= 2 {
+            switch args[1] {
+            case "protocols":
                 // `show protocols [all] NAME`: that protocol only, as in the text form.
-                let name = args.count >= 4 && args[2] == "all" ? args[3] : args.count == 3 ? args[2] : nil
+                let name = args.count >= 4 && args[2] == "all" ? args[3] : args.count == 3 && args[2] != "all" ? args[2] : nil
                 return jsonText(b.speaker.protocolStatus().filter { name == nil || $0.name == name })
-            }
-            if args.count >= 4 && args[2] == "all" { return b.speaker.showProtocols(all: args[3]) }
-            if args.count == 3 { return b.speaker.showProtocols(all: args[2]) }
-            return b.speaker.showProtocols()
-        case "route":
-            var target: IPPrefix?
-            var proto: String?
-            var count = false
-            var i = 2
-            while i < args.count {
-                switch args[i] {
-                case "for":
-                    guard i + 1 < args.count, let p = IPPrefix(args[i + 1]) else { return "ERROR show route for: bad prefix\n" }
-                    target = p
-                    i += 2
-                case "protocol":
-                    guard i + 1 < args.count else { return "ERROR show route protocol: name missing\n" }
-                    proto = args[i + 1]
-                    i += 2
-                case "count":
-                    count = true
-                    i += 1
-                default:
-                    return "ERROR show route: unknown argument \(args[i])\n"
+            case "route":
+                switch b.speaker.parseRouteQuery(Array(args.dropFirst(2))) {
+                case .success(let q): return jsonText(b.speaker.routeTables(q))
+                case .failure(let e): return "ERROR \(e.description)\n"
                 }
+            default:
+                break
             }
-            if json { return jsonText(b.speaker.routeTables(for: target, protocol: proto, countOnly: count)) }
-            return b.speaker.showRoute(for: target, protocol: proto, countOnly: count)
-        default:
-            return "ERROR unknown show command \(args[1])\n"
         }
+        return b.speaker.birdCommand(args)
     }
 }
 

@@ -11,8 +11,11 @@ enum ControlCommands {
           dump nodes | edges | subnets | connections | graph
           info NODE
           stats
-          show protocols [all NAME]       (BGP)
-          show route [for PREFIX] [protocol NAME] [count]   (BGP)
+          show protocols [all] [NAME]     (BGP, as birdc)
+          show route [all] [for ADDR|PREFIX] [protocol P] [export P] [filtered] [count]   (BGP)
+          show bfd sessions               (BGP)
+          enable|disable|restart NAME     (BGP protocols, as birdc)
+          reload [in|out] NAME            (BGP: re-import / re-export one protocol, as birdc)
           configure [check]               (BGP: re-read bgp.conf and apply it, as birdc configure)
           reload | retry | purge | stop | debug LEVEL   (reload: tinc.conf, hosts/ and bgp.conf)
 
@@ -101,6 +104,13 @@ extension MeshDaemon {
             let st = statsSnapshot()
             return json ? jsonText(st) : statsText(st)
         case ("show", _):
+            guard let bgp = bgpControl else { return "ERROR BGP is not running on this node (no bgp.conf).\n" }
+            return bgp(words, json)
+        case ("reload", let first?) where args.count >= 1 && (first != "in" && first != "out" || args.count == 2):
+            // `reload [in|out] NAME`: birdc's protocol reload; plain `reload` is tinc's.
+            guard let bgp = bgpControl else { return "ERROR BGP is not running on this node (no bgp.conf).\n" }
+            return bgp(words, json)
+        case ("enable", _), ("disable", _), ("restart", _):
             guard let bgp = bgpControl else { return "ERROR BGP is not running on this node (no bgp.conf).\n" }
             return bgp(words, json)
         case ("reload", _):
