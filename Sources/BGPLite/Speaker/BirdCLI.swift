@@ -201,7 +201,9 @@ extension BGPSpeaker {
                 // tx interval is shown only once something was sent (BIRD: s->last_tx ? ... : 0)
                 let tx = s.sent > 0 ? Double(s.transmitInterval) / 1e6 : 0
                 let timeout = Double(s.detectionTime) / 1e6
-                out.append("\(BGPSpeaker.pad(s.peer.host, 25)) \(BGPSpeaker.pad(s.interface ?? "---", 10)) \(BGPSpeaker.pad(state, 10)) \(BGPSpeaker.pad(BGPSpeaker.timeString(s.since), 12))  \(BGPSpeaker.padLeft(BGPSpeaker.seconds3(tx), 7))  \(BGPSpeaker.padLeft(BGPSpeaker.seconds3(timeout), 7))")
+                // Single-hop sessions: the interface the BGP session to that neighbor runs over.
+                let ifname = s.interface ?? self.sessions.first { $0.config.neighborAddress?.addressString == s.peer.host }?.source.ifname
+                out.append("\(BGPSpeaker.pad(s.peer.host, 25)) \(BGPSpeaker.pad(ifname ?? "---", 10)) \(BGPSpeaker.pad(state, 10)) \(BGPSpeaker.pad(BGPSpeaker.timeString(s.since), 12))  \(BGPSpeaker.padLeft(BGPSpeaker.seconds3(tx), 7))  \(BGPSpeaker.padLeft(BGPSpeaker.seconds3(timeout), 7))")
             }
         }
         return out.map { $0 + "\n" }.joined()

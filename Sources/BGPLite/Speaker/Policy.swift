@@ -77,14 +77,14 @@ extension Session {
     private func exportAttributes(_ prefix: IPPrefix, _ e: RouteEntry) -> AttrSet? {
         let rib = speaker.rib
         let src = rib.sources[Int(e.src)]
-        if src === source { return nil }                                     // never back to the sender
-        if src.kind == .bgp && src.isInternal && isInternal && !config.rrClient { return nil } // iBGP split horizon
+        if src === source { stats.exportRejected += 1; return nil }          // never back to the sender
+        if src.kind == .bgp && src.isInternal && isInternal && !config.rrClient { stats.exportRejected += 1; return nil } // iBGP split horizon
         guard negotiatedFamilies.contains(prefix.family == .ipv4 ? .ipv4Unicast : .ipv6Unicast) else { return nil }
         let a = e.attrs
         if !a.bgp.communities.isEmpty {
-            if a.bgp.communities.contains(PathAttributes.noAdvertise) { return nil }
+            if a.bgp.communities.contains(PathAttributes.noAdvertise) { stats.exportRejected += 1; return nil }
             if !isInternal && (a.bgp.communities.contains(PathAttributes.noExport)
-                               || a.bgp.communities.contains(PathAttributes.noExportSubconfed)) { return nil }
+                               || a.bgp.communities.contains(PathAttributes.noExportSubconfed)) { stats.exportRejected += 1; return nil }
         }
         switch exportPolicy(prefix.family) {
         case .none:

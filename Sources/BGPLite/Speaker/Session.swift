@@ -9,7 +9,10 @@ struct SessionStats {
     var importUpdatesReceived = 0, importUpdatesRejected = 0, importUpdatesFiltered = 0
     var importUpdatesIgnored = 0, importUpdatesAccepted = 0
     var importWithdrawsReceived = 0, importWithdrawsAccepted = 0
-    var exportUpdates = 0, exportFiltered = 0, exportWithdraws = 0
+    /// BIRD counts a filtered update as a withdraw too (accepted when it removed our route, else ignored).
+    var importWithdrawsIgnored = 0
+    /// exportRejected: refused before the export filter (back to the sender, split horizon, communities).
+    var exportUpdates = 0, exportFiltered = 0, exportRejected = 0, exportWithdraws = 0
 }
 
 final class Session {
@@ -802,9 +805,13 @@ final class Session {
                 if !limitExceeded(lim, kind: "receive", family: fam) { return }
             }
             filteredIn.insert(p)
-            if channel(fam)?.importKeepFiltered == true { keptFiltered[p] = (attrs, batchSince) }
+            let keep = channel(fam)?.importKeepFiltered == true
+            if keep { keptFiltered[p] = (attrs, batchSince) }
             if adjIn.removeValue(forKey: key) != nil {
+                stats.importWithdrawsAccepted += 1
                 if let ch = rib.remove(p, src: source.id) { speaker.bestChanged(ch) }
+            } else if keep || rib.table[key] != nil {
+                stats.importWithdrawsIgnored += 1
             }
             dropStale(p)
             return
@@ -868,8 +875,9 @@ final class Session {
         if adjIn.removeValue(forKey: PKey(p)) != nil {
             stats.importWithdrawsAccepted += 1
             if let ch = rib.remove(p, src: source.id) { speaker.bestChanged(ch) }
-        } else if !filteredIn.isEmpty {
-            filteredIn.remove(p)
+        } else {
+            stats.importWithdrawsIgnored += 1
+            if !filteredIn.isEmpty { filteredIn.remove(p) }
         }
         if !keptFiltered.isEmpty { keptFiltered[p] = nil }
         dropStale(p)

@@ -72,7 +72,13 @@ extension BGPSpeaker {
                 lines.append(protoLine(st.name, "Static", st.channel.table, up ? "up" : "down", so?.since ?? startedAt, ""))
                 if verbose, let so {
                     let pref = rib.table.reduce(0) { $0 + ($1.value.best.src == so.source.id ? 1 : 0) }
-                    lines += channelLines(family: st.family, importPolicy: st.channel.effectiveImportPolicy, exportPolicy: st.channel.effectiveExportPolicy, imported: so.imported.count, exported: 0, preferred: pref, stats: SessionStats(), established: up)
+                    var stats = SessionStats()
+                    if up {   // each configured route is one import update (BIRD's static_announce_rte)
+                        stats.importUpdatesReceived = so.imported.count + so.filtered
+                        stats.importUpdatesFiltered = so.filtered
+                        stats.importUpdatesAccepted = so.imported.count
+                    }
+                    lines += channelLines(family: st.family, importPolicy: st.channel.effectiveImportPolicy, exportPolicy: st.channel.effectiveExportPolicy, imported: up ? so.imported.count : 0, exported: 0, preferred: pref, stats: stats, limits: st.channel, defaultPreference: 200, established: up)
                 }
                 if verbose { lines.append("") }
             case .bgp:
@@ -125,6 +131,25 @@ extension BGPSpeaker {
             if !tx.isEmpty { l.append("        TX: " + tx.map { afiName($0.afiSafi) }.joined(separator: " ")) }
         }
         if caps.contains(.enhancedRouteRefresh) { l.append("      Enhanced refresh") }
+        // Long-lived graceful restart (code 71) is not implemented; shown as BIRD shows a peer's.
+        for c in caps {
+            guard case .unknown(71, let data) = c else { continue }
+            l.append("      Long-lived graceful restart")
+            var fams: [(AFISAFI, Bool, UInt32)] = []
+            var i = 0
+            while i + 7 <= data.count {
+                let f = AFISAFI(afi: UInt16(data[i]) << 8 | UInt16(data[i + 1]), safi: data[i + 2])
+                let t = UInt32(data[i + 4]) << 16 | UInt32(data[i + 5]) << 8 | UInt32(data[i + 6])
+                fams.append((f, data[i + 3] & 0x80 != 0, t))
+                i += 7
+            }
+            if !fams.isEmpty {
+                l.append("        LL stale time: \(fams.map { $0.2 }.max() ?? 0)")
+                let sup = fams.filter { $0.2 > 0 }, kept = fams.filter { $0.1 }
+                l.append("        AF supported:" + sup.map { " " + afiName($0.0) }.joined())
+                l.append("        AF preserved:" + kept.map { " " + afiName($0.0) }.joined())
+            }
+        }
         return l
     }
 
@@ -185,12 +210,12 @@ extension BGPSpeaker {
 
     private func channelLines(family: IPPrefix.Family, importPolicy: Policy?, exportPolicy: Policy?, imported: Int,
                               exported: Int, preferred: Int, filtered: Int? = nil, stats: SessionStats?,
-                              limits: ChannelConfig? = nil, established: Bool = true) -> [String] {
+                              limits: ChannelConfig? = nil, defaultPreference: Int = 100, established: Bool = true) -> [String] {
         var l: [String] = []
         l.append("  Channel \(family == .ipv4 ? "ipv4" : "ipv6")")
         l.append("    State:          \(established ? "UP" : "DOWN")")
         l.append("    Table:          \(family == .ipv4 ? "master4" : "master6")")
-        l.append("    Preference:     \(limits?.preference ?? 100)")
+        l.append("    Preference:     \(limits?.preference ?? defaultPreference)")
         l.append("    Input filter:   \(policyName(importPolicy))")
         l.append("    Output filter:  \(policyName(exportPolicy))")
         // channel_show_limit: "    %-16s%d"
@@ -205,8 +230,8 @@ extension BGPSpeaker {
         func c(_ v: Int) -> String { let t = String(v); return String(repeating: " ", count: max(0, 10 - t.count)) + t }
         l.append("    Route change stats:     received   rejected   filtered    ignored   accepted")
         l.append("      Import updates:     \(c(s.importUpdatesReceived)) \(c(s.importUpdatesRejected)) \(c(s.importUpdatesFiltered)) \(c(s.importUpdatesIgnored)) \(c(s.importUpdatesAccepted))")
-        l.append("      Import withdraws:   \(c(s.importWithdrawsReceived)) \(c(0))        --- \(c(s.importWithdrawsReceived - s.importWithdrawsAccepted)) \(c(s.importWithdrawsAccepted))")
-        l.append("      Export updates:     \(c(s.exportUpdates + s.exportFiltered)) \(c(0)) \(c(s.exportFiltered))        --- \(c(s.exportUpdates))")
+        l.append("      Import withdraws:   \(c(s.importWithdrawsReceived)) \(c(0))        --- \(c(s.importWithdrawsIgnored)) \(c(s.importWithdrawsAccepted))")
+        l.append("      Export updates:     \(c(s.exportUpdates + s.exportFiltered + s.exportRejected)) \(c(s.exportRejected)) \(c(s.exportFiltered))        --- \(c(s.exportUpdates))")
         l.append("      Export withdraws:   \(c(s.exportWithdraws))        ---        ---        --- \(c(s.exportWithdraws))")
         return l
     }
@@ -273,7 +298,8 @@ extension BGPSpeaker {
             if let g { l.append("\tBGP.next_hop: \(g.addressString)\(ll.map { " " + $0.addressString } ?? "")") }
         }
         if let m = b.med { l.append("\tBGP.med: \(m)") }
-        if let lp = b.localPref { l.append("\tBGP.local_pref: \(lp)") }
+        // BIRD gives routes from eBGP peers its default local preference (100) on import.
+        if let lp = b.localPref ?? (src.kind == .bgp ? 100 : nil) { l.append("\tBGP.local_pref: \(lp)") }
         if b.atomicAggregate { l.append("\tBGP.atomic_aggr: ") }
         if let ag = b.aggregator { l.append("\tBGP.aggregator: \(BGPSpeaker.formatID(ag.address)) AS\(ag.as)") }
         if !b.communities.isEmpty {
