@@ -51,7 +51,7 @@ final class BGPLiteNode {
     }
 
     func isEstablished(_ proto: String) -> Bool {
-        status().split(separator: "\n").contains { $0.hasPrefix(proto + " ") && $0.contains("BGP") && $0.hasSuffix("Established") }
+        status().split(separator: "\n").contains { $0.hasPrefix(proto + " ") && $0.contains("BGP") && $0.trimmingCharacters(in: .whitespaces).hasSuffix("Established") }
     }
 
     func diagnostics() -> String {

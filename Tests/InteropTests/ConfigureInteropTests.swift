@@ -175,7 +175,7 @@ final class ConfigureInteropTests: InteropTestCase {
             try node.start()
         }
         let up = waitUntil(timeout: budget(20), poll: 0.1) {
-            s.ourLine("isp").hasSuffix("Established") && s.birdRoutes("customer").count == 2 && s.ourRoutes("isp").count == 3
+            s.ourLine("isp").trimmingCharacters(in: .whitespaces).hasSuffix("Established") && s.birdRoutes("customer").count == 2 && s.ourRoutes("isp").count == 3
         }
         XCTAssertTrue(up, "isp session with bird2 not up with all routes" + s.diagnostics())
         return s
@@ -225,7 +225,7 @@ final class ConfigureInteropTests: InteropTestCase {
     /// No bgp.conf at start: configure says BGP is not running; once bgp.conf exists, configure starts it.
     func testConfigureStartsBGPWhenBgpConfAppears() throws {
         let s = try startPeers(tag: "cfstart", bgpAtStart: false)
-        XCTAssertTrue(s.ourLine("isp").hasSuffix("Established"), s.diagnostics())
+        XCTAssertTrue(s.ourLine("isp").trimmingCharacters(in: .whitespaces).hasSuffix("Established"), s.diagnostics())
     }
 
     /// The automatic iBGP mesh: sessions made from `template bgp mesh` follow a changed template
@@ -273,7 +273,7 @@ final class ConfigureInteropTests: InteropTestCase {
         XCTAssertTrue(waitUntil(timeout: budget(30), poll: 0.2) { routes(b, from: "mA").contains("10.192.1.0/24") },
                       "mB never got mA's prefix" + diagnostics())
         let sessionAtB = line(b, "mA")
-        XCTAssertTrue(sessionAtB.hasSuffix("Established"), sessionAtB)
+        XCTAssertTrue(sessionAtB.trimmingCharacters(in: .whitespaces).hasSuffix("Established"), sessionAtB)
 
         try bgpConf(0, export: "none").write(to: a.confDir.appendingPathComponent("bgp.conf"), atomically: true, encoding: .utf8)
         let r = ctl(a, "configure")
@@ -316,7 +316,7 @@ final class ConfigureInteropTests: InteropTestCase {
         let add = s.ctl("configure")
         XCTAssertEqual(add.stdout, "Reading configuration from \(s.bgpConf.path)\nAdding protocol isp2\nReconfigured\n", add.description)
         XCTAssertTrue(waitUntil(timeout: budget(15), poll: 0.1) {
-            s.ourLine("isp2").hasSuffix("Established") && s.birdLine("customer2").contains("Established")
+            s.ourLine("isp2").trimmingCharacters(in: .whitespaces).hasSuffix("Established") && s.birdLine("customer2").contains("Established")
         }, "isp2 did not come up" + s.diagnostics())
         XCTAssertTrue(waitUntil(timeout: budget(5), poll: 0.1) { s.ourRoutes("isp2").count == 3 }, s.diagnostics())
 
