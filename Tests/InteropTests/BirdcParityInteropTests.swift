@@ -37,11 +37,6 @@ final class BirdcParityInteropTests: InteropTestCase {
         router id \(local);
         protocol device {}
         protocol bfd bfd1 {}
-        protocol static mesh_routes {
-            ipv4;
-            route 10.0.0.0/24 blackhole;
-            route 10.0.1.0/24 blackhole;
-        }
         filter import_from_isp {
             if net ~ [192.0.2.0/24, 198.51.100.0/24] then accept;
             reject;
@@ -52,6 +47,12 @@ final class BirdcParityInteropTests: InteropTestCase {
             neighbor 10.203.0.1 as 65001;
             bfd on;
             ipv4 { import filter import_from_isp; export where proto = "mesh_routes"; import keep filtered; };
+        }
+        # after the session: `show protocols` lists protocols in config order
+        protocol static mesh_routes {
+            ipv4;
+            route 10.0.0.0/24 blackhole;
+            route 10.0.1.0/24 blackhole;
         }
         """
     }

@@ -48,6 +48,10 @@ extension BGPSpeaker {
     /// `verbose`, each protocol's details followed by an empty line.
     public func showProtocols(name: String?, verbose: Bool) -> String {
         var lines = [protoLine("Name", "Proto", "Table", "State", "Since", "Info")]
+        func bgpLines(_ s: Session) {
+            lines.append(protoLine(s.name, "BGP", "---", s.protoState.description, s.since, bgpInfo(s)))
+            if verbose { lines += bgpDetails(s); lines.append("") }
+        }
         for p in config.protocols {
             if let n = name, p.name != n { continue }
             switch p {
@@ -81,14 +85,14 @@ extension BGPSpeaker {
                     lines += channelLines(family: st.family, importPolicy: st.channel.effectiveImportPolicy, exportPolicy: st.channel.effectiveExportPolicy, imported: up ? so.imported.count : 0, exported: 0, preferred: pref, stats: stats, limits: st.channel, defaultPreference: 200, established: up)
                 }
                 if verbose { lines.append("") }
-            case .bgp:
-                break
+            case .bgp(let b):
+                // In config order, as BIRD lists its protocols; dynamic sessions follow at the end.
+                if let s = sessions.first(where: { $0.name == b.name && !$0.dynamic }) { bgpLines(s) }
             }
         }
-        for s in sessions {
+        for s in sessions where s.dynamic || !config.protocols.contains(where: { $0.name == s.name }) {
             if let n = name, s.name != n { continue }
-            lines.append(protoLine(s.name, "BGP", "---", s.protoState.description, s.since, bgpInfo(s)))
-            if verbose { lines += bgpDetails(s); lines.append("") }
+            bgpLines(s)
         }
         return lines.joined(separator: "\n") + "\n"
     }
