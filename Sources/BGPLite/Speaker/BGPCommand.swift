@@ -138,6 +138,7 @@ public enum BGPCommand {
                 default:
                     Log.notice("Got \(sig == SIGTERM ? "SIGTERM" : "SIGINT"), shutting down")
                     speaker.stop()
+                    speaker.finishLingering(timeout: 1)   // the peers get our Cease before we exit
                     fib?.close()   // our kernel routes go away with us (unless `persist`)
                     writeStatus()
                     loop.stop()

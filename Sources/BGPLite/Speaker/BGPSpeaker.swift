@@ -39,6 +39,8 @@ public final class BGPSpeaker {
     var fibPending: [FIBChange] = []
     var fibFlushScheduled = false
     var establishedSessions: [Session] = []
+    /// Connections closed for their session whose NOTIFICATION is still being delivered (SessionIO).
+    var lingering: [ObjectIdentifier: Connection] = [:]
     var listeners: [String: Int32] = [:]
     /// The loop's clock (real or virtual) at init, and the wall clock then: every time the speaker
     /// shows (route ages, Since) is derived from the loop's clock, as its timers are.
@@ -91,6 +93,22 @@ public final class BGPSpeaker {
         for s in statics { startStatic(s) }
         for s in sessions { ensureListener(for: s) }
         for s in sessions { s.start() }
+    }
+
+    /// After `stop()`, before the process exits: finishes delivering the NOTIFICATIONs (send, shut
+    /// down the write side, read until the peer closes) for at most `timeout` seconds, outside the
+    /// loop. Exiting with unread input would make the kernel send a RST that discards them.
+    public func finishLingering(timeout: Double = 1) {
+        let deadline = EventLoop.now() + timeout
+        while !lingering.isEmpty {
+            let left = deadline - EventLoop.now()
+            guard left > 0 else { break }
+            let conns = Array(lingering.values)
+            var fds = conns.map { pollfd(fd: $0.fd, events: Int16(POLLIN) | ($0.lingerWantsWrite ? Int16(POLLOUT) : 0), revents: 0) }
+            _ = poll(&fds, nfds_t(fds.count), Int32(min(left, 1) * 1000) + 1)
+            for (c, p) in zip(conns, fds) where p.revents != 0 { c.lingerStep() }
+        }
+        for c in Array(lingering.values) { c.abortLinger() }
     }
 
     public func stop(notification: NotificationMessage = .administrativeShutdown(message: "")) {

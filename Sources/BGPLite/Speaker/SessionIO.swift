@@ -242,6 +242,10 @@ final class Connection {
             return
         }
         lingering = true
+        // The session may be gone before the linger ends (unowned); the speaker tracks us instead,
+        // so a shutdown can finish the linger before the process exits (finishLingering).
+        lingerSpeaker = session.speaker
+        session.speaker.lingering[ObjectIdentifier(self)] = self
         lingerFlush()
         guard lingering else { return }
         loop.register(fd, events: writeStart < writeBuf.count ? [.readable, .writable] : [.readable]) { ev in
@@ -283,9 +287,24 @@ final class Connection {
         }
     }
 
+    /// One step of the linger outside the loop (shutdown): send what is queued, read what came in.
+    func lingerStep() {
+        guard lingering else { return }
+        lingerFlush()
+        if lingering { lingerDrain() }
+    }
+
+    var lingerWantsWrite: Bool { writeStart < writeBuf.count }
+
+    /// The linger's bound passed (shutdown): close now.
+    func abortLinger() { finishClose() }
+
+    private weak var lingerSpeaker: BGPSpeaker?
+
     private func finishClose() {
         guard !finished else { return }
         finished = true
+        lingerSpeaker?.lingering[ObjectIdentifier(self)] = nil
         lingering = false
         loop.cancel(lingerTimer); lingerTimer = nil
         writeBuf = []

@@ -83,6 +83,7 @@ extension MeshDaemon {
     func stopBGP() {
         guard let b = bgp else { return }
         b.speaker.stop()
+        b.speaker.finishLingering(timeout: 1)   // the peers get our Cease before the process exits
         b.fib?.close()
         bgp = nil
     }

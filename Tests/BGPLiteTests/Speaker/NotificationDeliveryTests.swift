@@ -71,7 +71,7 @@ private final class FloodingPeer: @unchecked Sendable {
                     let type = buf[18]
                     buf.removeFirst(len)
                     // Our KEEPALIVE: the session is up and the export follows; stop reading a while.
-                    if type == 4 && !paused { paused = true; usleep(300_000) }
+                    if type == 4 && !paused { paused = true; usleep(100_000) }
                 }
             }
             lock.lock(); _result = outcome; stopFlood = true; lock.unlock()
@@ -88,8 +88,8 @@ final class NotificationDeliveryTests: XCTestCase {
     func testResetNotificationReachesFloodingPeer() throws {
         let loop = try EventLoop()
         let port = testPortBase + 90 + Int.random(in: 0..<8)
-        // 20,000 routes to export: ~100 kB of UPDATEs that the paused peer leaves in our send queue.
-        let routes = (0..<20000).map { "    route 10.\($0 >> 8).\($0 & 255).0/24 blackhole;" }.joined(separator: "\n")
+        // 4,000 routes to export: ~20 kB of UPDATEs (more than the small receive window) that the paused peer leaves in our send queue.
+        let routes = (0..<4000).map { "    route 10.\($0 >> 8).\($0 & 255).0/24 blackhole;" }.joined(separator: "\n")
         let sp = try makeSpeaker("""
             router id 10.0.0.1;
             protocol static st { ipv4;
@@ -122,8 +122,18 @@ final class NotificationDeliveryTests: XCTestCase {
     /// 1 MB we queued before the NOTIFICATION. `close()` must deliver all of it; an immediate close
     /// (`close(linger: 0)`) sends a RST and the NOTIFICATION never arrives.
     func testCloseDeliversQueuedNotificationDespiteUnreadInput() throws {
+        try closeWithUnreadInput(shutdown: false)
+    }
+
+    /// The same at shutdown: the loop does not run any more; `finishLingering` (called by the daemon
+    /// and the bgp mode before they exit) delivers it within its bound.
+    func testShutdownFinishesTheLingerBeforeExit() throws {
+        try closeWithUnreadInput(shutdown: true)
+    }
+
+    private func closeWithUnreadInput(shutdown: Bool) throws {
         let loop = try EventLoop()
-        let port = testPortBase + 98
+        let port = testPortBase + (shutdown ? 96 : 98)
         let sp = try makeSpeaker("""
             router id 10.0.0.1;
             protocol bgp p { local 127.0.0.1 port \(port) as 65001; neighbor 127.0.0.2 as 65002; passive on; ipv4 { import all; export all; }; }
@@ -170,7 +180,15 @@ final class NotificationDeliveryTests: XCTestCase {
             }
             done.lock(); received = got; outcome = how; done.unlock()
         }
-        XCTAssertTrue(runLoop(loop, timeout: 5) { done.lock(); defer { done.unlock() }; return !outcome.isEmpty })
+        if shutdown {
+            let t0 = EventLoop.now()
+            sp.finishLingering(timeout: 1)
+            XCTAssertLessThan(EventLoop.now() - t0, 1.2)
+            XCTAssertTrue(sp.lingering.isEmpty)
+            for _ in 0..<300 { done.lock(); let d = !outcome.isEmpty; done.unlock(); if d { break }; usleep(10_000) }
+        } else {
+            XCTAssertTrue(runLoop(loop, timeout: 5) { done.lock(); defer { done.unlock() }; return !outcome.isEmpty })
+        }
         done.lock(); defer { done.unlock() }
         XCTAssertEqual(outcome, "eof")
         XCTAssertEqual(received.count, keepalives.count + 21)
