@@ -16,6 +16,7 @@ private let birdcBin = "/usr/sbin/birdc"
 
 final class BirdcParityInteropTests: InteropTestCase {
     private let ispConfig = """
+        log stderr all;
         router id 192.0.2.100;
         protocol device {}
         protocol bfd {}

@@ -106,7 +106,7 @@ extension BGPSpeaker {
                 log(.info, "Enabling protocol \(name)")
                 s.disabled = false
                 s.lastError = ""
-                if started { ensureListener(for: s); s.start() }
+                if started { ensureListener(for: s); startAfterCommand(s) }
                 return "\(name): enabled\n"
             default:
                 if s.disabled { return "\(name): already disabled\n" }
@@ -114,7 +114,7 @@ extension BGPSpeaker {
                 s.stop(notification: .administrativeReset(), reason: "Restarted by command")
                 s.lastError = ""
                 establishedSessions.removeAll { $0 === s }
-                if started { s.start() }
+                if started { startAfterCommand(s) }
                 return "\(name): restarted\n"
             }
         }
@@ -147,6 +147,14 @@ extension BGPSpeaker {
         }
         if hasProtocol(name) { return "ERROR \(name): \(cmd) is supported for BGP and static protocols only\n" }
         return "ERROR \(name): no such protocol\n"
+    }
+
+    /// BIRD's bgp_active after `enable`/`restart`: the first outgoing connection waits `connect delay
+    /// time` (5 s unless configured). Connecting at once raced the peer, still handling our Cease,
+    /// which closed the new connection; meanwhile it connects to us itself.
+    private func startAfterCommand(_ s: Session) {
+        s.start()
+        if s.conns.isEmpty { s.goActive(connectAfter: Double(max(1, s.config.connectDelayTime ?? 5))) }
     }
 
     /// proto_cmd_reload: `in` asks the peer for its routes again (ROUTE-REFRESH; refused when the peer
