@@ -301,9 +301,20 @@ final class Connection {
 
     private weak var lingerSpeaker: BGPSpeaker?
 
+    /// Keeps `o` alive until this connection has finished closing. The session's BFD watch is held
+    /// this way: releasing it sends AdminDown over UDP at once, and a peer that handles that before
+    /// our NOTIFICATION (BIRD does, in about half the cases) takes it as a failure and delays its
+    /// restart by its error wait time (60 s), refusing us meanwhile.
+    func holdUntilClosed(_ o: AnyObject) {
+        guard !finished else { return }
+        heldUntilClosed.append(o)
+    }
+    private var heldUntilClosed: [AnyObject] = []
+
     private func finishClose() {
         guard !finished else { return }
         finished = true
+        heldUntilClosed = []
         lingerSpeaker?.lingering[ObjectIdentifier(self)] = nil
         lingering = false
         loop.cancel(lingerTimer); lingerTimer = nil
