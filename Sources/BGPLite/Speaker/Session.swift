@@ -170,6 +170,8 @@ final class Session {
         loop.cancel(connectTimer); connectTimer = nil
         for c in conns {
             if c.state >= .openSent { sendNotification(c, notification) }
+            // An administrative stop: the peer's forwarding path is fine, so BFD stays up until the
+            // NOTIFICATION is through (an error or BFD-down drop releases it at once, as before).
             if c === established, let watch = bfdToken { c.holdUntilClosed(watch) }
             c.close()
         }
@@ -611,7 +613,6 @@ final class Session {
     /// Closes `c`; if it carried the session, the session goes down and restarts after the proper wait.
     func dropConnection(_ c: Connection, reason: String, isError: Bool = false, allowGR: Bool = false) {
         let wasEstablished = c === established
-        if wasEstablished, let watch = bfdToken { c.holdUntilClosed(watch) }
         c.close()
         conns.removeAll { $0 === c }
         if wasEstablished {
