@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "TincDaemonTests",
                     dependencies: ["TincDaemon", "TincConfig", "TincProtocol", "MeshRouting", "MeshIO", "TunTap", "CAllocCounter",
                                    "DaemonTestSupport", "MeshStatus"]),
-        .testTarget(name: "BGPLiteTests", dependencies: ["BGPLite"]),
+        .testTarget(name: "BGPLiteTests", dependencies: ["BGPLite", "MeshRouting"]),
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "MeshIO", "MeshStatus"]),
         // The hostile-input tests speak the meta protocol themselves (TincProtocol's Handshake).
         .testTarget(name: "InteropTests", dependencies: ["MeshCrypto", "TincProtocol", "MeshIO"]),

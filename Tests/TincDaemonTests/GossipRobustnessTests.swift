@@ -110,7 +110,7 @@ final class GossipRobustnessTests: XCTestCase {
     /// Random gossip from three peers, including names, subnets and numbers no tinc would send,
     /// second connections and closed connections; the graph invariants hold after every line.
     func testRandomGossipKeepsInvariants() throws {
-        var rng = SplitMix(seed: 0x5eed_0010)
+        var rng = SplitMix64(seed: 0x5eed_0010)
         var limits = MeshLimits()
         limits.maxNodes = 12
         limits.maxEdges = 40
@@ -155,15 +155,3 @@ final class GossipRobustnessTests: XCTestCase {
     }
 }
 
-/// Deterministic PRNG for reproducible random tests.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -34,7 +34,7 @@ public enum GraphBenchmark {
             writeStandardError("bench-graph: --nodes 3...100000, --chords 0...16, --rounds 1...100000\n")
             return 1
         }
-        var rng = Random(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let t0 = EventLoop.now()
         let (g, links) = build(nodes: nodes, chords: chords, rng: &rng)
         let built = EventLoop.now() - t0
@@ -94,7 +94,7 @@ public enum GraphBenchmark {
 
     /// Ring + random chords: every node has at least two connections, so the graph stays connected
     /// when any one connection is removed. Node 0 is ourselves. Returns the connections (a, b, weight).
-    static func build(nodes: Int, chords: Int, rng: inout Random) -> (MeshGraph, [(Int, Int, Int)]) {
+    static func build(nodes: Int, chords: Int, rng: inout SplitMix64) -> (MeshGraph, [(Int, Int, Int)]) {
         let g = MeshGraph(myName: name(0))
         var all: [Node] = [g.myself]
         for i in 1..<nodes { all.append(g.lookupOrCreateNode(named: name(i))) }
@@ -173,18 +173,5 @@ public enum GraphBenchmark {
             if decimals < digits { s += String(repeating: "0", count: digits - decimals) }
         }
         return s
-    }
-
-    /// SplitMix64: a small seeded generator, so a run is repeatable with --seed.
-    struct Random {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 }

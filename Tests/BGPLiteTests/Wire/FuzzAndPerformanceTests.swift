@@ -1,4 +1,5 @@
 import XCTest
+import MeshRouting
 @testable import BGPLite
 #if canImport(Glibc)
 import Glibc
