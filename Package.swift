@@ -4,9 +4,6 @@
 // the executable only parses the command line and hands over to TincDaemon / BGPLite.
 import PackageDescription
 
-// Only the libFuzzer harness below (built with TINCD_FUZZ) still uses Swift 5 mode (docs/ARCHITECTURE.md).
-let swift5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
-
 let package = Package(
     name: "tincd-swift",
     products: [
@@ -79,7 +76,7 @@ if ProcessInfo.processInfo.environment["TINCD_FUZZ"] != nil {
                           dependencies: ["CFuzzShim", "MeshCrypto", "MeshRouting", "TincProtocol", "TincDaemon",
                                          "TunTap", "BGPLite", "MeshMetrics", "MeshIO", "CCompression", "DaemonTestSupport", "TincConfig"],
                           path: "Fuzz/Sources",
-                          swiftSettings: swift5 + [.unsafeFlags(["-parse-as-library"])]),
+                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
     ]
     package.products += [.executable(name: "tincd-fuzz", targets: ["tincd-fuzz"])]
 }

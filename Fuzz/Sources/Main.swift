@@ -6,7 +6,7 @@ import CFuzzShim
 import Glibc
 #endif
 
-typealias FuzzTarget = (UnsafeRawBufferPointer) -> Void
+typealias FuzzTarget = @Sendable (UnsafeRawBufferPointer) -> Void
 
 let allTargets: [(name: String, run: FuzzTarget)] = [
     ("handshake", fuzzHandshake),
@@ -33,10 +33,24 @@ let allTargets: [(name: String, run: FuzzTarget)] = [
 
 nonisolated(unsafe) var selected: FuzzTarget?
 
+/// Writes to standard error with write(2): the C `stderr` global is shared mutable state to Swift 6.
+func fuzzPrint(_ text: String) {
+    let bytes = Array(text.utf8)
+    var off = 0
+    while off < bytes.count {
+        let n = bytes.withUnsafeBytes { b -> Int in
+            guard let base = b.baseAddress else { return -1 }
+            return write(2, base + off, b.count - off)
+        }
+        if n <= 0 { return }
+        off += n
+    }
+}
+
 /// Stops the run the way libFuzzer reports a crash (an input that breaks an asserted invariant).
 func fuzzCheck(_ ok: @autoclosure () -> Bool, _ what: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) {
     if !ok() {
-        fputs("FUZZ INVARIANT VIOLATED at \(file):\(line): \(what())\n", stderr)
+        fuzzPrint("FUZZ INVARIANT VIOLATED at \(file):\(line): \(what())\n")
         abort()
     }
 }
@@ -57,7 +71,7 @@ public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         args.remove(at: 1)
     }
     guard let n = name, let t = allTargets.first(where: { $0.name == n }) else {
-        fputs("usage: tincd-fuzz TARGET [libFuzzer options] [corpus dirs]\ntargets: \(allTargets.map { $0.name }.joined(separator: " "))\n", stderr)
+        fuzzPrint("usage: tincd-fuzz TARGET [libFuzzer options] [corpus dirs]\ntargets: \(allTargets.map { $0.name }.joined(separator: " "))\n")
         return 2
     }
     selected = t.run

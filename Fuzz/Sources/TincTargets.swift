@@ -15,7 +15,7 @@ func fuzzSetUp(_ target: String) {
     if target == "handshake" {
         ourKey = try? RSAKey.generate(bits: 512)
         peerKey = try? RSAKey.generate(bits: 512)
-        if ourKey == nil || peerKey == nil { fputs("cannot generate RSA keys\n", stderr); exit(1) }
+        if ourKey == nil || peerKey == nil { fuzzPrint("cannot generate RSA keys\n"); exit(1) }
     }
     if ["handshake", "metastream", "packet-open"].contains(target) { warmUpOpenSSL() }
     if target == "bgp-session" || target == "control" || target == "metrics-http" { quietLogs() }
