@@ -85,11 +85,9 @@ void cns_unblock_all_signals(void) {
 
 #define CNS_MAXBATCH 256
 
-int cns_recvmmsg(int fd, uint8_t *bufs, int bufSize, int count, int *lens,
-                 struct sockaddr_storage *addrs, socklen_t *addrLens) {
-    struct mmsghdr msgs[CNS_MAXBATCH];
-    struct iovec iov[CNS_MAXBATCH];
-    if (count > CNS_MAXBATCH) count = CNS_MAXBATCH;
+// One receive slot per datagram: buffer i of bufSize bytes and address slot i (count <= CNS_MAXBATCH).
+static void cns_prepare_recv(struct mmsghdr *msgs, struct iovec *iov, uint8_t *bufs, int bufSize, int count,
+                             struct sockaddr_storage *addrs) {
     for (int i = 0; i < count; i++) {
         iov[i].iov_base = bufs + (size_t)i * bufSize;
         iov[i].iov_len = bufSize;
@@ -99,6 +97,14 @@ int cns_recvmmsg(int fd, uint8_t *bufs, int bufSize, int count, int *lens,
         msgs[i].msg_hdr.msg_name = &addrs[i];
         msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
     }
+}
+
+int cns_recvmmsg(int fd, uint8_t *bufs, int bufSize, int count, int *lens,
+                 struct sockaddr_storage *addrs, socklen_t *addrLens) {
+    struct mmsghdr msgs[CNS_MAXBATCH];
+    struct iovec iov[CNS_MAXBATCH];
+    if (count > CNS_MAXBATCH) count = CNS_MAXBATCH;
+    cns_prepare_recv(msgs, iov, bufs, bufSize, count, addrs);
     int n = recvmmsg(fd, msgs, count, MSG_DONTWAIT, NULL);
     if (n < 0) return -errno;
     for (int i = 0; i < n; i++) {
@@ -212,14 +218,8 @@ int cns_recvmmsg_gro(int fd, uint8_t *bufs, int bufSize, int count, int *lens,
     struct iovec iov[CNS_MAXBATCH];
     union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } ctl[CNS_MAXBATCH];
     if (count > CNS_MAXBATCH) count = CNS_MAXBATCH;
+    cns_prepare_recv(msgs, iov, bufs, bufSize, count, addrs);
     for (int i = 0; i < count; i++) {
-        iov[i].iov_base = bufs + (size_t)i * bufSize;
-        iov[i].iov_len = bufSize;
-        memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-        msgs[i].msg_hdr.msg_name = &addrs[i];
-        msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
         msgs[i].msg_hdr.msg_control = ctl[i].buf;
         msgs[i].msg_hdr.msg_controllen = sizeof ctl[i].buf;
     }
