@@ -212,6 +212,12 @@ failover:
 lab-repeat: deps version-header
 	$(SWIFT) build -c release && LAB_BIN=$(CURDIR)/$(BIN_RELEASE) scripts/lab-repeat.sh $(or $(N),10)
 
+## test-repeat: N (default 5) fresh clones of HEAD in a row, each running .ci/run (= make test); stops at the
+## first failure (KEEP_GOING=1 to go on); one line per run and a summary (root; 20-40 minutes per run)
+.PHONY: test-repeat
+test-repeat:
+	N=$(or $(N),5) scripts/test-repeat.sh
+
 ## lab-mixed: make lab with bird4 (LAB_MIXED) on C tincd 1.0 + bird2 instead of tincd-swift, then `make validate`
 lab-mixed:
 	$(MAKE) lab LAB_MIXED=$(or $(LAB_MIXED),bird4)
