@@ -18,6 +18,7 @@ enum ControlCommands {
           reload [in|out] NAME            (BGP: re-import / re-export one protocol, as birdc)
           configure [check]               (BGP: re-read bgp.conf and apply it, as birdc configure)
           reload | retry | purge | stop | debug LEVEL   (reload: tinc.conf, hosts/ and bgp.conf)
+          log [LEVEL]                     (stream log lines up to LEVEL, default the daemon's level, as tinc log)
 
         """
 }
@@ -145,6 +146,9 @@ extension MeshDaemon {
             Log.level = l
             let message = "Old level \(old), new level \(l)."
             return json ? jsonText(DebugLevelReply(message: message, oldLevel: old, newLevel: l)) : message + "\n"
+        case ("log", _):
+            // The control server turns the connection into a stream before the line gets here.
+            return "ERROR log streams only over the control socket (tincd-swift ctl log)\n"
         default:
             return "ERROR Unknown command: \(line)\n" + ControlCommands.help
         }
