@@ -224,6 +224,27 @@ if [ "$HOSTS_DIR" != none ]; then
       echo "render: $f:${n%%:*}: not a tinc variable line: ${n#*:}" >&2
       exit 2
     fi
+    # The addresses the rest of the render (tinc.conf, tinc-up, bgp.conf) and the lab/compose networks
+    # take from the variables must be the ones the host file announces: a mismatch is a broken mesh.
+    lineno=0 seen_address=false
+    while IFS= read -r line || [ -n "$line" ]; do
+      lineno=$((lineno + 1))
+      [[ $line =~ ^[[:space:]]*([A-Za-z][A-Za-z0-9]*)[[:space:]]*=?[[:space:]]*([^[:space:]#]+)([[:space:]]+([^[:space:]#]+))? ]] || continue
+      var=${BASH_REMATCH[1],,} v1=${BASH_REMATCH[2]} v2=${BASH_REMATCH[4]}
+      want="" got="" from=""
+      case $var in
+        address) $seen_address && continue   # further Address lines: alternatives, the first one is the underlay's
+          seen_address=true
+          want="$(underlay "$i") ${TINC_PORT}"; got="$v1 ${v2:-655}"; from="UNDERLAY_PREFIX or $(node_name "$i" | tr '[:lower:]-' '[:upper:]_')_ADDRESS, TINC_PORT" ;;
+        port) want=$TINC_PORT; got=$v1; from=TINC_PORT ;;
+        bgpaddress) want=$(overlay4 "$i"); got=$v1; from=OVERLAY_PREFIX ;;
+        bgpaddress6) want=$(overlay6 "$i"); got=$v1; from=OVERLAY6_PREFIX ;;
+      esac
+      if [ -n "$want" ] && [ "$want" != "$got" ]; then
+        echo "render: $f:$lineno: $line -- but $ENV_NAME ($from) gives '$want'; change one of them, or render without host files (HOSTS_DIR=none)" >&2
+        exit 2
+      fi
+    done < "$f"
   done
 fi
 

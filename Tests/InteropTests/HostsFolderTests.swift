@@ -101,4 +101,19 @@ final class HostsFolderTests: XCTestCase {
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("\(bird2.path):2: not a tinc variable line"), bad.stderr)
     }
+
+    /// A host file and the env file must agree on the addresses the rest of the render takes from
+    /// the variables (tinc.conf's Port, tinc-up's overlay address, the lab's and compose's networks).
+    func testHostFileAndVariablesMustAgree() throws {
+        let r = try makeRender(dir.appendingPathComponent("out").path, env: ["UNDERLAY_PREFIX=10.9.9"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("hosts/bird1:5: Address = 172.30.0.1 655 -- but") && r.stderr.contains("'10.9.9.1 655'"), r.stderr)
+        let o = try labRender(dir.appendingPathComponent("out2").path, env: ["OVERLAY_PREFIX=10.8.0"])
+        XCTAssertNotEqual(o.status, 0)
+        XCTAssertTrue(o.stderr.contains("hosts/bird1:7: BGPAddress = 10.0.0.1 -- but"), o.stderr)
+        // Without host files the same variables render as before.
+        let n = try makeRender(dir.appendingPathComponent("out3").path, env: ["UNDERLAY_PREFIX=10.9.9", "HOSTS_DIR=none"])
+        XCTAssertEqual(n.status, 0, n.description)
+        XCTAssertTrue(read(dir.appendingPathComponent("out3/bird2/hosts/bird3").path).contains("Address = 10.9.9.3 655"))
+    }
 }
