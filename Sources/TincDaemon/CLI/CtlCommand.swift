@@ -176,28 +176,32 @@ struct ShowBFDCommand: ControlRequestCommand {
     var words: [String] { ["show", "bfd", what.rawValue] }
 }
 
-struct EnableCommand: ControlRequestCommand {
+/// birdc's `enable|disable|restart NAME`: the verb is the command's name.
+protocol ProtocolActionCommand: ControlRequestCommand {
+    var name: String { get }
+}
+
+extension ProtocolActionCommand {
+    func validate() throws { try checkWord(name, "protocol name") }
+    var words: [String] { [Self.configuration.commandName ?? "", name] }
+}
+
+struct EnableCommand: ProtocolActionCommand {
     static let configuration = CommandConfiguration(commandName: "enable", abstract: "Enable a BGP protocol (birdc enable NAME).")
     @ParentCommand var ctl: CtlCommand
     @Argument(help: "The protocol's name in bgp.conf.") var name: String
-    func validate() throws { try checkWord(name, "protocol name") }
-    var words: [String] { ["enable", name] }
 }
 
-struct DisableCommand: ControlRequestCommand {
+struct DisableCommand: ProtocolActionCommand {
     static let configuration = CommandConfiguration(commandName: "disable", abstract: "Disable a BGP protocol (birdc disable NAME).")
     @ParentCommand var ctl: CtlCommand
     @Argument(help: "The protocol's name in bgp.conf.") var name: String
-    func validate() throws { try checkWord(name, "protocol name") }
-    var words: [String] { ["disable", name] }
 }
 
-struct RestartCommand: ControlRequestCommand {
+struct RestartCommand: ProtocolActionCommand {
     static let configuration = CommandConfiguration(commandName: "restart", abstract: "Restart a BGP protocol (birdc restart NAME).")
     @ParentCommand var ctl: CtlCommand
     @Argument(help: "The protocol's name in bgp.conf.") var name: String
-    func validate() throws { try checkWord(name, "protocol name") }
-    var words: [String] { ["restart", name] }
 }
 
 struct ReloadCommand: ControlRequestCommand {
