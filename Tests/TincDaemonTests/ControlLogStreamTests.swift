@@ -173,8 +173,8 @@ final class ControlLogStreamTests: XCTestCase {
         XCTAssertEqual(server.logClientCount, 2)
     }
 
-    /// The whole path in a running daemon: `ctl log` (following the daemon's level), `debug 5` from
-    /// another client, then a peer connecting: its connection lines arrive in the stream.
+    /// The whole path in a running daemon: `ctl log` (following the daemon's level), `debug 5` and
+    /// `reload` from another client, then a peer connecting: their lines arrive in the stream.
     func testLiveDaemonStreamsAfterDebugLevelChange() throws {
         let mesh = try LiveMesh()
         let sock = dir + "/a.sock"
@@ -186,6 +186,9 @@ final class ControlLogStreamTests: XCTestCase {
         XCTAssertTrue(mesh.wait { a.onLoop { $0.control?.logClientCount } == 1 })
 
         XCTAssertEqual(controlReply("debug 5", socket: sock), "Old level 0, new level 5.\n")
+        XCTAssertEqual(controlReply("reload", socket: sock), "Configuration reloaded.\n")
+        XCTAssertTrue(mesh.wait { reader.pump(); return reader.text.contains("Got 'reload' command\n") }, reader.text)
+        XCTAssertTrue(reader.text.hasPrefix("Changed debug level from 0 to 5\n"), reader.text)
         _ = try mesh.start("b", connectTo: ["a"])
         XCTAssertTrue(mesh.wait(timeout: 20) { reader.pump(); return reader.text.contains("Connection with b") && reader.text.contains("activated") },
                       "stream so far:\n" + reader.text)

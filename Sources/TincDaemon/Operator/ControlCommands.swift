@@ -115,7 +115,9 @@ extension MeshDaemon {
             guard let bgp = bgpControl else { return "ERROR BGP is not running on this node (no bgp.conf).\n" }
             return bgp(words, json)
         case ("reload", _):
-            // tinc.conf and hosts/ (tinc's reload), then bgp.conf as `configure` does.
+            // tinc.conf and hosts/ (tinc's reload), then bgp.conf as `configure` does. Logged as
+            // tinc 1.1 logs it (and as SIGHUP's "Got HUP signal").
+            Log.notice("Got 'reload' command")
             reload()
             guard bgp != nil || access(bgpConfigPath, F_OK) == 0 else { return act("Configuration reloaded.") }
             let r = configureBGP(checkOnly: false)
@@ -144,6 +146,7 @@ extension MeshDaemon {
             guard let l = Int(lvl) else { return "ERROR debug needs a number\n" }
             let old = Log.level
             Log.level = l
+            Log.info(0, "Changed debug level from \(old) to \(l)")   // as tinc 1.1
             let message = "Old level \(old), new level \(l)."
             return json ? jsonText(DebugLevelReply(message: message, oldLevel: old, newLevel: l)) : message + "\n"
         case ("log", _):
