@@ -13,6 +13,9 @@ let package = Package(
         // Metrics (MeshMetrics): the swift-metrics API with the Prometheus backend.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The operator subcommands `ctl` and `bgp` (help, errors, shell completion); tincd's own
+        // getopt-style flags stay hand-parsed in TincConfig (they must match tincd 1.0 exactly).
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         // C shims: thin wrappers over libcrypto, zlib/LZO and Linux socket/tun ioctls that Swift cannot import directly.
@@ -31,7 +34,8 @@ let package = Package(
         .target(name: "MeshStatus"),
         .target(name: "TincProtocol", dependencies: ["MeshCrypto", "MeshRouting"]),
         .target(name: "TincDaemon",
-                dependencies: ["CBuildInfo", "MeshCrypto", "MeshRouting", "TincConfig", "TincProtocol", "MeshIO", "TunTap", "BGPLite", "MeshMetrics", "MeshStatus"]),
+                dependencies: ["CBuildInfo", "MeshCrypto", "MeshRouting", "TincConfig", "TincProtocol", "MeshIO", "TunTap", "BGPLite", "MeshMetrics", "MeshStatus",
+                               .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "BGPLite", dependencies: ["MeshIO", "MeshStatus"]),
         // Prometheus exporter + tiny HTTP server on the control loop (MetricsAddress).
         .target(name: "MeshMetrics",

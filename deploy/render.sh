@@ -53,6 +53,11 @@
 #     MESH_PASSWORD=             TCP MD5 password of every iBGP mesh session; empty: none
 #     MESH_GRACEFUL_RESTART=false true: `graceful restart on` in the mesh template
 #     METRICS_ADDRESS=           e.g. 0.0.0.0:9100: `MetricsAddress` in every tinc.conf (Prometheus); empty: off
+#     HOSTS_DIR                  tinc host files of the nodes (Address, Port, BGPAddress, ... and no key): a
+#                                node with a file there gets it as its hosts/NAME on every node, its public key
+#                                appended; a node without one gets a host file rendered from the variables above.
+#                                Default: the repository's top-level hosts/ (the example mesh; in the image,
+#                                hosts/ beside this script); relative: to ENV_FILE's directory; none: not used.
 #     KEYS_DIR=keys              where node keys are kept (relative: to ENV_FILE's directory). Keys are
 #                                generated once (`tincd-swift -c DIR -K2048 </dev/null`, or `openssl genrsa`
 #                                when there is no tincd-swift binary: no Swift needed) and reused, so
@@ -127,6 +132,13 @@ for v in ISP_PASSWORD MESH_PASSWORD; do
   case ${!v} in *'"'*|*'\'*|*[[:cntrl:]]*) echo "render: $v may not contain a double quote, backslash or control character" >&2; exit 2 ;; esac
 done
 case $KEYS_DIR in /*) ;; *) KEYS_DIR=$ENV_DIR/$KEYS_DIR ;; esac
+if [ -z "${HOSTS_DIR:-}" ]; then
+  # the image keeps hosts/ beside this script; the repository has it at the top level
+  if [ -d "$(dirname "$0")/hosts" ]; then HOSTS_DIR=$(cd "$(dirname "$0")/hosts" && pwd); else HOSTS_DIR=$REPO/hosts; fi
+elif [ "$HOSTS_DIR" != none ]; then
+  case $HOSTS_DIR in /*) ;; *) HOSTS_DIR=$ENV_DIR/$HOSTS_DIR ;; esac
+  [ -d "$HOSTS_DIR" ] || { echo "render: HOSTS_DIR $HOSTS_DIR is not a directory" >&2; exit 2; }
+fi
 KEYS_DIR=$(realpath -m "$KEYS_DIR")
 case $ISP_ENABLED in true|yes|1|on) ISP_ENABLED=true ;; *) ISP_ENABLED=false ;; esac
 [[ $NODES =~ ^[0-9]+$ ]] && [ "$NODES" -ge 1 ] && [ "$NODES" -le 250 ] || { echo "render: NODES must be 1..250" >&2; exit 2; }
@@ -135,7 +147,7 @@ VARS=(BGP_AS ISP_ENABLED ISP_NEIGHBOR LAN_INTERFACE LAN_SUBNET LAN_GATEWAY LAN_I
       NODES NODE_PREFIX OVERLAY_PREFIX OVERLAY_PREFIXLEN OVERLAY6_PREFIX OVERLAY6_PREFIXLEN TINC_INTERFACE TINC_PORT
       UNDERLAY_PREFIX UNDERLAY_PREFIXLEN SITE_PREFIX SITE6_PREFIX ISP_AS ISP_ROUTER_ID ISP_PREFIXES
       ISP_ACCEPT_PREFIXES ISP_EXPORT_PREFIXES ISP_HOLD_TIME ISP_KEEPALIVE_TIME ISP_TEST_IP ISP_BIRD_LOG KEYS_DIR LAB_MIXED
-      ISP_PASSWORD ISP_BFD ISP_GRACEFUL_RESTART MESH_PASSWORD MESH_GRACEFUL_RESTART METRICS_ADDRESS)
+      ISP_PASSWORD ISP_BFD ISP_GRACEFUL_RESTART MESH_PASSWORD MESH_GRACEFUL_RESTART METRICS_ADDRESS HOSTS_DIR)
 : "${LAB_MIXED:=}"
 LAB_MIXED=$(echo "$LAB_MIXED" | tr ',' ' ' | xargs)
 is_mixed() { [[ " $LAB_MIXED " == *" $1 "* ]]; }
@@ -196,6 +208,45 @@ ensure_key() {
   grep -q 'BEGIN RSA PUBLIC KEY' "$kd/rsa_key.pub" || { echo "render: no public key for $name" >&2; exit 1; }
   echo "render: generated a 2048-bit key for $name in $kd" >&2
 }
+
+# --- the host files in HOSTS_DIR: variables only, the key comes from KEYS_DIR -----------------------------
+if [ "$HOSTS_DIR" != none ]; then
+  for ((i = 1; i <= NODES; i++)); do
+    f=$HOSTS_DIR/$(node_name "$i")
+    [ -f "$f" ] || continue
+    [ -r "$f" ] || { echo "render: $f: not readable" >&2; exit 2; }
+    if n=$(grep -n -m1 -e '-----BEGIN' "$f"); then
+      echo "render: $f:${n%%:*}: a key block; host files in HOSTS_DIR hold variables only (the public key is appended from $KEYS_DIR, a private key never belongs there)" >&2
+      exit 2
+    fi
+    # tinc's host file syntax: `Variable = value` (or `Variable value`), comments and blank lines
+    if n=$(grep -n -m1 -v -E '^[[:space:]]*(#.*)?$|^[[:space:]]*[A-Za-z][A-Za-z0-9]*[[:space:]]*(=[[:space:]]*)?[^=[:space:]]' "$f"); then
+      echo "render: $f:${n%%:*}: not a tinc variable line: ${n#*:}" >&2
+      exit 2
+    fi
+    # The addresses the rest of the render (tinc.conf, tinc-up, bgp.conf) and the lab/compose networks
+    # take from the variables must be the ones the host file announces: a mismatch is a broken mesh.
+    lineno=0 seen_address=false
+    while IFS= read -r line || [ -n "$line" ]; do
+      lineno=$((lineno + 1))
+      [[ $line =~ ^[[:space:]]*([A-Za-z][A-Za-z0-9]*)[[:space:]]*=?[[:space:]]*([^[:space:]#]+)([[:space:]]+([^[:space:]#]+))? ]] || continue
+      var=${BASH_REMATCH[1],,} v1=${BASH_REMATCH[2]} v2=${BASH_REMATCH[4]}
+      want="" got="" from=""
+      case $var in
+        address) $seen_address && continue   # further Address lines: alternatives, the first one is the underlay's
+          seen_address=true
+          want="$(underlay "$i") ${TINC_PORT}"; got="$v1 ${v2:-655}"; from="UNDERLAY_PREFIX or $(node_name "$i" | tr '[:lower:]-' '[:upper:]_')_ADDRESS, TINC_PORT" ;;
+        port) want=$TINC_PORT; got=$v1; from=TINC_PORT ;;
+        bgpaddress) want=$(overlay4 "$i"); got=$v1; from=OVERLAY_PREFIX ;;
+        bgpaddress6) want=$(overlay6 "$i"); got=$v1; from=OVERLAY6_PREFIX ;;
+      esac
+      if [ -n "$want" ] && [ "$want" != "$got" ]; then
+        echo "render: $f:$lineno: $line -- but $ENV_NAME ($from) gives '$want'; change one of them, or render without host files (HOSTS_DIR=none)" >&2
+        exit 2
+      fi
+    done < "$f"
+  done
+fi
 
 # --- per-node files -------------------------------------------------------------------------------------
 HEADER_NOTE="rendered by deploy/render.sh from $ENV_NAME; edit the env file and re-render instead"
@@ -335,17 +386,22 @@ render_node() {
     done
   } > "$dir/tinc.conf"
 
-  # every node's host file (each node carries the whole mesh)
+  # every node's host file (each node carries the whole mesh): HOSTS_DIR's file, else from the variables
   rm -f "$dir"/hosts/*
   for ((i = 1; i <= NODES; i++)); do
     other=$(node_name "$i")
     ensure_key "$other"
     {
-      echo "# host $other -- $HEADER_NOTE"
-      echo "Address = $(underlay "$i") $TINC_PORT"
-      echo "Port = $TINC_PORT"
-      echo "BGPAddress = $(overlay4 "$i")"
-      echo "BGPAddress6 = $(overlay6 "$i")"
+      if [ "$HOSTS_DIR" != none ] && [ -f "$HOSTS_DIR/$other" ]; then
+        echo "# host $other -- rendered by deploy/render.sh from $(basename "$HOSTS_DIR")/$other and $ENV_NAME; edit those and re-render instead"
+        cat "$HOSTS_DIR/$other"
+      else
+        echo "# host $other -- $HEADER_NOTE"
+        echo "Address = $(underlay "$i") $TINC_PORT"
+        echo "Port = $TINC_PORT"
+        echo "BGPAddress = $(overlay4 "$i")"
+        echo "BGPAddress6 = $(overlay6 "$i")"
+      fi
       echo
       cat "$KEYS_DIR/$other/rsa_key.pub"
     } > "$dir/hosts/$other"

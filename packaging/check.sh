@@ -56,6 +56,14 @@ got=$(bash -c 'source "$1" && complete -p tincd-swift >/dev/null &&
   COMP_WORDS=(tincd-swift ctl dump ""); COMP_CWORD=3; _tincd_swift; echo "${COMPREPLY[*]}"' _ "$comp")
 [ "$got" = "nodes edges subnets connections graph" ] || fail "bash completion of 'ctl dump' gave '$got'"
 ok "bash completion loads (ctl dump -> $got)"
+# the ctl/bgp part is generated from the binary's parser; the daemon's options are the hand-written part
+got=$(bash -c 'source "$1" && COMP_WORDS=(tincd-swift ctl ""); COMP_CWORD=2; _tincd_swift; echo "${COMPREPLY[*]}"' _ "$comp")
+for w in dump info show log top --json --socket; do
+  case " $got " in *" $w "*) ;; *) fail "bash completion of 'ctl' lacks $w (got '$got')" ;; esac
+done
+got=$(bash -c 'source "$1" && COMP_WORDS=(tincd-swift --n); COMP_CWORD=1; _tincd_swift; echo "${COMPREPLY[*]}"' _ "$comp")
+[ "$got" = "--no-detach --net=" ] || fail "bash completion of the daemon option --n gave '$got'"
+ok "bash completion: ctl subcommands from the parser, daemon options as tincd's"
 if command -v zsh >/dev/null 2>&1; then
   zsh -n "$root/usr/share/zsh/vendor-completions/_tincd-swift" || fail "zsh completion does not parse"
   got=$(cd "$root" && zsh -fc 'fpath=($1 $fpath); autoload -U compinit; compinit -u -d "$2"; print -r -- ${_comps[tincd-swift]}' \

@@ -14,6 +14,13 @@ LAB_ENV=${LAB_ENV:-$LAB_REPO/deploy/lab.env}
 LAB_CONF=$LAB_RUN/config
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 
+# lab_render CONFDIR: the lab's configs, as `make lab` renders them: deploy/render.sh with LAB_ENV and
+# the top-level hosts/ folder (render.sh's default HOSTS_DIR), keys generated with LAB_BIN (TINCD_SWIFT
+# overrides; none: openssl). Also run on its own by the tests (HostsFolderTests), into a scratch dir.
+lab_render() {
+  ISP_BIRD_LOG=$1/isp/bird.log TINCD_SWIFT=${TINCD_SWIFT:-${LAB_BIN:-}} "$LAB_REPO/deploy/render.sh" "$LAB_ENV" "$1"
+}
+
 lab_exists() { [ -s "$LAB_RUN/netns" ] || [ -s "$LAB_RUN/pids" ]; }
 
 # Loads the rendered variables and the lab state into the shell.

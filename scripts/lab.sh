@@ -173,11 +173,10 @@ cmd_up() {
     cmd_down
   fi
 
-  # render the configs (same renderer as the compose deployment)
+  # render the configs (same renderer as the compose deployment; host files from hosts/)
   mkdir -p "$LAB_RUN"
   echo '*' > "$LAB_RUN/.gitignore"
-  ISP_BIRD_LOG=$LAB_CONF/isp/bird.log TINCD_SWIFT=$LAB_BIN "$LAB_REPO/deploy/render.sh" "$LAB_ENV" "$LAB_CONF" \
-    || die "deploy/render.sh $LAB_ENV failed"
+  lab_render "$LAB_CONF" || die "deploy/render.sh $LAB_ENV failed"
   lab_load || exit 1
 
   local all_ns=(isp)

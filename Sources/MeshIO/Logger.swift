@@ -6,8 +6,12 @@ import Synchronization
 public enum Log {
     public enum Sink { case stderr, file(String), syslog(ident: String) }
 
-    public enum Priority: Int32 {
+    public enum Priority: Int32, Sendable {
         case error = 3, warning = 4, notice = 5, info = 6, debug = 7
+        /// syslog's name for it (`ctl --json log`).
+        public var name: String {
+            switch self { case .error: return "err"; case .warning: return "warning"; case .notice: return "notice"; case .info: return "info"; case .debug: return "debug" }
+        }
         var tag: String {
             switch self { case .error: return "Error"; case .warning: return "Warning"; case .notice: return "Notice"; case .info: return "Info"; case .debug: return "Debug" }
         }
@@ -16,12 +20,24 @@ public enum Log {
     // Debug levels as tinc names them.
     public static let always = 0, connections = 1, status = 2, protocol_ = 3, meta = 4, traffic = 5, packets = 6, scary = 10
 
-    /// The debug level; read on every log call from any thread, set by the control thread.
+    /// The debug level of the log sink; read on every log call from any thread, set by the control thread.
     public static var level: Int {
         get { currentLevel.load(ordering: .relaxed) }
-        set { currentLevel.store(newValue, ordering: .relaxed) }
+        set {
+            currentLevel.store(newValue, ordering: .relaxed)
+            updateGate()
+        }
     }
     private static let currentLevel = Atomic<Int>(0)
+    /// The highest level any stream subscriber asked for (-1: none), kept apart from `level` so a
+    /// `ctl log 5` sees level-5 lines without the sink (file, syslog, stderr) getting them.
+    private static let streamLevel = Atomic<Int>(-1)
+    /// max(level, streamLevel): the one load on the hot path that decides whether a message is built.
+    private static let gateLevel = Atomic<Int>(0)
+
+    private static func updateGate() {
+        gateLevel.store(max(currentLevel.load(ordering: .relaxed), streamLevel.load(ordering: .relaxed)), ordering: .relaxed)
+    }
 
     /// Where messages go; touched only under `state`'s lock (configure, reopen, every write).
     private struct SinkState {
@@ -29,6 +45,8 @@ public enum Log {
         var ident = "tinc"
         var file: UnsafeMutablePointer<FILE>?
         var observer: (@Sendable (String) -> Void)?
+        /// `ctl log` subscribers, each with its own bounded buffer.
+        var streams: [LogStream] = []
         /// stderr is journald's stream (JOURNAL_STREAM names it): prefix `<N>` so journald keeps the severity.
         var severityPrefix = false
     }
@@ -40,6 +58,29 @@ public enum Log {
     public static var observer: (@Sendable (String) -> Void)? {
         get { state.withLock { $0.observer } }
         set { state.withLock { $0.observer = newValue } }
+    }
+
+    /// Adds a stream subscriber (`ctl log`); it gets every later message at or below its level.
+    public static func addStream(_ stream: LogStream) {
+        state.withLock { st in
+            st.streams.append(stream)
+            recomputeStreamLevel(st)
+        }
+    }
+
+    public static func removeStream(_ stream: LogStream) {
+        state.withLock { st in
+            st.streams.removeAll { $0 === stream }
+            recomputeStreamLevel(st)
+        }
+    }
+
+    public static var streamCount: Int { state.withLock { $0.streams.count } }
+
+    private static func recomputeStreamLevel(_ st: SinkState) {
+        // A stream without a level follows `level`, which the gate covers already.
+        streamLevel.store(st.streams.compactMap(\.level).max() ?? -1, ordering: .relaxed)
+        updateGate()
     }
 
     public static func configure(sink: Sink, ident: String) {
@@ -80,27 +121,32 @@ public enum Log {
         }
     }
 
+    /// Whether a message at `lvl` goes anywhere (the sink or a stream subscriber): build it only then.
     @inline(__always)
-    public static func enabled(_ lvl: Int) -> Bool { level >= lvl }
+    public static func enabled(_ lvl: Int) -> Bool { gateLevel.load(ordering: .relaxed) >= lvl }
 
     public static func log(_ lvl: Int, _ prio: Priority, _ message: @autoclosure () -> String) {
-        guard level >= lvl else { return }
-        write(prio, message())
+        guard enabled(lvl) else { return }
+        write(lvl, prio, message())
     }
 
-    public static func error(_ m: @autoclosure () -> String) { write(.error, m()) }
-    public static func warning(_ m: @autoclosure () -> String) { write(.warning, m()) }
-    public static func notice(_ m: @autoclosure () -> String) { write(.notice, m()) }
-    public static func info(_ lvl: Int, _ m: @autoclosure () -> String) { if level >= lvl { write(.info, m()) } }
-    public static func debug(_ lvl: Int, _ m: @autoclosure () -> String) { if level >= lvl { write(.debug, m()) } }
+    public static func error(_ m: @autoclosure () -> String) { write(0, .error, m()) }
+    public static func warning(_ m: @autoclosure () -> String) { write(0, .warning, m()) }
+    public static func notice(_ m: @autoclosure () -> String) { write(0, .notice, m()) }
+    public static func info(_ lvl: Int, _ m: @autoclosure () -> String) { if enabled(lvl) { write(lvl, .info, m()) } }
+    public static func debug(_ lvl: Int, _ m: @autoclosure () -> String) { if enabled(lvl) { write(lvl, .debug, m()) } }
 
     /// The longest message a sink gets; a longer one (a garbage line from a peer in an error) is cut.
     public static let maxMessageBytes = 8192
 
-    private static func write(_ prio: Priority, _ raw: String) {
+    private static func write(_ lvl: Int, _ prio: Priority, _ raw: String) {
         // Every message is one line of printable text whatever a peer put into it (see `escape`).
         let message = escape(raw, limit: maxMessageBytes)
-        state.withLock { writeLocked(&$0, prio, message) }
+        let toSink = lvl <= 0 || level >= lvl
+        state.withLock { st in
+            for s in st.streams where s.wants(lvl) { s.append(LogStream.Line(level: lvl, priority: prio, message: message)) }
+            if toSink { writeLocked(&st, prio, message) }
+        }
     }
 
     private static func writeLocked(_ st: inout SinkState, _ prio: Priority, _ message: String) {

@@ -117,9 +117,10 @@ public final class LiveMesh: @unchecked Sendable {
     /// Starts a daemon named `name` listening on 127.0.0.1:0 with a fresh 1024-bit key (small keys
     /// keep the tests fast; the handshake is the same). `subnets` are tinc Subnet strings (in
     /// switch mode the daemon learns MACs itself). `configure` may adjust anything else, and
-    /// `files` are written into its config directory first (bgp.conf, for instance).
+    /// `files` are written into its config directory first (bgp.conf, for instance); `controlSocket`
+    /// opens the control socket there.
     public func start(_ name: String, mode: RoutingMode = .switch, subnets: [String] = [], connectTo: [String] = [],
-                      files: [String: String] = [:],
+                      files: [String: String] = [:], controlSocket: String? = nil,
                       configure: (inout DaemonSettings) -> Void = { _ in }) throws -> LiveNode {
         let key = try RSAKey.generate(bits: 1024)
         hosts.withLock { $0[name] = (key.publicPEM(), nil) }
@@ -155,6 +156,7 @@ public final class LiveMesh: @unchecked Sendable {
         let device = try SocketPairDevice(type: s.deviceType, interface: "live-\(name)")
         daemon.openDevice = { _ in (device, []) }
         daemon.takesSignals = false
+        daemon.controlSocketPath = controlSocket
         let node = try LiveNode(name: name, daemon: daemon, device: device)
         hosts.withLock { $0[name]?.port = node.port }
         nodes.append(node)

@@ -355,7 +355,8 @@ final class DeployTests: InteropTestCase {
     // MARK: (e) one source of truth: compose's environment renders what `make render` renders
 
     /// Every variable render.sh resolves (its VARS list) reaches the containers of both compose files,
-    /// except the two that are not the deployment's: KEYS_DIR (a container path) and LAB_MIXED (lab only).
+    /// except the three that are not the deployment's: KEYS_DIR and HOSTS_DIR (container paths; the
+    /// compose files mount deploy/keys and hosts/ there) and LAB_MIXED (lab only).
     func testComposeFilesPassEveryRenderVariable() throws {
         let render = try String(contentsOf: deploy.appendingPathComponent("render.sh"), encoding: .utf8)
         guard let start = render.range(of: "VARS=("), let end = render[start.upperBound...].firstIndex(of: ")") else {
@@ -369,7 +370,7 @@ final class DeployTests: InteropTestCase {
                 XCTFail("\(file): no x-node-env block"); continue
             }
             let block = text[anchor.upperBound..<stop.lowerBound]
-            for v in vars where v != "LAB_MIXED" && v != "KEYS_DIR" {
+            for v in vars where v != "LAB_MIXED" && v != "KEYS_DIR" && v != "HOSTS_DIR" {
                 XCTAssertTrue(block.contains("  \(v): ${\(v):-"), "\(file) does not pass \(v) to the nodes")
             }
         }

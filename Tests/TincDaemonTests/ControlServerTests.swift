@@ -15,6 +15,18 @@ func runLoop(_ loop: EventLoop, timeout: Double, until done: @escaping () -> Boo
     loop.run()
 }
 
+/// A blocking client socket connected to the control socket at `path` (it waits in the backlog until the loop accepts).
+func connectControlClient(_ path: String, receiveBuffer: Int32? = nil) -> Int32 {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    if var rb = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb, 4) }
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+    let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+    XCTAssertEqual(r, 0, String(cString: strerror(errno)))
+    return fd
+}
+
 /// ControlServer on a real UNIX socket in a scratch directory.
 final class ControlServerTests: XCTestCase {
     var dir = ""
@@ -28,16 +40,7 @@ final class ControlServerTests: XCTestCase {
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
     /// A blocking client socket connected to the server (the connection waits in the backlog until the loop accepts).
-    func connectClient(receiveBuffer: Int32? = nil) -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        if var rb = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb, 4) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
-        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        XCTAssertEqual(r, 0, String(cString: strerror(errno)))
-        return fd
-    }
+    func connectClient(receiveBuffer: Int32? = nil) -> Int32 { connectControlClient(path, receiveBuffer: receiveBuffer) }
 
     func send(_ fd: Int32, _ text: String) {
         let b = Array(text.utf8)

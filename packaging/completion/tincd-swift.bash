@@ -1,4 +1,6 @@
-# bash completion for tincd-swift (daemon options as tincd's, `ctl` and `bgp` subcommands)
+# bash completion for tincd-swift: the daemon's options (tincd's getopt flags) are completed here;
+# `ctl` and `bgp` by the functions generated from their parser, which packaging/completion/compose.sh
+# puts before this text (`tincd-swift ctl --generate-completion-script bash`, renamed _tincd_swift_cli*).
 
 _tincd_swift_nets() {
     local d
@@ -19,6 +21,10 @@ _tincd_swift() {
     local sub=""
     [ "$cword" -ge 2 ] && sub=${words[1]}
 
+    if [ "$sub" = ctl ] || [ "$sub" = bgp ]; then
+        declare -F _tincd_swift_cli >/dev/null && _tincd_swift_cli tincd-swift "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+        return
+    fi
     case $prev in
         -n|--net) COMPREPLY=($(compgen -W "$(_tincd_swift_nets)" -- "$cur")); return ;;
         -c|--config) COMPREPLY=($(compgen -d -- "$cur")); return ;;
@@ -39,22 +45,6 @@ _tincd_swift() {
         return
     fi
     case $sub in
-        ctl)
-            local i w cmd=() 
-            for ((i = 2; i < cword; i++)); do
-                w=${words[i]}
-                case $w in -c|-n|--pidfile|--socket) ((i++)) ;; -*) ;; *) cmd+=("$w") ;; esac
-            done
-            case "${cmd[*]}" in
-                "") COMPREPLY=($(compgen -W "-c -n --pidfile --socket --json dump info stats show reload retry purge stop debug" -- "$cur")) ;;
-                dump) COMPREPLY=($(compgen -W "nodes edges subnets connections graph" -- "$cur")) ;;
-                show) COMPREPLY=($(compgen -W "protocols route" -- "$cur")) ;;
-                "show protocols") COMPREPLY=($(compgen -W "all" -- "$cur")) ;;
-                "show route"*) COMPREPLY=($(compgen -W "for protocol count" -- "$cur")) ;;
-                debug) COMPREPLY=($(compgen -W "0 1 2 3 4 5" -- "$cur")) ;;
-            esac
-            ;;
-        bgp) COMPREPLY=($(compgen -W "-c --config= -D -d --debug= --logfile= -R" -- "$cur")) ;;
         *)
             COMPREPLY=($(compgen -W "$daemon_opts" -- "$cur"))
             [[ ${COMPREPLY[0]:-} == *= ]] && compopt -o nospace 2>/dev/null

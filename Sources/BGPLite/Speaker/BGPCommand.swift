@@ -1,4 +1,4 @@
-// Standalone mode: `tincd-swift bgp -c DIR [-D] [-d N] [--logfile F] [-R]` runs the speaker alone
+// Standalone mode: `tincd-swift bgp -c DIR [-D] [-d N] [--logfile[=F]] [-R]` runs the speaker alone
 // on its own EventLoop with DIR/bgp.conf. SIGUSR1 logs `show protocols` + `show route` and writes
 // them to DIR/bgp.status (also refreshed automatically after changes); SIGHUP re-reads bgp.conf
 // (`configure`, logged); SIGTERM/SIGINT stop it.
@@ -6,14 +6,16 @@ import Glibc
 import MeshIO
 
 public enum BGPCommand {
-    public static let usage = """
-    Usage: tincd-swift bgp -c DIR [-D] [-d LEVEL] [--logfile[=FILE]] [-R]
-      -c, --config=DIR     directory holding bgp.conf (BIRD 2 syntax subset)
-      -D, --no-detach      stay in the foreground (always the case in bgp mode)
-      -d, --debug=LEVEL    debug level (0-5)
-      --logfile[=FILE]     log to FILE (default DIR/bgp.log)
-      -R                   graceful restart: advertise the R bit (restarting speaker)
-    """
+    /// What `tincd-swift bgp` was started with (parsed by TincDaemon's BGPModeCommand).
+    public struct Options: Sendable {
+        public var configDirectory: String
+        public var debug = 0
+        /// --logfile given: log to `logfile`, or DIR/bgp.log when it is nil.
+        public var useLogfile = false
+        public var logfile: String?
+        public var restarting = false
+        public init(configDirectory: String) { self.configDirectory = configDirectory }
+    }
 
     /// Parses DIR/bgp.conf, keeping `template bgp` definitions for dynamic peers.
     public static func loadConfig(path: String) throws -> (BGPConfig, [String: BGPProtocolConfig]) {
@@ -23,41 +25,9 @@ public enum BGPCommand {
         return (c, p.bgpTemplates)
     }
 
-    public static func main(_ args: [String]) -> Int32 {
-        var dir: String? = nil
-        var debug = 0
-        var logfile: String? = nil
-        var useLogfile = false
-        var restarting = false
-        var i = 0
-        func value(_ a: String, _ flag: String) -> String? {
-            if a.hasPrefix(flag + "=") { return String(a.dropFirst(flag.count + 1)) }
-            if a == flag, i + 1 < args.count { i += 1; return args[i] }
-            return nil
-        }
-        while i < args.count {
-            let a = args[i]
-            if a == "-h" || a == "--help" { print(usage); return 0 }
-            if a == "-D" || a == "--no-detach" { i += 1; continue }
-            if a == "-R" { restarting = true; i += 1; continue }
-            if a.hasPrefix("-c") && a.count > 2 && !a.hasPrefix("-c=") { dir = String(a.dropFirst(2)); i += 1; continue }
-            if let v = value(a, "-c") ?? value(a, "--config") { dir = v; i += 1; continue }
-            if a.hasPrefix("-d") && a.count > 2, let n = Int(a.dropFirst(2)) { debug = n; i += 1; continue }
-            if a.hasPrefix("--debug=") { debug = Int(a.dropFirst(8)) ?? 0; i += 1; continue }
-            if a == "-d" || a == "--debug" {
-                if i + 1 < args.count, let n = Int(args[i + 1]) { debug = n; i += 2 } else { debug += 1; i += 1 }
-                continue
-            }
-            if a.hasPrefix("--logfile=") { useLogfile = true; logfile = String(a.dropFirst(10)); i += 1; continue }
-            if a == "--logfile" {
-                useLogfile = true
-                if i + 1 < args.count, !args[i + 1].hasPrefix("-") { logfile = args[i + 1]; i += 2 } else { i += 1 }
-                continue
-            }
-            writeStandardError("tincd-swift bgp: unknown option \(a)\n\(usage)\n")
-            return 1
-        }
-        guard let confDir = dir else { writeStandardError("tincd-swift bgp: -c DIR is required\n\(usage)\n"); return 1 }
+    public static func run(_ options: Options) -> Int32 {
+        let confDir = options.configDirectory
+        let debug = options.debug, useLogfile = options.useLogfile, logfile = options.logfile, restarting = options.restarting
         Log.level = debug
         if useLogfile {
             Log.configure(sink: .file(logfile ?? confDir + "/bgp.log"), ident: "tincd-swift-bgp")

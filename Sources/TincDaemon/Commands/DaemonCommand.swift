@@ -12,15 +12,11 @@ public enum DaemonCommand {
     public static let version = "tincd-swift \(versionNumber) (tinc 1.0 protocol 17)"
 
     public static func main(_ arguments: [String]) -> Int32 {
-        if arguments.first == "bgp" { return BGPCommand.main(Array(arguments.dropFirst())) }
+        // `ctl` and `bgp` are parsed by swift-argument-parser (CLI/); the rest is tincd's getopt.
+        if let first = arguments.first, OperatorCLI.subcommandNames.contains(first) { return OperatorCLI.main(arguments) }
         if arguments.first == "bench-crypto" { return CryptoBenchmark.main(Array(arguments.dropFirst())) }
         if arguments.first == "bench-graph" { return GraphBenchmark.main(Array(arguments.dropFirst())) }
         if arguments.first == "bench-frames" { return FrameWorkload.main(Array(arguments.dropFirst())) }
-        if arguments.first == "ctl" {
-            return ControlClient.main(Array(arguments.dropFirst())) { confDir, net, pidfile in
-                controlSocketPath(configured: nil, pidfile: pidfile, paths: try? Paths(netname: net, configDirectory: confDir))
-            }
-        }
         let options: CommandLineOptions
         do { options = try CommandLineOptions.parse(arguments) } catch {
             writeStandardError("tincd-swift: \(error)\nTry `tincd-swift --help' for more information.\n")

@@ -18,6 +18,7 @@ enum ControlCommands {
           reload [in|out] NAME            (BGP: re-import / re-export one protocol, as birdc)
           configure [check]               (BGP: re-read bgp.conf and apply it, as birdc configure)
           reload | retry | purge | stop | debug LEVEL   (reload: tinc.conf, hosts/ and bgp.conf)
+          log [LEVEL]                     (stream log lines up to LEVEL, default the daemon's level, as tinc log)
 
         """
 }
@@ -114,7 +115,9 @@ extension MeshDaemon {
             guard let bgp = bgpControl else { return "ERROR BGP is not running on this node (no bgp.conf).\n" }
             return bgp(words, json)
         case ("reload", _):
-            // tinc.conf and hosts/ (tinc's reload), then bgp.conf as `configure` does.
+            // tinc.conf and hosts/ (tinc's reload), then bgp.conf as `configure` does. Logged as
+            // tinc 1.1 logs it (and as SIGHUP's "Got HUP signal").
+            Log.notice("Got 'reload' command")
             reload()
             guard bgp != nil || access(bgpConfigPath, F_OK) == 0 else { return act("Configuration reloaded.") }
             let r = configureBGP(checkOnly: false)
@@ -143,8 +146,12 @@ extension MeshDaemon {
             guard let l = Int(lvl) else { return "ERROR debug needs a number\n" }
             let old = Log.level
             Log.level = l
+            Log.info(0, "Changed debug level from \(old) to \(l)")   // as tinc 1.1
             let message = "Old level \(old), new level \(l)."
             return json ? jsonText(DebugLevelReply(message: message, oldLevel: old, newLevel: l)) : message + "\n"
+        case ("log", _):
+            // The control server turns the connection into a stream before the line gets here.
+            return "ERROR log streams only over the control socket (tincd-swift ctl log)\n"
         default:
             return "ERROR Unknown command: \(line)\n" + ControlCommands.help
         }

@@ -9,6 +9,7 @@ import CNetShim
 /// loop never waits for a client: a wakeup reads at most `readBudget` bytes, a command line longer than
 /// `maxLineBytes` is refused, the reply is written without blocking from a per-client buffer of at most
 /// `maxReplyBytes`, and a client that does not read its reply for `stallTimeout` seconds is dropped.
+/// `log [LEVEL]` turns the connection into a log stream instead (ControlServer+LogStream.swift).
 final class ControlServer {
     struct Limits {
         var maxClients = 16
@@ -25,6 +26,13 @@ final class ControlServer {
         var stallTimeout: Double = 10
         /// Seconds a client may take to send its command line.
         var commandTimeout: Double = 10
+        /// `ctl log` subscribers at once (each costs a buffer and a little work per log line).
+        var maxLogSubscribers = 4
+        /// Per subscriber: lines / bytes waiting in its LogStream before new ones are dropped.
+        var logBufferLines = 2048
+        var logBufferBytes = 512 << 10
+        /// Per subscriber: stream bytes moved to the socket buffer per wakeup; the rest waits for writability.
+        var logWriteBytes = 64 << 10
     }
 
     struct Counters: Equatable {
@@ -36,25 +44,31 @@ final class ControlServer {
         var truncatedReplies = 0
         /// Wakeups that ended with the read budget used up (the rest waited for the next one).
         var readBudgetExhausted = 0
+        var logSubscribers = 0
+        var refusedLogSubscribers = 0
+        /// Log lines a slow `ctl log` client did not get (each gap is marked in its stream).
+        var logLinesDropped = 0
     }
 
     let path: String
     /// Extra names for the socket (symlinks), e.g. DIR/control.socket when --pidfile chose the path.
     var aliases: [String] = []
     var limits = Limits()
-    private(set) var counters = Counters()
+    var counters = Counters()
     /// Who may connect: root and the socket's owner unless a test says otherwise.
     var isAllowed: ((uid_t) -> Bool)?
     /// The uid that owns the socket file (set by `start`).
     private(set) var ownerUID: uid_t = geteuid()
-    private let loop: EventLoop
+    let loop: EventLoop
     private let handler: (String) -> String
     private var listenFD: Int32 = -1
-    private var clients: [Int32: Client] = [:]
-    private var bufferedBytes = 0
+    var clients: [Int32: Client] = [:]
+    var bufferedBytes = 0
+    /// Poked by `ctl log` subscribers' streams from any logging thread (ControlServer+LogStream.swift).
+    var logWakeFD: Int32 = -1
     private var logLimiter = (second: 0, count: 0, suppressed: 0)
 
-    private final class Client {
+    final class Client {
         let fd: Int32
         let pid: pid_t
         let uid: uid_t
@@ -63,6 +77,9 @@ final class ControlServer {
         var written = 0
         var timer: EventLoop.TimerID?
         var lastProgress: Double
+        /// Set once the client asked for `log`: the connection stays open and carries log lines.
+        var stream: LogStream?
+        var streamJSON = false
         init(fd: Int32, pid: pid_t, uid: uid_t, now: Double) { self.fd = fd; self.pid = pid; self.uid = uid; self.lastProgress = now }
         var who: String { "pid \(pid), uid \(uid)" }
     }
@@ -153,7 +170,8 @@ final class ControlServer {
             clients[fd] = c
             loop.register(fd, events: .readable) { [weak self, weak c] ev in
                 guard let self = self, let c = c else { return }
-                if c.output.isEmpty { self.read(c) } else if ev.contains(.error) { self.drop(c) } else { self.flush(c) }
+                if c.stream != nil { self.logClientEvent(c, ev) }
+                else if c.output.isEmpty { self.read(c) } else if ev.contains(.error) { self.drop(c) } else { self.flush(c) }
             }
             armTimer(c, after: limits.commandTimeout) { [weak self] c in
                 Log.warning("Control socket: client (\(c.who)) sent no command line in time; dropped")
@@ -162,7 +180,7 @@ final class ControlServer {
         }
     }
 
-    private func armTimer(_ c: Client, after seconds: Double, _ action: @escaping (Client) -> Void) {
+    func armTimer(_ c: Client, after seconds: Double, _ action: @escaping (Client) -> Void) {
         loop.cancel(c.timer)
         c.timer = loop.schedule(after: seconds) { [weak self, weak c] in
             guard let self = self, let c = c, self.clients[c.fd] === c else { return }
@@ -213,6 +231,7 @@ final class ControlServer {
     private func command(_ c: Client, _ bytes: [UInt8]) {
         c.input = []
         let line = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: " \r\t")
+        if let request = LogRequest(line) { startLogStream(c, request); return }
         guard bufferedBytes < limits.maxBufferedBytes else {
             reply(c, "ERROR control socket busy (\(bufferedBytes) reply bytes waiting for slow clients), try again\n")
             return
@@ -240,7 +259,7 @@ final class ControlServer {
             .map { Log.escape(Substring($0), limit: Int.max, keepTabs: true) }.joined(separator: "\n")
     }
 
-    private func reply(_ c: Client, _ text: String) {
+    func reply(_ c: Client, _ text: String) {
         var out = Array(ControlServer.terminalSafe(text).utf8)
         if out.count > limits.maxReplyBytes {
             counters.truncatedReplies += 1
@@ -260,7 +279,7 @@ final class ControlServer {
         armStallTimer(c)
     }
 
-    private func armStallTimer(_ c: Client) {
+    func armStallTimer(_ c: Client) {
         let deadline = c.lastProgress + limits.stallTimeout
         armTimer(c, after: max(0, deadline - loop.now)) { [weak self] c in
             guard let self = self else { return }
@@ -275,23 +294,27 @@ final class ControlServer {
     }
 
     /// Writes what the socket takes without blocking; closes the connection when the reply is out.
-    private func flush(_ c: Client) {
+    func flush(_ c: Client) {
         while c.written < c.output.count {
             let n = c.output.withUnsafeBytes { b in
                 b.baseAddress.map { send(c.fd, $0 + c.written, c.output.count - c.written, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) } ?? 0
             }
             if n < 0 {
-                if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return }
+                if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR {
+                    if c.stream != nil { logOutputPending(c) }
+                    return
+                }
                 drop(c); return
             }
-            if n == 0 { return }
+            if n == 0 { if c.stream != nil { logOutputPending(c) }; return }
             c.written += n
             c.lastProgress = loop.now
         }
+        if c.stream != nil { logOutputFlushed(c); return }
         drop(c)
     }
 
-    private func drop(_ c: Client) {
+    func drop(_ c: Client) {
         guard clients[c.fd] === c else { return }
         loop.cancel(c.timer)
         c.timer = nil
@@ -300,6 +323,7 @@ final class ControlServer {
         clients[c.fd] = nil
         bufferedBytes -= c.output.count
         c.output = []
+        if let s = c.stream { endLogStream(c, s) }
     }
 }
 
@@ -310,63 +334,5 @@ extension String {
         while let f = s.first, chars.contains(f) { s = s.dropFirst() }
         while let l = s.last, chars.contains(l) { s = s.dropLast() }
         return String(s)
-    }
-}
-
-/// `tincd-swift ctl [-c DIR | -n NET | --pidfile F | --socket PATH] [--json] COMMAND ...`
-public enum ControlClient {
-    public static func main(_ args: [String], defaultSocket: (String?, String?, String?) -> String) -> Int32 {
-        var confDir: String?, net: String?, pidfile: String?, socketPath: String?
-        var json = false
-        var words: [String] = []
-        var i = 0
-        while i < args.count {
-            let a = args[i]
-            func value() -> String? {
-                if let eq = a.firstIndex(of: "=") { return String(a[a.index(after: eq)...]) }
-                i += 1
-                return i < args.count ? args[i] : nil
-            }
-            if a == "-c" || a.hasPrefix("--config") { confDir = value() }
-            else if a == "-n" || a.hasPrefix("--net") { net = value() }
-            else if a.hasPrefix("--pidfile") { pidfile = value() }
-            else if a.hasPrefix("--socket") { socketPath = value() }
-            else if a == "--json" { json = true }
-            else { words.append(a) }
-            i += 1
-        }
-        guard !words.isEmpty else {
-            writeStandardError("usage: tincd-swift ctl [-c DIR | -n NET | --pidfile F | --socket PATH] [--json] COMMAND\n" + ControlCommands.help)
-            return 1
-        }
-        let path = socketPath ?? defaultSocket(confDir, net, pidfile)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8).prefix(107)) }
-        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        guard r == 0 else {
-            writeStandardError("Could not connect to the daemon's control socket \(path): \(String(cString: strerror(errno))). Is tincd-swift running?\n")
-            return 1
-        }
-        let line = (json ? "--json " : "") + words.joined(separator: " ") + "\n"
-        // MSG_NOSIGNAL: a daemon that refuses us (uid check) may close before our line is written;
-        // its ERROR answer is still there to read.
-        _ = line.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-        var out = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            out.append(contentsOf: buf[0..<n])
-        }
-        close(fd)
-        let text = String(decoding: out, as: UTF8.self)
-        if text.hasPrefix("ERROR ") {
-            writeStandardError(String(text.dropFirst(6)))
-            return 1
-        }
-        print(text, terminator: "")
-        return 0
     }
 }
