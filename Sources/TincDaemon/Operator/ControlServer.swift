@@ -340,6 +340,7 @@ public enum ControlClient {
             return 1
         }
         let path = socketPath ?? defaultSocket(confDir, net, pidfile)
+        if words.first == "top" { return ControlTop.main(Array(words.dropFirst()), socketPath: path) }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
