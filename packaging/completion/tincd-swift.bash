@@ -25,7 +25,7 @@ _tincd_swift() {
         --pidfile|--logfile|--socket) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         -k|--kill) COMPREPLY=($(compgen -W "HUP TERM KILL USR1 USR2 WINCH INT ALRM ABRT" -- "$cur")); return ;;
         -U|--user) COMPREPLY=($(compgen -u -- "$cur")); return ;;
-        -d|--debug) COMPREPLY=($(compgen -W "0 1 2 3 4 5" -- "$cur")); return ;;
+        -d|--debug) [[ " ${words[*]} " == *" top "* ]] || { COMPREPLY=($(compgen -W "0 1 2 3 4 5" -- "$cur")); return; } ;;
     esac
     case $cur in
         --net=*) COMPREPLY=($(compgen -W "$(_tincd_swift_nets)" -- "${cur#--net=}")); return ;;
@@ -46,7 +46,14 @@ _tincd_swift() {
                 case $w in -c|-n|--pidfile|--socket) ((i++)) ;; -*) ;; *) cmd+=("$w") ;; esac
             done
             case "${cmd[*]}" in
-                "") COMPREPLY=($(compgen -W "-c -n --pidfile --socket --json dump info stats show reload retry purge stop debug" -- "$cur")) ;;
+                "") COMPREPLY=($(compgen -W "-c -n --pidfile --socket --json dump info stats top show reload retry purge stop debug" -- "$cur")) ;;
+                top*)
+                    case $prev in
+                        --sort) COMPREPLY=($(compgen -W "name in out total" -- "$cur")) ;;
+                        -d|--delay|--iterations) COMPREPLY=() ;;
+                        *) COMPREPLY=($(compgen -W "-d --delay --once --iterations --cumulative --sort" -- "$cur")) ;;
+                    esac
+                    ;;
                 dump) COMPREPLY=($(compgen -W "nodes edges subnets connections graph" -- "$cur")) ;;
                 show) COMPREPLY=($(compgen -W "protocols route" -- "$cur")) ;;
                 "show protocols") COMPREPLY=($(compgen -W "all" -- "$cur")) ;;
