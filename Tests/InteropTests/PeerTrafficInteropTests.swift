@@ -7,16 +7,6 @@ import XCTest
 final class PeerTrafficInteropTests: InteropTestCase {
     private func overlay(_ i: Int) -> String { "10.214.0.\(i + 1)" }
 
-    /// `name{labels} value` lines of a Prometheus exposition -> value by series.
-    private func samples(_ text: String) -> [String: Double] {
-        var out: [String: Double] = [:]
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let sp = line.lastIndex(of: " "), let v = Double(line[line.index(after: sp)...]) else { continue }
-            out[String(line[..<sp])] = v
-        }
-        return out
-    }
-
     private func traffic(_ json: String, peer: String) -> [String: Any]? {
         let data = Data(json.utf8)
         if let nodes = (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]] {
@@ -63,7 +53,7 @@ final class PeerTrafficInteropTests: InteropTestCase {
         func metrics() -> [String: Double] {
             guard let r = try? lab.exec(in: a.namespace, ["curl", "-sS", "--max-time", "5", "http://127.0.0.1:9471/metrics"], timeout: 10)
             else { return [:] }
-            return samples(r.stdout)
+            return prometheusSamples(r.stdout)
         }
         let outBefore = traffic(try ctl(socket, ["--json", "info", "obsB"]).stdout, peer: "obsB")
         let inBefore = traffic(try ctl(socketB, ["--json", "dump", "nodes"]).stdout, peer: "obsA")

@@ -83,17 +83,17 @@ final class PeerTrafficTests: XCTestCase {
         XCTAssertTrue(first.allSatisfy { $0.total == 0 }, "no rate before a second sample")
     }
 
-    func testTopOptions() {
-        guard case .success(let o) = ControlTop.Options.parse(["-d", "0.5", "--iterations", "3", "--sort", "total", "--cumulative"]) else {
-            return XCTFail("valid options refused")
-        }
+    func testTopOptions() throws {
+        let o = try ControlTop.Options.parse(["-d", "0.5", "--iterations", "3", "--sort", "total", "--cumulative"])
         XCTAssertEqual(o.interval, 0.5)
         XCTAssertEqual(o.iterations, 3)
         XCTAssertEqual(o.sort, .total)
         XCTAssertTrue(o.cumulative)
+        XCTAssertEqual(try ControlTop.Options.parse([]), ControlTop.Options())
         for bad in [["-d"], ["-d", "0"], ["-d", "nan"], ["--iterations", "0"], ["--sort", "size"], ["-x"]] {
-            guard case .failure(let e) = ControlTop.Options.parse(bad) else { XCTFail("\(bad) accepted"); continue }
-            XCTAssertFalse(e.description.isEmpty)
+            XCTAssertThrowsError(try ControlTop.Options.parse(bad), "\(bad) accepted") { e in
+                XCTAssertTrue("\(e)".contains(bad[0]), "\(e) does not name \(bad[0])")
+            }
         }
     }
 

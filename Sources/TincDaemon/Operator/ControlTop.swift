@@ -34,49 +34,31 @@ public enum ControlTop {
         public init() {}
 
         /// Parses `top`'s own arguments; the error names the offending one.
-        public static func parse(_ args: [String]) -> Result<Options, TopError> {
+        public static func parse(_ args: [String]) throws(TopError) -> Options {
             var o = Options()
-            var i = 0
-            func value(_ flag: String) -> Result<String, TopError> {
-                i += 1
-                return i < args.count ? .success(args[i]) : .failure(TopError("\(flag) needs a value"))
-            }
-            while i < args.count {
-                let a = args[i]
+            var rest = args[...]
+            while let a = rest.popFirst() {
+                func value<T>(_ expected: String, _ convert: (String) -> T?) throws(TopError) -> T {
+                    guard let v = rest.popFirst() else { throw TopError("\(a) needs a value") }
+                    guard let x = convert(v) else { throw TopError("\(a) \(v): expected \(expected)") }
+                    return x
+                }
                 switch a {
                 case "-d", "--delay":
-                    switch value(a) {
-                    case .failure(let e): return .failure(e)
-                    case .success(let v):
-                        guard let d = Double(v), d.isFinite, d >= 0.1, d <= 3600 else {
-                            return .failure(TopError("\(a) \(v): expected seconds between 0.1 and 3600"))
-                        }
-                        o.interval = d
-                    }
+                    o.interval = try value("seconds between 0.1 and 3600") { Double($0).flatMap { (0.1...3600).contains($0) ? $0 : nil } }
                 case "--once":
                     o.once = true
                 case "--iterations":
-                    switch value(a) {
-                    case .failure(let e): return .failure(e)
-                    case .success(let v):
-                        guard let n = Int(v), n >= 1 else { return .failure(TopError("--iterations \(v): expected a whole number ≥ 1")) }
-                        o.iterations = n
-                    }
+                    o.iterations = try value("a whole number ≥ 1") { Int($0).flatMap { $0 >= 1 ? $0 : nil } }
                 case "--cumulative":
                     o.cumulative = true
                 case "--sort":
-                    switch value(a) {
-                    case .failure(let e): return .failure(e)
-                    case .success(let v):
-                        guard let k = SortKey(rawValue: v) else { return .failure(TopError("--sort \(v): expected name, in, out or total")) }
-                        o.sort = k
-                    }
+                    o.sort = try value("name, in, out or total") { SortKey(rawValue: $0) }
                 default:
-                    return .failure(TopError("unknown argument \(a)"))
+                    throw TopError("unknown argument \(a)")
                 }
-                i += 1
             }
-            return .success(o)
+            return o
         }
     }
 
@@ -151,10 +133,10 @@ public enum ControlTop {
     /// The client's entry point: `args` are the words after `top`.
     public static func main(_ args: [String], socketPath: String) -> Int32 {
         let o: Options
-        switch Options.parse(args) {
-        case .success(let v): o = v
-        case .failure(let e):
-            writeStandardError("ctl top: \(e)\n" + usage)
+        do {
+            o = try Options.parse(args)
+        } catch {
+            writeStandardError("ctl top: \(error)\n" + usage)
             return 1
         }
         let source = Sampler(socketPath: socketPath)

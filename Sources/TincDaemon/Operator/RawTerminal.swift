@@ -12,7 +12,6 @@ final class RawTerminal {
 
     init?() {
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1, tcgetattr(STDIN_FILENO, &saved) == 0 else { return nil }
-        signals = [SIGINT, SIGTERM, SIGHUP, SIGWINCH].withUnsafeBufferPointer { cns_signalfd($0.baseAddress, Int32($0.count)) }
         var raw = saved
         // Keys arrive one by one without echo; output processing stays (\n still starts a new line).
         raw.c_lflag &= ~tcflag_t(ICANON | ECHO)
@@ -21,6 +20,7 @@ final class RawTerminal {
             cc[Int(VTIME)] = 0
         }
         guard tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0 else { return nil }
+        signals = [SIGINT, SIGTERM, SIGHUP, SIGWINCH].withUnsafeBufferPointer { cns_signalfd($0.baseAddress, Int32($0.count)) }
         active = true
         write("\u{1b}[?1049h\u{1b}[?25l")   // alternate screen, cursor hidden
     }
