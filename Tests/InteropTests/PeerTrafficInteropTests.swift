@@ -88,6 +88,7 @@ final class PeerTrafficInteropTests: InteropTestCase {
             return c.count == 4 && c[1] > 0 && c[3] > 0
         }
         XCTAssertTrue(shown, "ctl top shows no non-zero rates for obsB:\n\(screen)" + diagnostics())
+        print("ctl top in a tmux pane:\n\(screen)")
         XCTAssertTrue(screen.contains("Sort: name"), screen)
         // Keys: o sorts by out, c switches to totals, q quits (the pane then runs the `sleep`).
         _ = try tmuxRun(["send-keys", "-t", "top", "o"])

@@ -114,10 +114,16 @@ final class PeerTrafficTests: XCTestCase {
     /// Two in-process daemons: frames A sends to B show up in A's out counters for B and in B's in
     /// counters for A (at least the frames and bytes sent), with key ages and a recent last-seen,
     /// in `info --json` and in `info` text.
-    func testCountersMoveWithFramesBetweenTwoDaemons() throws {
+    func testCountersMoveWithFramesBetweenTwoDaemons() throws { try countersMove(tcpOnly: false) }
+
+    /// The same with TCPOnly on both: every frame is a PACKET on the meta connection, counted by the
+    /// TX worker (out, and its TCP part) and by the control thread (in over TCP).
+    func testCountersMoveWithFramesOverTCP() throws { try countersMove(tcpOnly: true) }
+
+    func countersMove(tcpOnly: Bool, file: StaticString = #filePath, line: UInt = #line) throws {
         let mesh = try LiveMesh()
-        let a = try mesh.start("A")
-        let b = try mesh.start("B", connectTo: ["A"])
+        let a = try mesh.start("A") { $0.tcpOnly = tcpOnly }
+        let b = try mesh.start("B", connectTo: ["A"]) { $0.tcpOnly = tcpOnly }
         XCTAssertTrue(mesh.wait { a.control("info B").contains("Status:       reachable") }, "A and B did not connect")
         // MACs learned and keys agreed: frames both ways until each side delivers one.
         var sent = Set<[UInt8]>()
@@ -131,7 +137,7 @@ final class PeerTrafficTests: XCTestCase {
             }
             XCTAssertTrue(delivered, "no unicast frame from \(from.name) reached \(to.name)")
         }
-        XCTAssertTrue(mesh.wait { (a.control("info B").contains("Packet key:   valid")) }, "no packet key")
+        if !tcpOnly { XCTAssertTrue(mesh.wait { (a.control("info B").contains("Packet key:   valid")) }, "no packet key") }
         while a.device.receive(timeout: 0.3) != nil || b.device.receive(timeout: 0.3) != nil {}   // late warm-up frames
 
         guard let outBefore = traffic(a, of: "B"), let inBefore = traffic(b, of: "A") else { return XCTFail("no traffic in info --json") }
@@ -149,8 +155,15 @@ final class PeerTrafficTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(inAfter.inBytes - inBefore.inBytes, UInt64(count * length))
         XCTAssertLessThan(inAfter.inPackets - inBefore.inPackets, UInt64(count + 10), "B counted frames nobody sent")
         XCTAssertEqual(inAfter.drops.total, 0, "\(inAfter.drops)")
-        XCTAssertNotNil(outAfter.outKeyAge, "A holds B's key")
-        XCTAssertNotNil(inAfter.inKeyAge, "B gave A a key")
+        if tcpOnly {
+            XCTAssertGreaterThanOrEqual(outAfter.outTCPPackets - outBefore.outTCPPackets, UInt64(count))
+            XCTAssertGreaterThanOrEqual(outAfter.outTCPBytes - outBefore.outTCPBytes, UInt64(count * length))
+            XCTAssertGreaterThanOrEqual(inAfter.inTCPPackets - inBefore.inTCPPackets, UInt64(count))
+            XCTAssertGreaterThanOrEqual(inAfter.inTCPBytes - inBefore.inTCPBytes, UInt64(count * length))
+        } else {
+            XCTAssertNotNil(outAfter.outKeyAge, "A holds B's key")
+            XCTAssertNotNil(inAfter.inKeyAge, "B gave A a key")
+        }
         XCTAssertLessThan(inAfter.lastSeen ?? 99, 5, "B heard from A just now")
         let text = b.control("info A")
         XCTAssertTrue(text.contains("RX:           \(inAfter.inPackets) packets"), text)
