@@ -107,8 +107,25 @@ final class PeerTrafficInteropTests: InteropTestCase {
             // Back on the normal screen: the alternate screen with the table is gone.
             return !s.contains("Sort:")
         }, "ctl top did not quit on q")
-        let sttyCheck = try tmuxRun(["display-message", "-p", "-t", "top", "#{pane_current_command}"])
-        XCTAssertTrue(sttyCheck.stdout.contains("sleep"), "ctl top still running after q: \(sttyCheck.stdout)")
+        let afterQ = try tmuxRun(["display-message", "-p", "-t", "top", "#{pane_current_command}"])
+        XCTAssertTrue(afterQ.stdout.contains("sleep"), "ctl top still running after q: \(afterQ.stdout)")
+
+        // Ctrl-C (SIGINT to the pane's foreground group): top exits 130 and the terminal is back in
+        // canonical mode with echo, as `stty -a` run next in the same terminal shows.
+        let sttyFile = lab.workDir.appendingPathComponent("stty-after-sigint.txt")
+        _ = try tmuxRun(["new-window", "-t", "top", "-n", "sigint",
+                         "\(TincBinaries.swiftBinary) ctl --socket \(socket) top -d 0.5; echo \"exit $?\" > \(sttyFile.path).rc; stty -a > \(sttyFile.path); sleep 30"])
+        XCTAssertTrue(waitUntil(timeout: budget(10), poll: 0.2) {
+            ((try? tmuxRun(["capture-pane", "-p", "-t", "top:sigint"]).stdout) ?? "").contains("Sort: name")
+        }, "ctl top did not start in the second window")
+        _ = try tmuxRun(["send-keys", "-t", "top:sigint", "C-c"])
+        XCTAssertTrue(waitUntil(timeout: budget(10), poll: 0.2) { FileManager.default.fileExists(atPath: sttyFile.path) },
+                      "no stty output after Ctrl-C")
+        let rc = (try? String(contentsOf: URL(fileURLWithPath: sttyFile.path + ".rc"), encoding: .utf8)) ?? ""
+        XCTAssertTrue(rc.contains("exit 130"), "ctl top after SIGINT: \(rc)")
+        _ = waitUntil(timeout: 2, poll: 0.1) { ((try? String(contentsOf: sttyFile, encoding: .utf8)) ?? "").contains("echo") }
+        let stty = " " + ((try? String(contentsOf: sttyFile, encoding: .utf8)) ?? "").replacingOccurrences(of: "\n", with: " ") + " "
+        XCTAssertTrue(stty.contains(" icanon ") && stty.contains(" echo "), "terminal not restored after SIGINT: \(stty)")
 
         // Not a terminal: tables on stdout, rates over one interval each.
         let piped = try ctl(socket, ["top", "-d", "0.5", "--iterations", "2", "--sort", "total"])
