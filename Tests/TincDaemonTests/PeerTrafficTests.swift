@@ -77,6 +77,13 @@ final class PeerTrafficTests: XCTestCase {
         XCTAssertEqual(total.first, "Total")
         XCTAssertEqual(total.last, "100200", "out bytes/s summed over the nodes: \(lines[6])")
 
+        // Extreme values from a reply render without trapping; control characters in a name do not reach the terminal.
+        var huge = ControlTop.Options()
+        huge.cumulative = true
+        let extreme = ControlTop.render([ControlTop.Row(name: "x\u{1b}[2J", inPackets: Double(UInt64.max), inBytes: 1e300,
+                                                        outPackets: 0, outBytes: 0)], options: huge, nodes: 1, title: "t")
+        XCTAssertTrue(extreme[2].hasPrefix("x?[2J "), extreme[2])
+        XCTAssertFalse(extreme.joined().contains("\u{1b}"))
         let cumulative = ControlTop.rows(previous: nil, current: after, seconds: 0, cumulative: true)
         XCTAssertEqual(cumulative.first { $0.name == "c" }?.outBytes, 300_000)
         let first = ControlTop.rows(previous: nil, current: after, seconds: 0, cumulative: false)

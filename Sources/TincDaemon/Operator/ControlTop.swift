@@ -112,11 +112,14 @@ public enum ControlTop {
     /// The screen or printed table: a title line, the column header, one line per node and the totals.
     public static func render(_ rows: [Row], options: Options, nodes: Int, title: String) -> [String] {
         let unit = options.cumulative ? "" : "/s"
+        // Formatted, not converted to an integer type: no value from the reply can trap.
         func num(_ v: Double) -> String {
-            options.cumulative ? String(UInt64(max(0, v.rounded()))) : (v >= 100 || v == 0 ? String(Int64(v.rounded())) : String(format: "%.1f", v))
+            !options.cumulative && v > 0 && v < 100 ? String(format: "%.1f", v) : String(format: "%.0f", max(0, v))
         }
         func line(_ c: [String]) -> String {
-            let name = c[0].count >= 16 ? String(c[0].prefix(15)) + " " : c[0].padding(toLength: 16, withPad: " ", startingAt: 0)
+            // Node names are tinc names (letters, digits, _); anything else is not sent to the terminal.
+            let shown = String(c[0].unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? Character($0) : "?" })
+            let name = shown.count >= 16 ? String(shown.prefix(15)) + " " : shown.padding(toLength: 16, withPad: " ", startingAt: 0)
             return name + c[1...].map { String(repeating: " ", count: max(0, 13 - $0.count)) + $0 }.joined(separator: " ")
         }
         var out = ["\(title)  Nodes: \(nodes)  Sort: \(options.sort.rawValue)  \(options.cumulative ? "Cumulative" : "Rate over \(num(options.interval)) s")"]
