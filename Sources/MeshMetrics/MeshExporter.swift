@@ -131,6 +131,7 @@ public final class MeshExporter {
             if let m = p.pmtu { gauge("tincd_node_pmtu_bytes", l, m) }
             if let m = p.minmtu { gauge("tincd_node_pmtu_min_bytes", l, m) }
             if let m = p.maxmtu { gauge("tincd_node_pmtu_max_bytes", l, m) }
+            peerSeries(p, l)
         }
 
         if let b = s.bgp {
@@ -151,6 +152,29 @@ public final class MeshExporter {
             }
         }
         sweep()
+    }
+
+    /// Per-peer traffic (PeerTraffic): one series set per node of the graph, so the node limit
+    /// (MaxNodes) bounds the label values. Drop reasons appear once they count something.
+    private func peerSeries(_ p: NodeSnapshot, _ l: [(String, String)]) {
+        let t = p.traffic
+        counter("tincd_peer_rx_packets_total", l, total: t.inPackets)
+        counter("tincd_peer_rx_bytes_total", l, total: t.inBytes)
+        counter("tincd_peer_tx_packets_total", l, total: t.outPackets)
+        counter("tincd_peer_tx_bytes_total", l, total: t.outBytes)
+        counter("tincd_peer_tcp_rx_packets_total", l, total: t.inTCPPackets)
+        counter("tincd_peer_tcp_rx_bytes_total", l, total: t.inTCPBytes)
+        counter("tincd_peer_tcp_tx_packets_total", l, total: t.outTCPPackets)
+        counter("tincd_peer_tcp_tx_bytes_total", l, total: t.outTCPBytes)
+        for d in t.drops.byReason where d.count > 0 {
+            counter("tincd_peer_dropped_packets_total", l + [("reason", d.reason)], total: d.count)
+        }
+        if let s = t.lastSeen { gauge("tincd_peer_last_seen_seconds", l, s) }
+        if let a = t.inKeyAge { gauge("tincd_peer_key_age_seconds", l + [("direction", "in")], a) }
+        if let a = t.outKeyAge { gauge("tincd_peer_key_age_seconds", l + [("direction", "out")], a) }
+        if p.reachable {
+            gauge("tincd_node_path_info", l + [("nexthop", p.nexthop ?? ""), ("via", p.via ?? "")], 1)
+        }
     }
 
     /// The registry's text exposition with HELP lines added and metric families in name order.
@@ -205,6 +229,18 @@ public final class MeshExporter {
         "tincd_node_pmtu_bytes": "Path MTU to the node as discovered by MTU probes.",
         "tincd_node_pmtu_min_bytes": "Lower bound of the path MTU search.",
         "tincd_node_pmtu_max_bytes": "Upper bound of the path MTU search.",
+        "tincd_peer_rx_packets_total": "Frames received from the node (UDP and TCP; relayed frames count for the hop that sent them).",
+        "tincd_peer_rx_bytes_total": "Frame bytes received from the node (before decryption overhead; UDP and TCP).",
+        "tincd_peer_tx_packets_total": "Frames sent to the node as their destination (UDP and TCP, whichever hop).",
+        "tincd_peer_tx_bytes_total": "Frame bytes sent to the node as their destination (UDP and TCP).",
+        "tincd_peer_tcp_rx_packets_total": "Frames received from the node over a meta connection (part of rx).",
+        "tincd_peer_tcp_rx_bytes_total": "Frame bytes received from the node over a meta connection (part of rx).",
+        "tincd_peer_tcp_tx_packets_total": "Frames to the node sent over a meta connection (part of tx).",
+        "tincd_peer_tcp_tx_bytes_total": "Frame bytes to the node sent over a meta connection (part of tx).",
+        "tincd_peer_dropped_packets_total": "The node's packets dropped, by reason (bad_mac, replay, no_key, decompress, too_short, compress, seal_failed, send_error).",
+        "tincd_peer_last_seen_seconds": "Seconds since the last valid packet from the node.",
+        "tincd_peer_key_age_seconds": "Seconds since the packet key was set (direction in: the key we gave the node; out: the key it gave us).",
+        "tincd_node_path_info": "Always 1 for a reachable node; labels name its nexthop and via.",
         "tincd_bgp_loc_rib_routes": "Prefixes in the BGP Loc-RIB.",
         "tincd_bgp_sessions": "BGP sessions configured or started (automatic mesh sessions included).",
         "tincd_bgp_sessions_established": "BGP sessions in state Established.",

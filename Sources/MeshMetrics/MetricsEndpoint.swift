@@ -31,7 +31,8 @@ public final class MetricsEndpoint {
     public func scrape() -> String {
         scrapes += 1
         exporter.update(provider(), now: MetricsEndpoint.wallClock())
-        return exporter.render()
+        // process_* sort before tincd_*, so the families stay in name order.
+        return (ProcessMetrics.read()?.exposition ?? "") + exporter.render()
     }
 
     private func answer(_ method: String, _ path: String) -> MetricsHTTPServer.Response {

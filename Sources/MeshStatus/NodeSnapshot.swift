@@ -29,11 +29,13 @@ public struct NodeSnapshot: Codable, Sendable, Equatable {
     public var digest: Int
     public var maclength: Int
     public var compression: Int
+    /// Frames, bytes, drops, last packet and key ages (PeerTraffic).
+    public var traffic: PeerTraffic
 
     public init(name: String, myself: Bool, reachable: Bool, connected: Bool, address: String?, port: String?,
                 nexthop: String?, via: String?, distance: Int?, options: UInt32, status: UInt32, subnets: [String],
                 validkey: Bool, pmtu: Int?, minmtu: Int?, maxmtu: Int?, cipher: Int, digest: Int, maclength: Int,
-                compression: Int) {
+                compression: Int, traffic: PeerTraffic = PeerTraffic()) {
         self.name = name
         self.myself = myself
         self.reachable = reachable
@@ -54,11 +56,12 @@ public struct NodeSnapshot: Codable, Sendable, Equatable {
         self.digest = digest
         self.maclength = maclength
         self.compression = compression
+        self.traffic = traffic
     }
 
     enum CodingKeys: String, CodingKey {
         case name, myself, reachable, connected, address, port, nexthop, via, distance, options, status, subnets
-        case validkey, pmtu, minmtu, maxmtu, cipher, digest, maclength, compression
+        case validkey, pmtu, minmtu, maxmtu, cipher, digest, maclength, compression, traffic
     }
 
     /// Absent values are written as null, so every object has the same keys.
@@ -84,6 +87,7 @@ public struct NodeSnapshot: Codable, Sendable, Equatable {
         try c.encode(digest, forKey: .digest)
         try c.encode(maclength, forKey: .maclength)
         try c.encode(compression, forKey: .compression)
+        try c.encode(traffic, forKey: .traffic)
     }
 }
 

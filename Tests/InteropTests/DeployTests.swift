@@ -131,16 +131,6 @@ final class DeployTests: InteropTestCase {
         try lab.exec(in: ns, ["curl", "-sS", "--max-time", "5", "-o", "-", "-w", "\n%{http_code}", url], timeout: 10)
     }
 
-    /// `name{labels} value` lines of a Prometheus text exposition -> value by series.
-    private func samples(_ text: String) -> [String: Double] {
-        var out: [String: Double] = [:]
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let sp = line.lastIndex(of: " "), let v = Double(line[line.index(after: sp)...]) else { continue }
-            out[String(line[..<sp])] = v
-        }
-        return out
-    }
-
     func testMetricsEndpointScrapedWhileTrafficAndRoutesFlow() throws {
         try TincBinaries.requireSwiftBinary()
         _ = try requireTool("curl", package: "curl")
@@ -187,7 +177,7 @@ final class DeployTests: InteropTestCase {
         var first: [String: Double] = [:]
         let ready = waitUntil(timeout: budget(15), poll: 0.3) {
             guard let r = try? self.scrape(lab, ns: a.namespace, base + "/metrics"), r.stdout.hasSuffix("\n200") else { return false }
-            first = self.samples(r.stdout)
+            first = prometheusSamples(r.stdout)
             return first["tincd_node_reachable{node=\"mB\"}"] == 1
         }
         XCTAssertTrue(ready, "no scrape with mB reachable: \(first)" + diagnostics())
@@ -202,7 +192,7 @@ final class DeployTests: InteropTestCase {
         var after: [String: Double] = [:]
         let moved = waitUntil(timeout: budget(10), poll: 0.3) {
             guard let r = try? self.scrape(lab, ns: a.namespace, base + "/metrics") else { return false }
-            after = self.samples(r.stdout)
+            after = prometheusSamples(r.stdout)
             // The workers report their counters to the control loop every 0.5 s.
             return (after["tincd_device_in_packets_total"] ?? 0) >= (first["tincd_device_in_packets_total"] ?? 0) + 20
                 && (after["tincd_device_out_packets_total"] ?? 0) >= (first["tincd_device_out_packets_total"] ?? 0) + 20
@@ -217,7 +207,7 @@ final class DeployTests: InteropTestCase {
         var bgp: [String: Double] = [:]
         let routed = waitUntil(timeout: budget(30), poll: 0.5) {
             guard let r = try? self.scrape(lab, ns: a.namespace, base + "/metrics") else { return false }
-            bgp = self.samples(r.stdout)
+            bgp = prometheusSamples(r.stdout)
             return bgp["tincd_bgp_session_established{session=\"mB\"}"] == 1
                 && (bgp["tincd_bgp_session_prefixes_accepted{session=\"mB\"}"] ?? 0) >= 1
         }
@@ -248,7 +238,7 @@ final class DeployTests: InteropTestCase {
         var gone: [String: Double] = [:]
         let dropped = waitUntil(timeout: budget(20), poll: 0.5) {
             guard let r = try? self.scrape(lab, ns: a.namespace, base + "/metrics") else { return false }
-            gone = self.samples(r.stdout)
+            gone = prometheusSamples(r.stdout)
             return gone["tincd_node_reachable{node=\"mB\"}"] == 0
                 && gone["tincd_bgp_session_established{session=\"mB\"}"] == nil
         }

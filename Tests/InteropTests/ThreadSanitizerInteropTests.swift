@@ -78,8 +78,16 @@ final class ThreadSanitizerInteropTests: InteropTestCase {
         _ = waitUntil(timeout: budget(5), poll: 0.05) {
             (try? lab.exec(in: e2.namespace, ["ss", "-Hltn", "sport = :5201"], timeout: 5))?.stdout.contains(":5201") ?? false
         }
+        // Meanwhile the hub's control thread reads every worker's per-node counters (ctl --json dump nodes,
+        // ten times a second) while those workers write them.
+        let hubSocket = hub.pidFile.path.replacingOccurrences(of: ".pid", with: "") + ".socket"
+        let reader = try lab.spawn(in: hub.namespace, ["sh", "-c", "for i in $(seq 30); do '\(bin)' ctl --socket '\(hubSocket)' --json dump nodes > /dev/null; sleep 0.1; done"],
+                                   output: lab.workDir.appendingPathComponent("counter-reader.txt"), label: "counter-reader")
         let client = try lab.exec(in: e1.namespace, ["iperf3", "-c", overlay(2), "-p", "5201", "-t", "5", "--bidir", "-J"],
                                   timeout: budget(25))
+        _ = reader.waitForExit(timeout: budget(10))
+        let reads = try lab.exec(in: hub.namespace, [bin, "ctl", "--socket", hubSocket, "--json", "info", "edge2"], timeout: 20)
+        XCTAssertTrue(reads.stdout.contains("\"out_bytes\""), "no per-node counters from the hub: \(reads)")
         _ = server.waitForExit(timeout: budget(5))
         _ = flood.waitForExit(timeout: budget(8))
         let (forward, reverse) = iperfBytes(client.stdout)

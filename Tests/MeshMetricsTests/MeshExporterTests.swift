@@ -83,6 +83,69 @@ final class MeshExporterTests: XCTestCase {
         XCTAssertFalse(t.contains("tincd_bgp_"), t)
     }
 
+    func testPeerTrafficSeries() {
+        let e = MeshExporter()
+        var peer = node("n2")
+        peer.traffic.inPackets = 10; peer.traffic.inBytes = 1500
+        peer.traffic.outPackets = 4; peer.traffic.outBytes = 400
+        peer.traffic.drops.replay = 2
+        peer.traffic.lastSeen = 1.5
+        peer.traffic.outKeyAge = 30
+        e.update(snapshot(peers: [peer]), now: 2000)
+        var t = e.render()
+        XCTAssertEqual(value(t, "tincd_peer_rx_packets_total{node=\"n2\"}"), 10)
+        XCTAssertEqual(value(t, "tincd_peer_rx_bytes_total{node=\"n2\"}"), 1500)
+        XCTAssertEqual(value(t, "tincd_peer_tx_bytes_total{node=\"n2\"}"), 400)
+        XCTAssertEqual(value(t, "tincd_peer_tcp_rx_packets_total{node=\"n2\"}"), 0)
+        XCTAssertEqual(value(t, "tincd_peer_dropped_packets_total{node=\"n2\",reason=\"replay\"}"), 2)
+        XCTAssertNil(value(t, "tincd_peer_dropped_packets_total{node=\"n2\",reason=\"bad_mac\"}"), "no series for a reason never seen")
+        XCTAssertEqual(value(t, "tincd_peer_last_seen_seconds{node=\"n2\"}"), 1.5)
+        XCTAssertEqual(value(t, "tincd_peer_key_age_seconds{node=\"n2\",direction=\"out\"}"), 30)
+        XCTAssertNil(value(t, "tincd_peer_key_age_seconds{node=\"n2\",direction=\"in\"}"))
+        XCTAssertEqual(value(t, "tincd_node_path_info{node=\"n2\",nexthop=\"n2\",via=\"n2\"}"), 1)
+        XCTAssertTrue(t.contains("# TYPE tincd_peer_rx_bytes_total counter"), t)
+        XCTAssertTrue(t.contains("# HELP tincd_peer_rx_bytes_total "), t)
+        peer.traffic.inBytes = 2500
+        e.update(snapshot(peers: [peer]), now: 2001)
+        t = e.render()
+        XCTAssertEqual(value(t, "tincd_peer_rx_bytes_total{node=\"n2\"}"), 2500, "counters follow the totals")
+    }
+
+    func testProcessMetricsFromProc() throws {
+        let p = try XCTUnwrap(ProcessMetrics.read(), "/proc/self unreadable")
+        XCTAssertGreaterThan(p.residentBytes, 1_048_576)
+        XCTAssertGreaterThanOrEqual(p.virtualBytes, p.residentBytes)
+        XCTAssertGreaterThanOrEqual(p.threads, 1)
+        XCTAssertGreaterThan(p.openFDs, 2)
+        // A descriptor opened now is counted.
+        let fd = open("/dev/null", O_RDONLY)
+        defer { close(fd) }
+        XCTAssertEqual(try XCTUnwrap(ProcessMetrics.read()).openFDs, p.openFDs + 1)
+        var lim = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim)
+        XCTAssertEqual(p.maxFDs, Int(clamping: lim.rlim_cur))
+        let now = Double(time(nil))
+        XCTAssertLessThanOrEqual(p.startTime, now + 1)
+        XCTAssertGreaterThan(p.startTime, now - 24 * 3600, "this test process started today, not at \(p.startTime)")
+        // Burn some CPU: the counter grows.
+        var x = 0.0
+        for i in 0..<20_000_000 { x += Double(i & 7) }
+        XCTAssertGreaterThan(x, 0)
+        XCTAssertGreaterThan(try XCTUnwrap(ProcessMetrics.read()).cpuSeconds, p.cpuSeconds)
+
+        let text = p.exposition
+        for name in ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_virtual_memory_bytes", "process_open_fds",
+                     "process_max_fds", "process_start_time_seconds", "process_threads"] {
+            XCTAssertNotNil(value(text, name), "\(name) missing:\n\(text)")
+        }
+        XCTAssertTrue(text.contains("# TYPE process_cpu_seconds_total counter"))
+        XCTAssertEqual(value(text, "process_resident_memory_bytes"), p.residentBytes)
+        // The command name may hold spaces and parentheses.
+        XCTAssertEqual(ProcessMetrics.statFields("12 (a) b (c)) S 1 2")?.first, "S")
+        XCTAssertNil(ProcessMetrics.statFields("garbage"))
+        XCTAssertEqual(ProcessMetrics.bootTime("cpu 1 2\nbtime 1700000000\nprocesses 3\n"), 1_700_000_000)
+    }
+
     func testHTTPServerAnswersAndLimits() throws {
         let loop = try EventLoop()
         let endpoint = try MetricsEndpoint(host: "127.0.0.1", port: 0, loop: loop) { MeshSnapshot(name: "t", version: "v", startTime: 0) }
@@ -112,6 +175,8 @@ final class MeshExporterTests: XCTestCase {
         XCTAssertTrue(m.hasPrefix("HTTP/1.1 200 OK\r\n"), m)
         XCTAssertTrue(m.contains("Content-Type: text/plain; version=0.0.4"), m)
         XCTAssertTrue(m.contains("tincd_info{node=\"t\",version=\"v\"} 1"), m)
+        XCTAssertTrue(m.contains("\nprocess_resident_memory_bytes "), m)
+        XCTAssertTrue(m.contains("\nprocess_open_fds "), m)
         XCTAssertTrue(request("GET /healthz HTTP/1.0\r\n\r\n").contains("200 OK"))
         XCTAssertTrue(request("GET /other HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 404"))
         XCTAssertTrue(request("DELETE /metrics HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 405"))

@@ -62,7 +62,14 @@ final class ControlJSONSchemaTests: XCTestCase {
         "address": .nullable(.string), "port": .nullable(.string), "nexthop": .nullable(.string), "via": .nullable(.string),
         "distance": .nullable(.int), "options": .int, "status": .int, "subnets": .array(.string), "validkey": .bool,
         "pmtu": .nullable(.int), "minmtu": .nullable(.int), "maxmtu": .nullable(.int),
-        "cipher": .int, "digest": .int, "maclength": .int, "compression": .int,
+        "cipher": .int, "digest": .int, "maclength": .int, "compression": .int, "traffic": traffic,
+    ])
+    static let traffic: Schema = .object([
+        "in_packets": .int, "in_bytes": .int, "out_packets": .int, "out_bytes": .int,
+        "in_tcp_packets": .int, "in_tcp_bytes": .int, "out_tcp_packets": .int, "out_tcp_bytes": .int,
+        "drops": .object(Dictionary(uniqueKeysWithValues: ["bad_mac", "replay", "no_key", "decompress", "too_short", "compress",
+                                                           "seal_failed", "send_error"].map { ($0, Schema.int) })),
+        "last_seen_seconds": .nullable(.number), "in_key_age_seconds": .nullable(.number), "out_key_age_seconds": .nullable(.number),
     ])
     static let edge: Schema = .object([
         "from": .string, "to": .string, "address": .string, "port": .string, "options": .int, "weight": .int,

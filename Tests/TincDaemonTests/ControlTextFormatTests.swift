@@ -13,7 +13,18 @@ final class ControlTextFormatTests: XCTestCase {
     let peer = NodeSnapshot(name: "beta", myself: false, reachable: true, connected: true, address: "192.0.2.2", port: "655",
                             nexthop: "beta", via: "beta", distance: 1, options: 0xc, status: 0x1a,
                             subnets: ["10.2.0.0/24#10", "10.3.0.0/16#5"], validkey: true, pmtu: 1451, minmtu: 1451,
-                            maxmtu: 1451, cipher: 427, digest: 672, maclength: 4, compression: 0)
+                            maxmtu: 1451, cipher: 427, digest: 672, maclength: 4, compression: 0,
+                            traffic: ControlTextFormatTests.peerTraffic)
+    static let peerTraffic: PeerTraffic = {
+        var t = PeerTraffic()
+        t.inPackets = 12; t.inBytes = 3400; t.inTCPPackets = 1; t.inTCPBytes = 80
+        t.outPackets = 10; t.outBytes = 2000
+        t.drops.replay = 2
+        t.lastSeen = 1.3
+        t.inKeyAge = 30.5
+        t.outKeyAge = 75
+        return t
+    }()
     let gone = NodeSnapshot(name: "gamma", myself: false, reachable: false, connected: false, address: nil, port: nil,
                             nexthop: nil, via: nil, distance: nil, options: 0, status: 0, subnets: [], validkey: false,
                             pmtu: nil, minmtu: nil, maxmtu: nil, cipher: 0, digest: 0, maclength: 0, compression: 0)
@@ -41,6 +52,11 @@ final class ControlTextFormatTests: XCTestCase {
             Options:      c
             PMTU:         1451 (min 1451 max 1451)
             Packet key:   valid, cipher 427 digest 672 maclength 4 compression 0
+            RX:           12 packets  3400 bytes (over TCP: 1 packets  80 bytes)
+            TX:           10 packets  2000 bytes (over TCP: 0 packets  0 bytes)
+            Dropped:      bad_mac 0, replay 2, no_key 0, decompress 0, too_short 0, compress 0, seal_failed 0, send_error 0
+            Last seen:    1.3 s ago
+            Key age:      in 30.5 s, out 75 s
             Edges:        alpha (weight 12), gamma (weight 40)
             Subnets:      10.2.0.0/24#10 10.3.0.0/16#5
 
@@ -51,6 +67,11 @@ final class ControlTextFormatTests: XCTestCase {
             Address:      unknown
             Reached via:  nexthop -, via -, no path
             Options:      0
+            RX:           0 packets  0 bytes (over TCP: 0 packets  0 bytes)
+            TX:           0 packets  0 bytes (over TCP: 0 packets  0 bytes)
+            Dropped:      bad_mac 0, replay 0, no_key 0, decompress 0, too_short 0, compress 0, seal_failed 0, send_error 0
+            Last seen:    never
+            Key age:      in none, out none
             Edges:        \("")
             Subnets:      \("")
 

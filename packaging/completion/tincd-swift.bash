@@ -31,7 +31,7 @@ _tincd_swift() {
         --pidfile|--logfile|--socket) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         -k|--kill) COMPREPLY=($(compgen -W "HUP TERM KILL USR1 USR2 WINCH INT ALRM ABRT" -- "$cur")); return ;;
         -U|--user) COMPREPLY=($(compgen -u -- "$cur")); return ;;
-        -d|--debug) COMPREPLY=($(compgen -W "0 1 2 3 4 5" -- "$cur")); return ;;
+        -d|--debug) [[ " ${words[*]} " == *" top "* ]] || { COMPREPLY=($(compgen -W "0 1 2 3 4 5" -- "$cur")); return; } ;;
     esac
     case $cur in
         --net=*) COMPREPLY=($(compgen -W "$(_tincd_swift_nets)" -- "${cur#--net=}")); return ;;

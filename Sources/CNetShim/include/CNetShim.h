@@ -65,6 +65,18 @@ int cns_set_pmtudisc(int fd, int family, int doDiscover);
 // accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC (GNU-only declaration).
 int cns_accept(int fd, struct sockaddr *addr, socklen_t *len);
 
+
+// Single-writer counters shared with readers on other threads (per-peer traffic, DataPlane/PeerCounters.swift):
+// the owning worker adds with a relaxed load and store (no locked instruction: plain moves on x86-64),
+// any thread reads with a relaxed load; chunk pointers are published with release and read with acquire.
+static inline uint64_t cns_counter_load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void cns_counter_store(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void cns_counter_add(uint64_t *p, uint64_t v) {
+    __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
+static inline uint64_t *cns_chunk_load(uint64_t *const *slot) { return __atomic_load_n(slot, __ATOMIC_ACQUIRE); }
+static inline void cns_chunk_publish(uint64_t **slot, uint64_t *chunk) { __atomic_store_n(slot, chunk, __ATOMIC_RELEASE); }
+
 // Scripts (posix_spawn, pidfd, reaping) and UNIX socket peer credentials.
 #include "cns_process.h"
 

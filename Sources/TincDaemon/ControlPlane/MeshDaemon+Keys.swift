@@ -169,6 +169,7 @@ extension MeshDaemon {
                                       keyMaterial: material)
             // The data plane restarts our sequence numbers with the new key.
             dataPlane?.setOutboundKey(from.id, pc, compression: compression)
+            keys(for: from).outboundKeySetAt = loop.now
         } catch {
             Log.error("Could not use key from \(fromName): \(error)")
             return true

@@ -12,7 +12,8 @@ extension MeshDaemon {
 
     func startDataPlane() {
         let dp = DataPlane(device: device, moreQueues: moreQueues, udpSockets: listeners.map { ($0.address.family, $0.udp) }, initial: buildTable(),
-                           replayWindow: settings.replayWindow, macRefresh: max(1, settings.macExpire / 4)) { [weak self] events, done in
+                           replayWindow: settings.replayWindow, macRefresh: max(1, settings.macExpire / 4),
+                           peerIDCapacity: max(PeerCounters.defaultCapacity, 2 * settings.limits.maxNodes + 1024)) { [weak self] events, done in
             self?.loop.post {
                 self?.handle(events)
                 done()
@@ -112,6 +113,7 @@ extension MeshDaemon {
             if frame[0] == 1 { outboundKeyConfirmed(n) }
             return
         }
+        keys(for: n).countTCPIn(frame.count, now: EventLoop.now())
         dataPlane?.route(frame, from: n.id, viaTCP: true)
     }
 

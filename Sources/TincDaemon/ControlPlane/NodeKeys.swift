@@ -9,6 +9,8 @@ public final class NodeKeys {
     // Stale-key healing (see MeshDaemon+Keys.swift, "stale packet keys").
     /// When we last made a fresh inbound key for this node (loop time; 0: never).
     public var inboundKeySetAt: Double = 0
+    /// When the current outbound key (from the node's ANS_KEY) was installed (loop time; 0: none).
+    public var outboundKeySetAt: Double = 0
     /// When we last sent a fresh key because its packets failed our MAC.
     public var staleKeyAnsweredAt: Double = 0
     /// A probe reply came back since the current outbound key was installed.
@@ -32,7 +34,19 @@ public final class NodeKeys {
     public var fastProbeRounds = 0
     var probeTimer: Int?
 
+    // Frames that came in over a meta connection (PACKET requests), counted here on the control
+    // thread; the UDP ones are counted by the RX worker (PeerCounters).
+    public var tcpInPackets: UInt64 = 0, tcpInBytes: UInt64 = 0
+    /// EventLoop.now() of the last such frame (0: none).
+    public var lastTCPFrameAt: Double = 0
+
     init() {}
+
+    func countTCPIn(_ bytes: Int, now: Double) {
+        tcpInPackets &+= 1
+        tcpInBytes &+= UInt64(bytes)
+        lastTCPFrameAt = now
+    }
 
     func resetPath() {
         validKey = false

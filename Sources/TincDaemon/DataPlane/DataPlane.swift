@@ -43,19 +43,20 @@ final class DataPlane {
     /// `deliver(events, done)` must run the batch on the control thread and call `done` after it.
     /// `moreQueues`: further queues of a multi-queue device, one more TX worker each.
     init(device: NetworkDevice, moreQueues: [NetworkDevice] = [], udpSockets: [(family: Int32, fd: Int32)],
-         initial: ForwardingTable, replayWindow: Int, macRefresh: Double,
+         initial: ForwardingTable, replayWindow: Int, macRefresh: Double, peerIDCapacity: Int = PeerCounters.defaultCapacity,
          deliver: @escaping ([DataPlaneEvent], @escaping () -> Void) -> Void) {
         let table = Published(initial)
         let events = EventChannel(limit: DataPlane.eventLimit, deliver: deliver)
         self.table = table
         self.events = events
         let workers = ([device] + moreQueues).map {
-            TxWorker(device: $0, sockets: udpSockets, table: table, macRefresh: macRefresh, events: events)
+            TxWorker(device: $0, sockets: udpSockets, table: table, macRefresh: macRefresh, events: events,
+                     peerIDCapacity: peerIDCapacity)
         }
         for w in workers { w.shareSequences(workers: workers.count) }
         txs = workers
         rx = RxWorker(device: device, queues: [device] + moreQueues, sockets: udpSockets.map(\.fd), table: table, toTX: workers[0].mailbox,
-                      replayWindow: replayWindow, events: events)
+                      replayWindow: replayWindow, events: events, peerIDCapacity: peerIDCapacity)
     }
 
     func start() {
@@ -85,6 +86,15 @@ final class DataPlane {
         // Give the workers a moment to leave their loops before the device and sockets close.
         let deadline = Date().addingTimeInterval(1)
         while finished.withLock({ $0 }) < threads.count && Date() < deadline { usleep(2000) }
+    }
+
+    /// Every worker's counters of node id `id`, summed now (any thread may call it; the control
+    /// thread does, for snapshots). Each worker writes only its own table, so this takes no lock.
+    func peerTraffic(_ id: Int) -> PeerTotals {
+        var t = PeerTotals()
+        for tx in txs { tx.counters.read(id, into: &t) }
+        rx.counters.read(id, into: &t)
+        return t
     }
 
     func publish(_ t: ForwardingTable) { table.store(t) }

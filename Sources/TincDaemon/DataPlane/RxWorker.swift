@@ -42,6 +42,10 @@ final class RxWorker {
 
     private var peers: [Peer?] = []
     private(set) var outbox = WorkerOutbox()
+    /// Per-node traffic, drops and last-seen time; read by the control thread (`DataPlane.peerTraffic`).
+    let counters: PeerCounters
+    /// EventLoop.now() in milliseconds, taken once per receive batch (last-seen stamps).
+    private var batchMillis: UInt64 = 1
     private var relays: [TxCommand] = []
     private var t: ForwardingTable
     private var running = true
@@ -79,7 +83,7 @@ final class RxWorker {
     private var segSizes = [Int32](repeating: 0, count: RxWorker.batch)
 
     init(device: NetworkDevice, queues: [NetworkDevice] = [], sockets: [Int32], table: Published<ForwardingTable>,
-         toTX: Mailbox<TxCommand>, replayWindow: Int, events: EventChannel) {
+         toTX: Mailbox<TxCommand>, replayWindow: Int, events: EventChannel, peerIDCapacity: Int = PeerCounters.defaultCapacity) {
         let envOff = getenv("TINCD_SWIFT_GRO").map { String(cString: $0) == "0" } ?? false
         udpGRO = !envOff && !sockets.isEmpty && sockets.allSatisfy { cns_udp_enable_gro($0) == 0 }
         if !udpGRO && !envOff && !sockets.isEmpty {
@@ -92,6 +96,7 @@ final class RxWorker {
         self.toTX = toTX
         self.replayWindow = replayWindow
         self.events = events
+        self.counters = PeerCounters(capacity: peerIDCapacity)
         self.t = table.load()
         let tt = device as? TunTapDevice
         tap = tt?.offload == true ? tt : nil
@@ -101,6 +106,7 @@ final class RxWorker {
         inBuf = .allocate(byteCount: RxWorker.batch * recvSlot, alignment: 64)
         plain = .allocate(byteCount: RxWorker.slotSize + 64, alignment: 64)
         inflated = .allocate(byteCount: RxWorker.slotSize + 64, alignment: 64)
+        stampBatch()
     }
 
     deinit { inBuf.deallocate(); plain.deallocate(); inflated.deallocate(); gro.deallocate() }
@@ -143,6 +149,7 @@ final class RxWorker {
                 reportedNoKey[id] = nil
             case .forget(let id):
                 if id >= 0 && Int(id) < peers.count { peers[Int(id)] = nil }
+                counters.reset(id)
                 matched = matched.filter { $0.value != id }
                 reportedAddress[id] = nil
                 reportedNoKey[id] = nil
@@ -181,6 +188,7 @@ final class RxWorker {
                 }
             }
             if n <= 0 { return }
+            stampBatch()
             for i in 0..<Int(n) {
                 let len = Int(lens[i])
                 if len < 0 { outbox.stats.droppedShort &+= 1; continue }   // truncated: larger than any tinc packet
@@ -210,6 +218,9 @@ final class RxWorker {
         }
     }
 
+    /// Last-seen stamps use one clock read per batch, not one per packet.
+    func stampBatch() { batchMillis = max(1, UInt64(EventLoop.now() * 1000)) }
+
     /// One datagram (tests call this directly with a buffer of `slotSize` bytes).
     func handle(_ pkt: UnsafeMutableRawPointer, _ len: Int, _ from: SocketAddress) {
         let input = UnsafeRawBufferPointer(start: pkt, count: len)
@@ -221,11 +232,13 @@ final class RxWorker {
             id = known
             guard let p = peer(id) else {
                 outbox.stats.droppedNoKey &+= 1
+                counters.add(id, .dropNoKey)
                 reportNoKey(id)
                 return
             }
             guard let n = p.cipher.open(input, into: out) else {
                 outbox.stats.droppedBadMAC &+= 1
+                counters.add(id, .dropBadMAC)
                 reportFailedMAC(id, p)
                 return
             }
@@ -247,15 +260,17 @@ final class RxWorker {
             }
             guard id >= 0 else { outbox.stats.droppedUnknownSource &+= 1; return }
         }
-        guard opened >= 4, let p = peer(id) else { outbox.stats.droppedShort &+= 1; return }
+        guard opened >= 4, let p = peer(id) else { outbox.stats.droppedShort &+= 1; counters.add(id, .dropShort); return }
         let seq = UInt32(bigEndian: plain.loadUnaligned(as: UInt32.self))
         switch p.window.check(seq) {
         case .replayed, .farFuture:
             outbox.stats.droppedReplay &+= 1
+            counters.add(id, .dropReplay)
             return
         case .accept, .accepted:
             break
         }
+        counters.set(id, .lastSeenMillis, batchMillis)
         // Only a packet that passed MAC and replay window moves a node to a new address: a replayed
         // capture sent from elsewhere cannot redirect its traffic.
         if newAddress {
@@ -273,16 +288,18 @@ final class RxWorker {
             guard let n = PacketCompression.decompress(level: p.compression, UnsafeRawBufferPointer(start: frame, count: flen),
                                                        into: UnsafeMutableRawBufferPointer(start: inflated, count: RxWorker.slotSize)) else {
                 outbox.stats.droppedCompression &+= 1
+                counters.add(id, .dropDecompress)
                 return
             }
             frame = inflated
             flen = n
         }
-        guard flen >= 14 else { outbox.stats.droppedShort &+= 1; return }
+        guard flen >= 14 else { outbox.stats.droppedShort &+= 1; counters.add(id, .dropShort); return }
         if frame.load(fromByteOffset: 12, as: UInt8.self) == 0 && frame.load(fromByteOffset: 13, as: UInt8.self) == 0 {
             outbox.events.append(.probe(Array(UnsafeRawBufferPointer(start: frame, count: flen)), from: id))
             return
         }
+        counters.count(id, packets: .inPackets, flen)
         switch t.decide(frame, length: flen, source: id) {
         case .drop, .unknownDestination, .unreachableDestination:
             outbox.stats.droppedNoRoute &+= 1

@@ -45,6 +45,10 @@ final class TxWorker {
 
     private var peers: [Peer?] = []
     private(set) var outbox = WorkerOutbox()
+    /// Per-node traffic and drops; read by the control thread (`DataPlane.peerTraffic`).
+    let counters: PeerCounters
+    /// The destination of the frame being sent (`sendTo`), whose TCP fallbacks further down count against it.
+    private var currentDestination: Int32 = -1
     private var t: ForwardingTable
     private var running = true
     private var reportedMACs: [UInt64: Double] = [:]
@@ -97,7 +101,7 @@ final class TxWorker {
     private(set) var renumbered = 0
 
     init(device: NetworkDevice, sockets: [(family: Int32, fd: Int32)], table: Published<ForwardingTable>,
-         macRefresh: Double, events: EventChannel) {
+         macRefresh: Double, events: EventChannel, peerIDCapacity: Int = PeerCounters.defaultCapacity) {
         gso = !TxWorker.gsoEnvOff && !sockets.isEmpty && sockets.allSatisfy { cns_udp_gso_supported($0.fd) == 1 }
         if !gso && !TxWorker.gsoEnvOff && !sockets.isEmpty {
             Log.notice("UDP GSO (UDP_SEGMENT) not supported by this kernel: one datagram per send slot")
@@ -107,6 +111,7 @@ final class TxWorker {
         self.table = table
         self.macRefresh = macRefresh
         self.events = events
+        self.counters = PeerCounters(capacity: peerIDCapacity)
         self.t = table.load()
         inBuf = .allocate(byteCount: TxWorker.batch * TxWorker.slotSize, alignment: 64)
         scratch = .allocate(byteCount: 2 * TxWorker.slotSize + 256, alignment: 64)
@@ -170,6 +175,7 @@ final class TxWorker {
                 // Frames already queued for this id were sealed with its key; send them first.
                 flush()
                 if id >= 0 && Int(id) < peers.count { peers[Int(id)] = nil }
+                counters.reset(id)
                 outbox.events.append(.forgotten(id))
             case .stop:
                 running = false
@@ -284,7 +290,9 @@ final class TxWorker {
     private var sourceMTU = 1518
     private var currentSource: Int32 = -1
 
-    private func sendTo(_ id: Int32, _ slot: UnsafeMutableRawPointer, _ len: Int, viaTCP: Bool) {
+    /// `counted`: the frame was already counted for its destination (a fragment of it, or a detour
+    /// towards the nexthop), so the per-node counters do not see it twice.
+    private func sendTo(_ id: Int32, _ slot: UnsafeMutableRawPointer, _ len: Int, viaTCP: Bool, counted: Bool = false) {
         guard id >= 0, Int(id) < t.routes.count else { return }
         let r = t.routes[Int(id)]
         guard r.reachable else { outbox.stats.droppedNoRoute &+= 1; return }
@@ -297,6 +305,10 @@ final class TxWorker {
         if t.decrementTTL && currentSource != t.myID && currentSource >= 0 {
             guard TTL.decrement(slot + 4, length: len) else { outbox.stats.droppedNoRoute &+= 1; return }
         }
+        if !counted {
+            currentDestination = id
+            counters.count(id, packets: .outPackets, len)
+        }
         let viaRoute = t.routes[Int(via)]
         if via != t.myID, len > 14, let limit = oversizeLimit(slot + 4, len, viaMTU: viaRoute.mtu) {
             handleOversize(slot, len, limit: limit, to: id, viaTCP: viaTCP)
@@ -307,10 +319,17 @@ final class TxWorker {
         }
         if viaTCP || t.myTCPOnly || t.routes[Int(via)].options & 0x2 != 0 {
             outbox.stats.tcpFallbackFrames &+= 1
+            countTCP(len)
             outbox.events.append(.sendTCP(copyFrame(slot, len), to: via))
             return
         }
         sendUDP(slot, len, to: via, probe: false)
+    }
+
+    /// The frame being sent leaves over TCP: counted against its destination.
+    @inline(__always)
+    private func countTCP(_ len: Int) {
+        if currentDestination >= 0 { counters.count(currentDestination, packets: .outTCPPackets, len) }
     }
 
     /// tinc's MTU rules (§8.3): the largest frame `via` takes for this frame's type, when the frame
@@ -340,7 +359,7 @@ final class TxWorker {
                 outbox.stats.fragmented &+= 1
                 for frag in frags where !frag.isEmpty && frag.count <= TxWorker.slotSize - 4 {
                     frag.withUnsafeBytes { if let b = $0.baseAddress { (fragBuf + 4).copyMemory(from: b, byteCount: $0.count) } }
-                    sendTo(id, fragBuf, frag.count, viaTCP: viaTCP)
+                    sendTo(id, fragBuf, frag.count, viaTCP: viaTCP, counted: true)
                 }
                 return
             }
@@ -366,21 +385,26 @@ final class TxWorker {
             outbox.events.append(.needKey(id))
             if !probe && r.nexthop >= 0 {
                 outbox.stats.tcpFallbackFrames &+= 1
+                countTCP(len)
                 outbox.events.append(.sendTCP(copyFrame(slot, len), to: r.nexthop))
             }
             return
         }
         if !probe && r.options & 0x4 != 0 && len > r.minMTU {
             if r.nexthop >= 0 && r.nexthop != id {
-                sendTo(r.nexthop, slot, len, viaTCP: false)
+                sendTo(r.nexthop, slot, len, viaTCP: false, counted: true)
             } else {
                 outbox.stats.tcpFallbackFrames &+= 1
+                countTCP(len)
                 outbox.events.append(.sendTCP(copyFrame(slot, len), to: id))
             }
             return
         }
         guard let addr = r.udp, let fd = socketFD(family: addr.family) else {
-            if r.nexthop >= 0 && !probe { outbox.events.append(.sendTCP(copyFrame(slot, len), to: r.nexthop)) }
+            if r.nexthop >= 0 && !probe {
+                countTCP(len)
+                outbox.events.append(.sendTCP(copyFrame(slot, len), to: r.nexthop))
+            }
             return
         }
         var plain = slot
@@ -388,7 +412,7 @@ final class TxWorker {
         if p.compression != 0 {
             let n = PacketCompression.compress(level: p.compression, UnsafeRawBufferPointer(start: slot + 4, count: len),
                                                into: UnsafeMutableRawBufferPointer(start: scratch + 4, count: TxWorker.slotSize * 2 - 4))
-            guard let n = n else { outbox.stats.droppedCompression &+= 1; return }
+            guard let n = n else { outbox.stats.droppedCompression &+= 1; counters.add(id, .dropCompress); return }
             plain = scratch
             plainLen = 4 + n
         }
@@ -400,6 +424,7 @@ final class TxWorker {
             outbox.events.append(.outboundKeyAging(id))
             if !probe && r.nexthop >= 0 {
                 outbox.stats.tcpFallbackFrames &+= 1
+                countTCP(len)
                 outbox.events.append(.sendTCP(copyFrame(slot, len), to: r.nexthop))
             }
             return
@@ -414,7 +439,7 @@ final class TxWorker {
         let dst = outBuf + o * TxWorker.outSlotSize
         let sealed = p.cipher.seal(UnsafeRawBufferPointer(start: plain, count: plainLen),
                                    into: UnsafeMutableRawBufferPointer(start: dst, count: TxWorker.outSlotSize))
-        guard sealed > 0 else { outbox.stats.droppedSealFailed &+= 1; return }
+        guard sealed > 0 else { outbox.stats.droppedSealFailed &+= 1; counters.add(id, .dropSealFailed); return }
         outFD[o] = fd
         outLens[o] = Int32(sealed)
         outNode[o] = id
@@ -496,6 +521,7 @@ final class TxWorker {
                     if poll(&pfd, 1, 5) > 0 { continue }
                 }
                 outbox.stats.droppedSendError &+= 1
+                counters.add(outNode[i], .dropSendError)
                 i += 1
             }
         }

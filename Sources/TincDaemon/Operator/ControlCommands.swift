@@ -19,6 +19,8 @@ enum ControlCommands {
           configure [check]               (BGP: re-read bgp.conf and apply it, as birdc configure)
           reload | retry | purge | stop | debug LEVEL   (reload: tinc.conf, hosts/ and bgp.conf)
           log [LEVEL]                     (stream log lines up to LEVEL, default the daemon's level, as tinc log)
+          top [-d SECONDS] [--once] [--iterations N] [--cumulative] [--sort name|in|out|total]
+                                          (per-node packets and bytes per second, as tinc top)
 
         """
 }
@@ -181,10 +183,21 @@ extension MeshDaemon {
             s += "PMTU:         \(mtu) (min \(n.minmtu ?? 0) max \(n.maxmtu ?? 0))\n"
             s += "Packet key:   \(n.validkey ? "valid" : "none"), cipher \(n.cipher) digest \(n.digest) maclength \(n.maclength) compression \(n.compression)\n"
         }
+        let t = n.traffic
+        s += "RX:           \(t.inPackets) packets  \(t.inBytes) bytes (over TCP: \(t.inTCPPackets) packets  \(t.inTCPBytes) bytes)\n"
+        s += "TX:           \(t.outPackets) packets  \(t.outBytes) bytes (over TCP: \(t.outTCPPackets) packets  \(t.outTCPBytes) bytes)\n"
+        if !n.myself {
+            s += "Dropped:      " + t.drops.byReason.map { "\($0.reason) \($0.count)" }.joined(separator: ", ") + "\n"
+            s += "Last seen:    \(t.lastSeen.map { seconds($0) + " ago" } ?? "never")\n"
+            s += "Key age:      in \(t.inKeyAge.map(seconds) ?? "none"), out \(t.outKeyAge.map(seconds) ?? "none")\n"
+        }
         s += "Edges:        " + edges.map { "\($0.to) (weight \($0.weight))" }.joined(separator: ", ") + "\n"
         s += "Subnets:      " + n.subnets.joined(separator: " ") + "\n"
         return s
     }
+
+    /// Seconds for people: one decimal under a minute, whole seconds above.
+    func seconds(_ v: Double) -> String { v < 60 ? String(format: "%.1f s", v) : "\(Int(v)) s" }
 
     func edgesText(_ edges: [EdgeSnapshot]) -> String {
         alignedTable(["FROM", "TO", "ADDRESS", "PORT", "OPTIONS", "WEIGHT", "MST"], edges.map {

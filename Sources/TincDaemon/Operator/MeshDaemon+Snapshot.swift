@@ -1,3 +1,4 @@
+import MeshIO
 import MeshRouting
 import MeshStatus
 
@@ -56,7 +57,42 @@ extension MeshDaemon {
                             options: n.options, status: status.rawValue, subnets: n.subnets.map { $0.description },
                             validkey: k?.validKey ?? false, pmtu: k?.mtu, minmtu: k?.minMTU, maxmtu: k?.maxMTU,
                             cipher: k?.outCipherNID ?? 0, digest: k?.outDigestNID ?? 0,
-                            maclength: k?.outMACLength ?? 0, compression: k?.outCompression ?? 0)
+                            maclength: k?.outMACLength ?? 0, compression: k?.outCompression ?? 0,
+                            traffic: peerTraffic(n, k))
+    }
+
+    /// The data plane's counters for `n` (every worker, summed now) with what the control thread
+    /// counts itself: frames from TCP PACKETs and key times. For this node: its device's totals.
+    func peerTraffic(_ n: Node, _ k: NodeKeys?) -> PeerTraffic {
+        var t = PeerTraffic()
+        let now = loop.now
+        if n === myself {
+            // Device frames as the workers last reported them (twice a second).
+            t.inPackets = stats.deviceInPackets; t.inBytes = stats.deviceInBytes
+            t.outPackets = stats.deviceOutPackets; t.outBytes = stats.deviceOutBytes
+            return t
+        }
+        var lastSeen = 0.0
+        if let c = dataPlane?.peerTraffic(n.id) {
+            t.inPackets = c[.inPackets]; t.inBytes = c[.inBytes]
+            t.outPackets = c[.outPackets]; t.outBytes = c[.outBytes]
+            t.outTCPPackets = c[.outTCPPackets]; t.outTCPBytes = c[.outTCPBytes]
+            t.drops.badMAC = c[.dropBadMAC]; t.drops.replay = c[.dropReplay]; t.drops.noKey = c[.dropNoKey]
+            t.drops.decompress = c[.dropDecompress]; t.drops.tooShort = c[.dropShort]
+            t.drops.compress = c[.dropCompress]; t.drops.sealFailed = c[.dropSealFailed]
+            t.drops.sendError = c[.dropSendError]
+            lastSeen = Double(c[.lastSeenMillis]) / 1000
+        }
+        if let k = k {
+            t.inTCPPackets = k.tcpInPackets; t.inTCPBytes = k.tcpInBytes
+            t.inPackets &+= k.tcpInPackets; t.inBytes &+= k.tcpInBytes
+            lastSeen = max(lastSeen, k.lastTCPFrameAt)
+            if k.hasInboundKey && k.inboundKeySetAt > 0 { t.inKeyAge = max(0, now - k.inboundKeySetAt) }
+            if k.validKey && k.outboundKeySetAt > 0 { t.outKeyAge = max(0, now - k.outboundKeySetAt) }
+        }
+        // Stamps are monotonic EventLoop.now() (the workers' clock), not the loop's possibly virtual one.
+        if lastSeen > 0 { t.lastSeen = max(0, EventLoop.now() - lastSeen) }
+        return t
     }
 
     func edgeSnapshots() -> [EdgeSnapshot] {
