@@ -12,7 +12,8 @@ extension MeshDaemon {
 
     func startDataPlane() {
         let dp = DataPlane(device: device, moreQueues: moreQueues, udpSockets: listeners.map { ($0.address.family, $0.udp) }, initial: buildTable(),
-                           replayWindow: settings.replayWindow, macRefresh: max(1, settings.macExpire / 4)) { [weak self] events, done in
+                           replayWindow: settings.replayWindow, macRefresh: max(1, settings.macExpire / 4),
+                           openLanes: MeshDaemon.dataPlaneThreads(settings)) { [weak self] events, done in
             self?.loop.post {
                 self?.handle(events)
                 done()
