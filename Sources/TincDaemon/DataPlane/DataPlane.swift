@@ -99,6 +99,10 @@ final class DataPlane {
         // Give the workers a moment to leave their loops before the device and sockets close.
         let deadline = Date().addingTimeInterval(1)
         while finished.withLock({ $0 }) < threads.count && Date() < deadline { usleep(2000) }
+        if let crew = rx.crew {
+            // Shows whether the open lanes took part (tests and operators read it in the log).
+            Log.info(2, "Data plane: RX open helpers opened \(crew.openedByHelpers) datagrams")
+        }
     }
 
     func publish(_ t: ForwardingTable) { table.store(t) }
