@@ -74,7 +74,8 @@ public struct ServerConfig: Equatable, Sendable {
     public var controlSocket: String?
     /// tincd-swift extension: TSO super-frames from the TAP device, segmented in userspace (default yes).
     public var deviceOffload: Bool = true
-    /// DataPlaneThreads: TX workers, one TAP queue each (nil: one per online core).
+    /// DataPlaneThreads: TX workers, one TAP queue each, and threads that open received packets
+    /// (the RX thread and N - 1 helpers); nil: one per online core.
     public var dataPlaneThreads: Int?
     /// The kernel allows at most 256 queues per TUN/TAP device; more threads than that cannot help.
     public static let maxDataPlaneThreads = 64

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "CAllocCounter.h"
 #include <errno.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -15,8 +16,14 @@ extern void __libc_free(void *);
 
 static __thread int counting;
 static __thread int64_t count;
+// Every thread's allocations, for code that hands work to threads the test does not run itself.
+static _Atomic int countingAll;
+static _Atomic int64_t countAll;
 
-#define COUNT() do { if (counting) count++; } while (0)
+#define COUNT() do { \
+        if (counting) count++; \
+        if (atomic_load_explicit(&countingAll, memory_order_relaxed)) atomic_fetch_add_explicit(&countAll, 1, memory_order_relaxed); \
+    } while (0)
 
 void *malloc(size_t n) { COUNT(); return __libc_malloc(n); }
 void *calloc(size_t a, size_t b) { COUNT(); return __libc_calloc(a, b); }
@@ -35,6 +42,9 @@ int posix_memalign(void **out, size_t al, size_t n) {
 
 void cac_begin(void) { count = 0; counting = 1; }
 int64_t cac_end(void) { counting = 0; return count; }
+
+void cac_begin_all(void) { atomic_store(&countAll, 0); atomic_store(&countingAll, 1); }
+int64_t cac_end_all(void) { atomic_store(&countingAll, 0); return atomic_load(&countAll); }
 
 int cac_active(void) {
     cac_begin();

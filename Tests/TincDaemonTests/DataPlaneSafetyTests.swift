@@ -231,6 +231,104 @@ final class DataPlaneSafetyTests: XCTestCase {
         XCTAssertTrue(addresses(rx.outbox.events).isEmpty)
     }
 
+    // MARK: opening on several threads (OpenCrew): the checks still run in arrival order
+
+    struct Received: Equatable {
+        var written: [UInt32]    // the seqno each frame written to the device carries, in order
+        var intact: Bool         // every written frame is the 60-byte frame that was sealed
+        var counters: [UInt64]   // replay, bad MAC, unknown source, no key, device out
+        var moves: [String]      // udpAddress events: "id@sender index"
+        var staleKeys: Int
+    }
+
+    /// seqno || an Ethernet+IPv4 frame to 10.9.0.1 (owned by "a", so it is written to the device)
+    /// carrying `seq` in its payload, so the device shows which packets got through in which order.
+    func deliverable(_ c: PacketCipher, seq: UInt32, pad: Int = 0) -> [UInt8] {
+        var frame = [UInt8](repeating: 0, count: 60 + pad)
+        frame[12] = 0x08
+        frame[14] = 0x45
+        frame[22] = 64
+        frame[30] = 10; frame[31] = 9; frame[32] = 0; frame[33] = 1
+        withUnsafeBytes(of: seq.bigEndian) { for i in 0..<4 { frame[40 + i] = $0[i] } }
+        return c.seal(withUnsafeBytes(of: seq.bigEndian) { Array($0) } + frame)
+    }
+
+    /// Sends `datagrams` (bytes, index of the sending socket) over loopback UDP to a fresh RX worker
+    /// with `lanes` open lanes and lets it receive once. Node b (id 1) is known at sender 0's address.
+    func receiveOverUDP(lanes: Int, helpersOnly: Bool, material: [UInt8], _ datagrams: [([UInt8], Int)]) throws -> Received {
+        let rxFD = try FrameWorkload.udpSocket()
+        let senders = [try FrameWorkload.udpSocket(), try FrameWorkload.udpSocket()]
+        defer { close(rxFD); senders.forEach { close($0) } }
+        let to = try FrameWorkload.localAddress(rxFD)
+        let g = makeGraph(udpFor: try FrameWorkload.localAddress(senders[0]))
+        _ = g.addSubnet(Subnet(ipv4: [10, 9, 0, 1]), owner: g.myself)
+        let sink = Sink()
+        let device = FakeDevice()
+        let rx = RxWorker(device: device, sockets: [rxFD], table: Published(table(g)), toTX: Mailbox<TxCommand>(capacity: 16),
+                          replayWindow: 16, events: sink.channel, openLanes: lanes)
+        let key = try PacketCipher(cipher: .aes256cbc, digest: .sha256, macLength: 4, keyMaterial: material)
+        rx.mailbox.postLatest(.setKey(1, key, compression: 0), key: MailboxKey.key(1))
+        rx.handleMailbox()
+        if let crew = rx.crew {
+            crew.rxOpens = !helpersOnly
+            Thread { crew.runHelper(lane: 1) }.start()
+        }
+        defer { rx.crew?.stop() }
+        var dst = to
+        for (bytes, from) in datagrams {
+            let sent = bytes.withUnsafeBytes { b in
+                withUnsafePointer(to: &dst.storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(senders[from], b.baseAddress, b.count, 0, $0, dst.length) } }
+            }
+            XCTAssertEqual(sent, bytes.count)
+        }
+        rx.receive(rxFD)
+        let st = rx.outbox.stats
+        let senderAddresses = try senders.map { try FrameWorkload.localAddress($0) }
+        let moved = addresses(rx.outbox.events).map { "\($0.0)@\(senderAddresses.firstIndex(of: $0.1) ?? -1)" }
+        let stale = rx.outbox.events.filter { if case .staleKey = $0 { return true } else { return false } }.count
+        XCTAssertEqual(st.udpInPackets, UInt64(datagrams.count), "one receive took every datagram")
+        let seqs = device.written.map { f in f.count >= 44 ? UInt32(f[40]) << 24 | UInt32(f[41]) << 16 | UInt32(f[42]) << 8 | UInt32(f[43]) : 0 }
+        let intact = device.written.allSatisfy { f in f.count >= 60 && f[12] == 0x08 && f[30] == 10 && f[33] == 1 }
+        return Received(written: seqs, intact: intact,
+                        counters: [st.droppedReplay, st.droppedBadMAC, st.droppedUnknownSource, st.droppedNoKey, st.deviceOutPackets],
+                        moves: moved, staleKeys: stale)
+    }
+
+    /// The same datagrams give the same frames in the same order, the same drops and the same
+    /// address moves whether one thread opens them or a helper does (wireguard-go's rule: decrypt
+    /// in parallel, check and deliver in arrival order). Covers late, replayed, far-future and
+    /// bad-MAC packets, and a replayed capture from a new address before the peer really moves.
+    func testParallelOpeningKeepsReplayAndAddressRulesInArrivalOrder() throws {
+        let material = SecureRandom.bytes(CipherSuite.aes256cbc.keyLength + CipherSuite.aes256cbc.ivLength)
+        let c = try PacketCipher(cipher: .aes256cbc, digest: .sha256, macLength: 4, keyMaterial: material)
+        var d: [([UInt8], Int)] = []
+        for s: UInt32 in 1...20 { d.append((deliverable(c, seq: s), 0)) }
+        d.append((deliverable(c, seq: 10), 0))                       // replayed
+        for _ in 0..<3 {                                             // three bad MACs in a row: staleKey
+            var bad = deliverable(c, seq: 21)
+            bad[7] ^= 0x40
+            d.append((bad, 0))
+        }
+        for s: UInt32 in [25, 22, 23, 23] { d.append((deliverable(c, seq: s, pad: Int(s % 3)), 0)) }   // late, late, replayed
+        d.append((deliverable(c, seq: 22), 1))                       // replayed capture from a new address
+        for s: UInt32 in 30...40 { d.append((deliverable(c, seq: s), 1)) }   // the peer really moved
+        d.append((deliverable(c, seq: 1000), 0))                     // far future: dropped
+        d.append((deliverable(c, seq: 41), 0))
+
+        let one = try receiveOverUDP(lanes: 1, helpersOnly: false, material: material, d)
+        let helper = try receiveOverUDP(lanes: 2, helpersOnly: true, material: material, d)
+        let both = try receiveOverUDP(lanes: 2, helpersOnly: false, material: material, d)
+
+        XCTAssertEqual(one.written, Array(1...20) + [25, 22, 23] + Array(30...41))
+        XCTAssertTrue(one.intact)
+        XCTAssertEqual(one.counters, [4, 3, 0, 0, 35])
+        XCTAssertEqual(one.moves, ["1@1"], "only the fresh packet from the new address moved the peer")
+        XCTAssertEqual(one.staleKeys, 1)
+        XCTAssertEqual(helper, one, "opened by a helper thread")
+        XCTAssertEqual(both, one, "opened by both threads")
+    }
+
     // MARK: forgetting and id reuse
 
     func testForgetDropsTheKeyAndAcknowledges() throws {

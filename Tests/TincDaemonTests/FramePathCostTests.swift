@@ -42,6 +42,32 @@ final class FramePathCostTests: XCTestCase {
         try check(cipher: "blowfish", digest: "sha1", frame: 1400)
     }
 
+    /// The RX worker with a second open lane (DataPlaneThreads = 2): the helper thread opens every
+    /// datagram (the RX thread is told to leave all chunks to it, so the helper's path is the one
+    /// measured), the RX thread delivers them in order. Allocations are counted on every thread.
+    func testOpeningOnAHelperThreadAllocatesNothingPerFrame() throws {
+        let w = try FrameWorkload(frameLength: 1400, openLanes: 2)
+        let crew = try XCTUnwrap(w.rx.crew)
+        crew.rxOpens = false
+        XCTAssertEqual(w.run(rounds: 20), 20 * TxWorker.batch, "every warm-up frame arrives")
+        let before = crew.openedByHelpers
+        let rounds = 100
+        cac_begin_all()
+        let frames = w.run(rounds: rounds)
+        let allocs = cac_end_all()
+        XCTAssertEqual(frames, rounds * TxWorker.batch)
+        XCTAssertEqual(w.sink.mismatched, 0, "frames arrive unchanged")
+        XCTAssertEqual(crew.openedByHelpers - before, rounds * TxWorker.batch, "the helper opened every frame")
+        XCTAssertEqual(allocs, 0, "\(allocs) heap allocations (all threads) for \(frames) frames opened by a helper")
+        // And with both lanes taking chunks, as the daemon runs.
+        crew.rxOpens = true
+        cac_begin_all()
+        let both = w.run(rounds: rounds)
+        let allocsBoth = cac_end_all()
+        XCTAssertEqual(both, rounds * TxWorker.batch)
+        XCTAssertEqual(allocsBoth, 0, "\(allocsBoth) heap allocations (all threads), both lanes opening")
+    }
+
     /// A run whose last datagram is shorter (the GSO rule) comes back as the same datagrams, in
     /// order, after UDP GRO on the receiving socket; with GSO/GRO off (older kernels) too.
     func testRunsWithAShorterLastFrameArriveIntact() throws {

@@ -13,7 +13,8 @@ extension MeshDaemon {
     func startDataPlane() {
         let dp = DataPlane(device: device, moreQueues: moreQueues, udpSockets: listeners.map { ($0.address.family, $0.udp) }, initial: buildTable(),
                            replayWindow: settings.replayWindow, macRefresh: max(1, settings.macExpire / 4),
-                           peerIDCapacity: max(PeerCounters.defaultCapacity, 2 * settings.limits.maxNodes + 1024)) { [weak self] events, done in
+                           peerIDCapacity: max(PeerCounters.defaultCapacity, 2 * settings.limits.maxNodes + 1024),
+                           openLanes: MeshDaemon.dataPlaneThreads(settings)) { [weak self] events, done in
             self?.loop.post {
                 self?.handle(events)
                 done()

@@ -5,9 +5,10 @@ import MeshIO
 import TunTap
 
 /// The frame path: one TX thread per device queue (device → peers) and an RX thread (peers →
-/// device), fed by the control thread through mailboxes and a published forwarding snapshot. Each
-/// thread owns its cipher contexts, so no crypto state is ever shared; the TX workers share only
-/// each outbound key's `SendSequence` (an atomic counter).
+/// device) with helper threads that open received datagrams beside it (`OpenCrew`), fed by the
+/// control thread through mailboxes and a published forwarding snapshot. Each thread owns its
+/// cipher contexts, so no crypto state is ever shared; the TX workers share only each outbound
+/// key's `SendSequence` (an atomic counter).
 final class DataPlane {
     let table: Published<ForwardingTable>
     /// The TX workers, one per device queue. The first also takes the frames other threads hand
@@ -42,8 +43,10 @@ final class DataPlane {
 
     /// `deliver(events, done)` must run the batch on the control thread and call `done` after it.
     /// `moreQueues`: further queues of a multi-queue device, one more TX worker each.
+    /// `openLanes`: threads that open received datagrams, the RX thread included (DataPlaneThreads).
     init(device: NetworkDevice, moreQueues: [NetworkDevice] = [], udpSockets: [(family: Int32, fd: Int32)],
          initial: ForwardingTable, replayWindow: Int, macRefresh: Double, peerIDCapacity: Int = PeerCounters.defaultCapacity,
+         openLanes: Int = 1,
          deliver: @escaping ([DataPlaneEvent], @escaping () -> Void) -> Void) {
         let table = Published(initial)
         let events = EventChannel(limit: DataPlane.eventLimit, deliver: deliver)
@@ -56,7 +59,7 @@ final class DataPlane {
         for w in workers { w.shareSequences(workers: workers.count) }
         txs = workers
         rx = RxWorker(device: device, queues: [device] + moreQueues, sockets: udpSockets.map(\.fd), table: table, toTX: workers[0].mailbox,
-                      replayWindow: replayWindow, events: events, peerIDCapacity: peerIDCapacity)
+                      replayWindow: replayWindow, events: events, peerIDCapacity: peerIDCapacity, openLanes: openLanes)
     }
 
     func start() {
@@ -77,15 +80,31 @@ final class DataPlane {
         }
         r.name = "tincd-rx"
         threads.append(r)
+        if let crew = rx.crew {
+            for lane in 1..<crew.lanes {
+                let h = Thread { [crew, finished] in
+                    cns_block_all_signals()
+                    crew.runHelper(lane: lane)
+                    finished.withLock { $0 += 1 }
+                }
+                h.name = "tincd-rx\(lane)"
+                threads.append(h)
+            }
+        }
         for t in threads { t.start() }
     }
 
     func stop() {
         for tx in txs { tx.mailbox.postLatest(.stop, key: MailboxKey.stop) }
         rx.mailbox.postLatest(.stop, key: MailboxKey.stop)
+        rx.crew?.stop()
         // Give the workers a moment to leave their loops before the device and sockets close.
         let deadline = Date().addingTimeInterval(1)
         while finished.withLock({ $0 }) < threads.count && Date() < deadline { usleep(2000) }
+        if let crew = rx.crew {
+            // Shows whether the open lanes took part (tests and operators read it in the log).
+            Log.info(2, "Data plane: RX open helpers opened \(crew.openedByHelpers) datagrams")
+        }
     }
 
     /// Every worker's counters of node id `id`, summed now (any thread may call it; the control

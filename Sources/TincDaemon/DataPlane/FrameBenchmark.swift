@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import CNetShim
 import MeshCrypto
@@ -5,7 +6,8 @@ import MeshIO
 import MeshRouting
 import TunTap
 
-/// A fixed frame workload through the real frame path, in one thread and without timing, so its
+/// A fixed frame workload through the real frame path, in one thread (plus the RX open helpers when
+/// `openLanes` > 1) and without timing, so its
 /// cost can be counted exactly (callgrind instructions, malloc calls) instead of timed on a noisy box:
 ///
 ///   device read → switch lookup → seqno + seal → sendmmsg (TxWorker, node "a")
@@ -82,8 +84,10 @@ final class FrameWorkload {
     let rxFD: Int32
     let frameLength: Int
 
-    /// - Parameters: frame length in bytes (Ethernet, 60...1514); cipher and digest by tinc name.
-    init(frameLength: Int = 1400, cipher: String = "aes-256-cbc", digest: String = "sha256", macLength: Int = 4) throws {
+    /// - Parameters: frame length in bytes (Ethernet, 60...1514); cipher and digest by tinc name;
+    ///   `openLanes` threads open received datagrams (the RX thread and `openLanes - 1` helpers).
+    init(frameLength: Int = 1400, cipher: String = "aes-256-cbc", digest: String = "sha256", macLength: Int = 4,
+         openLanes: Int = 1) throws {
         guard (60...1514).contains(frameLength) else { throw SetupError(description: "frame length \(frameLength) outside 60...1514") }
         guard let cs = CipherSuite(name: cipher), let ds = DigestSuite(name: digest) else {
             throw SetupError(description: "unknown cipher \(cipher) or digest \(digest)")
@@ -130,7 +134,7 @@ final class FrameWorkload {
         tx = TxWorker(device: source, sockets: [(family: AF_INET, fd: txFD)], table: Published(table(ga, "a")),
                       macRefresh: 3600, events: events)
         rx = RxWorker(device: sink, sockets: [rxFD], table: Published(table(gb, "b")), toTX: Mailbox<TxCommand>(capacity: 16),
-                      replayWindow: 16, events: events)
+                      replayWindow: 16, events: events, openLanes: openLanes)
         let material = SecureRandom.bytes(cs.isNone ? 1 : cs.keyLength + cs.ivLength)
         let mac = ds.isNone ? 0 : macLength
         let sealer = try PacketCipher(cipher: cs, digest: ds, macLength: mac, keyMaterial: material)
@@ -140,9 +144,16 @@ final class FrameWorkload {
         rx.mailbox.postLatest(.setKey(Int32(aInB.id), opener, compression: 0), key: MailboxKey.key(Int32(aInB.id)))
         tx.handleMailbox()
         rx.handleMailbox()
+        if let crew = rx.crew {
+            for lane in 1..<crew.lanes {
+                let h = Thread { [crew] in crew.runHelper(lane: lane) }
+                h.name = "bench-rx\(lane)"
+                h.start()
+            }
+        }
     }
 
-    deinit { Glibc.close(txFD); Glibc.close(rxFD) }
+    deinit { rx.crew?.stop(); Glibc.close(txFD); Glibc.close(rxFD) }
 
     static func udpSocket() throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
@@ -217,7 +228,8 @@ final class FrameWorkload {
         guard frames > 0 else { writeStandardError("bench-frames: --frames needs a positive number\n"); return 1 }
         guard (1...64).contains(workers) else { writeStandardError("bench-frames: --workers needs 1-64\n"); return 1 }
         do {
-            let w = try FrameWorkload(frameLength: frameLength, cipher: cipher, digest: digest)
+            // The RX worker opens with `workers` lanes (helper threads), as the daemon does.
+            let w = try FrameWorkload(frameLength: frameLength, cipher: cipher, digest: digest, openLanes: workers)
             // The TX worker as it runs beside others (shorter send runs, late-packet check); one thread still.
             w.tx.shareSequences(workers: workers)
             let rounds = (frames + TxWorker.batch - 1) / TxWorker.batch

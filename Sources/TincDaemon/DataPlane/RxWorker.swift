@@ -7,6 +7,9 @@ import TunTap
 /// The receiving half of the frame path, on its own thread: recvmmsg batches from the UDP sockets,
 /// finds the sender, checks MAC and replay window with the inbound keys it alone owns, and writes
 /// frames for us to the device. Frames for other nodes are handed to the TX worker in one batch.
+/// With an `OpenCrew` of several lanes, the MAC checks and decryption of a batch run on several
+/// threads; everything after them (replay window, address learning, routing, writes) stays here,
+/// in arrival order.
 final class RxWorker {
     static let batch = 64
     static let slotSize = 2048
@@ -16,6 +19,9 @@ final class RxWorker {
 
     final class Peer {
         let cipher: PacketCipher
+        /// One copy of the key per `OpenCrew` lane (lanes[0] is `cipher`); fewer when a copy failed,
+        /// and then this key's packets are opened by the RX thread alone.
+        let lanes: [PacketCipher]
         let compression: Int
         var window: ReplayWindow
         /// inboundKeyAging was reported for this key (once per key).
@@ -24,8 +30,16 @@ final class RxWorker {
         var failedInARow = 0
         /// When staleKey was last reported for this key (seconds, EventLoop.now()).
         var staleReportedAt = 0.0
-        init(cipher: PacketCipher, compression: Int, window: Int) {
+        init(cipher: PacketCipher, compression: Int, window: Int, lanes: Int = 1) {
             self.cipher = cipher
+            var copies = [cipher]
+            while copies.count < lanes {
+                do { copies.append(try cipher.duplicate()) } catch {
+                    Log.error("Data plane: cannot copy an inbound packet key for RX open lane \(copies.count): \(error)")
+                    break
+                }
+            }
+            self.lanes = copies
             self.compression = compression
             self.window = ReplayWindow(bytes: window)
         }
@@ -39,6 +53,10 @@ final class RxWorker {
     let toTX: Mailbox<TxCommand>
     let events: EventChannel
     let replayWindow: Int
+    /// Threads that open received datagrams (nil: this thread alone, datagram by datagram).
+    let crew: OpenCrew?
+    private var itemCount = 0
+    private var froms = [SocketAddress](repeating: SocketAddress(), count: RxWorker.batch)
 
     private var peers: [Peer?] = []
     private(set) var outbox = WorkerOutbox()
@@ -83,7 +101,9 @@ final class RxWorker {
     private var segSizes = [Int32](repeating: 0, count: RxWorker.batch)
 
     init(device: NetworkDevice, queues: [NetworkDevice] = [], sockets: [Int32], table: Published<ForwardingTable>,
-         toTX: Mailbox<TxCommand>, replayWindow: Int, events: EventChannel, peerIDCapacity: Int = PeerCounters.defaultCapacity) {
+         toTX: Mailbox<TxCommand>, replayWindow: Int, events: EventChannel, peerIDCapacity: Int = PeerCounters.defaultCapacity,
+         openLanes: Int = 1) {
+        crew = openLanes > 1 ? OpenCrew(lanes: openLanes) : nil
         let envOff = getenv("TINCD_SWIFT_GRO").map { String(cString: $0) == "0" } ?? false
         udpGRO = !envOff && !sockets.isEmpty && sockets.allSatisfy { cns_udp_enable_gro($0) == 0 }
         if !udpGRO && !envOff && !sockets.isEmpty {
@@ -145,7 +165,7 @@ final class RxWorker {
             switch cmd {
             case let .setKey(id, cipher, compression):
                 guard id >= 0 else { continue }
-                peers.set(Int(id), cipher.map { Peer(cipher: $0, compression: compression, window: replayWindow) })
+                peers.set(Int(id), cipher.map { Peer(cipher: $0, compression: compression, window: replayWindow, lanes: crew?.lanes ?? 1) })
                 reportedNoKey[id] = nil
             case .forget(let id):
                 if id >= 0 && Int(id) < peers.count { peers[Int(id)] = nil }
@@ -193,6 +213,7 @@ final class RxWorker {
                 let len = Int(lens[i])
                 if len < 0 { outbox.stats.droppedShort &+= 1; continue }   // truncated: larger than any tinc packet
                 let from = SocketAddress(storage: addrs[i], length: addrLens[i])
+                if crew != nil { froms[i] = from }
                 let base = inBuf + i * recvSlot
                 let seg = udpGRO ? Int(segSizes[i]) : 0
                 if seg <= 0 || seg >= len {
@@ -200,7 +221,7 @@ final class RxWorker {
                     if len > RxWorker.slotSize { outbox.stats.droppedShort &+= 1; continue }
                     outbox.stats.udpInPackets &+= 1
                     outbox.stats.udpInBytes &+= UInt64(len)
-                    handle(base, len, from)
+                    take(base, len, slot: i, from)
                     continue
                 }
                 // A GRO train: datagrams of `seg` bytes, the last one may be shorter.
@@ -209,10 +230,11 @@ final class RxWorker {
                     let l = min(seg, len - off)
                     outbox.stats.udpInPackets &+= 1
                     outbox.stats.udpInBytes &+= UInt64(l)
-                    if l > RxWorker.slotSize { outbox.stats.droppedShort &+= 1 } else { handle(base + off, l, from) }
+                    if l > RxWorker.slotSize { outbox.stats.droppedShort &+= 1 } else { take(base + off, l, slot: i, from) }
                     off += l
                 }
             }
+            openAndDeliver()
             flushCoalesced()
             if Int(n) < RxWorker.batch { return }
         }
@@ -220,6 +242,49 @@ final class RxWorker {
 
     /// Last-seen stamps use one clock read per batch, not one per packet.
     func stampBatch() { batchMillis = max(1, UInt64(EventLoop.now() * 1000)) }
+
+    /// One received datagram: handled at once without a crew, else queued for the crew (a known
+    /// sender with a key) or for this thread (no key, unknown sender), both in arrival order.
+    @inline(__always)
+    private func take(_ pkt: UnsafeMutableRawPointer, _ len: Int, slot: Int, _ from: SocketAddress) {
+        guard let crew else { handle(pkt, len, from); return }
+        if itemCount == OpenCrew.maxItems { openAndDeliver() }
+        let it = crew.items + itemCount
+        itemCount += 1
+        it.pointee.packet = pkt
+        it.pointee.length = Int32(truncatingIfNeeded: len)
+        it.pointee.slot = Int32(truncatingIfNeeded: slot)
+        it.pointee.result = -1
+        it.pointee.peer = nil
+        if let id = t.nodeByAddress[from] ?? matched[from], let p = peer(id), p.lanes.count >= crew.lanes {
+            it.pointee.id = id
+            it.pointee.peer = Unmanaged.passUnretained(p)
+        }
+    }
+
+    /// Opens the queued datagrams on every lane, then does everything that depends on order here:
+    /// failed-MAC counts, replay window, address learning, routing, writes. Each item's peer is still
+    /// held in `peers`: keys change only between batches (mailbox), on this thread.
+    private func openAndDeliver() {
+        guard let crew, itemCount > 0 else { return }
+        crew.openAll(count: itemCount)
+        for k in 0..<itemCount {
+            let it = crew.items[k]
+            guard let pkt = it.packet else { continue }
+            let from = froms[Int(it.slot)]
+            guard let held = it.peer else { handle(pkt, Int(it.length), from); continue }
+            let p = held.takeUnretainedValue()
+            guard it.result >= 0 else {
+                outbox.stats.droppedBadMAC &+= 1
+                counters.add(it.id, .dropBadMAC)
+                reportFailedMAC(it.id, p)
+                continue
+            }
+            p.failedInARow = 0
+            deliver(pkt, Int(it.result), id: it.id, p, from: from, newAddress: false)
+        }
+        itemCount = 0
+    }
 
     /// One datagram (tests call this directly with a buffer of `slotSize` bytes).
     func handle(_ pkt: UnsafeMutableRawPointer, _ len: Int, _ from: SocketAddress) {
@@ -260,8 +325,15 @@ final class RxWorker {
             }
             guard id >= 0 else { outbox.stats.droppedUnknownSource &+= 1; return }
         }
-        guard opened >= 4, let p = peer(id) else { outbox.stats.droppedShort &+= 1; counters.add(id, .dropShort); return }
-        let seq = UInt32(bigEndian: plain.loadUnaligned(as: UInt32.self))
+        guard let p = peer(id) else { outbox.stats.droppedShort &+= 1; counters.add(id, .dropShort); return }
+        deliver(plain, opened, id: id, p, from: from, newAddress: newAddress)
+    }
+
+    /// After MAC check and decryption: replay window, address learning, decompression, routing.
+    /// `plaintext` holds `opened` bytes: seqno, then the (compressed) frame.
+    private func deliver(_ plaintext: UnsafeMutableRawPointer, _ opened: Int, id: Int32, _ p: Peer, from: SocketAddress, newAddress: Bool) {
+        guard opened >= 4 else { outbox.stats.droppedShort &+= 1; counters.add(id, .dropShort); return }
+        let seq = UInt32(bigEndian: plaintext.loadUnaligned(as: UInt32.self))
         switch p.window.check(seq) {
         case .replayed, .farFuture:
             outbox.stats.droppedReplay &+= 1
@@ -282,7 +354,7 @@ final class RxWorker {
             p.agingReported = true
             outbox.events.append(.inboundKeyAging(id))
         }
-        var frame = UnsafeMutableRawPointer(plain + 4)
+        var frame = plaintext + 4
         var flen = opened - 4
         if p.compression != 0 {
             guard let n = PacketCompression.decompress(level: p.compression, UnsafeRawBufferPointer(start: frame, count: flen),

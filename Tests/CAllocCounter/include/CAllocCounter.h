@@ -6,6 +6,9 @@
 void cac_begin(void);
 // Allocations (malloc, calloc, realloc, memalign, posix_memalign, aligned_alloc) since cac_begin.
 int64_t cac_end(void);
+// The same for every thread of the process (helper threads the code under test wakes).
+void cac_begin_all(void);
+int64_t cac_end_all(void);
 // 1 when the counting wrappers are the malloc the process uses (a self-test allocation was seen).
 int cac_active(void);
 #endif
