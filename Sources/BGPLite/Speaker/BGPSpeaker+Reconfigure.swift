@@ -251,7 +251,7 @@ extension BGPSpeaker {
         var seen = Set<IPPrefix>()
         for (p, e) in rib.table {
             seen.insert(p)
-            kernelExport(BestChange(prefix: p, old: nil, new: e.best))
+            kernelExport(BestChange(prefix: p, old: nil, new: e))
         }
         for p in Array(fibInstalled.keys) where !seen.contains(p) {
             kernelExport(BestChange(prefix: p, old: nil, new: nil))
@@ -287,7 +287,7 @@ extension Session {
         guard established != nil else { return }
         let rib = speaker.rib
         for (p, e) in rib.table where families.contains(p.family) {
-            queue(p, exportRoute(p, e.best))
+            queue(p, exportRoute(p, e))
         }
         for p in adjOut.keys where families.contains(p.family) && rib.table[p] == nil {
             queue(p, nil)

@@ -322,7 +322,7 @@ public final class BGPSpeaker {
         establishedSessions.removeAll { $0 === s }
         establishedSessions.append(s)
         for (p, e) in rib.table {
-            if let out = s.exportRoute(p, e.best) { s.queue(p, out) }
+            if let out = s.exportRoute(p, e) { s.queue(p, out) }
         }
         s.pendingEndOfRIB = Array(s.negotiatedFamilies).sorted { $0.afi < $1.afi }
         scheduleFlush(s)

@@ -4,8 +4,9 @@
 // graceful-restart stale routes are the ones with the stale bit. The table holds the attribute
 // references it stores in AttrSet.refs, so unused interned sets leave the intern table at once.
 
-/// The candidates for one prefix: `best` is always the selected route, `others` the rest
-/// (an empty array costs no allocation, so the common single-peer case is one 24-byte slot).
+/// The candidates for one prefix while the decision process works on them: `best` is the selected
+/// route, `others` the rest. Stored apart: `RIB.table` holds `best` (16 bytes a prefix) and
+/// `RIB.others` the rest, only for prefixes with more than one candidate.
 struct LocEntry {
     var best: RouteEntry
     var others: [RouteEntry]
@@ -19,7 +20,10 @@ struct BestChange {
 }
 
 final class RIB {
-    private(set) var table = PrefixMap<LocEntry>()
+    /// The selected route per prefix.
+    private(set) var table = PrefixMap<RouteEntry>()
+    /// The other candidates of prefixes that have more than one (several peers announcing it).
+    private(set) var others = PrefixMap<[RouteEntry]>()
     /// Route sources by id (index).
     var sources: [RouteSource] = []
     /// Default LOCAL_PREF used for comparison when a route carries none.
@@ -96,23 +100,26 @@ final class RIB {
         var oldBest: RouteEntry? = nil, newBest: RouteEntry? = nil
         var replaced: AttrSet? = nil
         table.modify(prefix) { slot in
-            guard var e = slot else {
+            guard let cur = slot else {
                 guard decide(nil) else { return }
-                slot = LocEntry(best: r, others: [])
+                slot = r
                 stored = true; created = true
                 return
             }
+            // `others` is a different property: changing it while `table`'s slot is open is fine.
+            var e = LocEntry(best: cur, others: others.isEmpty ? [] : others[prefix] ?? [])
             let j = e.best.src == r.src ? -1 : e.others.firstIndex { $0.src == r.src }
             let prev = j == -1 ? e.best : j.map { e.others[$0] }
             previous = prev
             guard decide(prev) else { return }
             stored = true
-            slot = nil   // `e` is now the only copy: its array is changed in place
+            let hadOthers = !e.others.isEmpty
+            if hadOthers { others.removeValue(forKey: prefix) }   // `e.others` is then the only copy
             oldBest = e.best
             if j == -1 {
                 replaced = e.best.attrs
                 e.best = r
-                if !e.others.isEmpty { reselect(&e) }
+                if hadOthers { reselect(&e) }
             } else if let j {
                 replaced = e.others[j].attrs
                 e.others[j] = r
@@ -126,7 +133,8 @@ final class RIB {
                 e.others.append(r)
             }
             newBest = e.best
-            slot = e
+            slot = e.best
+            if !e.others.isEmpty { others[prefix] = e.others }
         }
         guard stored else { return nil }
         attrTable.retain(r.attrs)
@@ -159,20 +167,20 @@ final class RIB {
         var removed: AttrSet? = nil
         var oldBest: RouteEntry? = nil, newBest: RouteEntry? = nil
         table.modify(prefix) { slot in
-            guard var e = slot else { return }
-            if e.best.src == src {
-                oldBest = e.best
-                removed = e.best.attrs
-                slot = nil
-                if e.others.isEmpty { return }
-                e.best = e.others.removeLast()
+            guard let cur = slot else { return }
+            var rest = others.isEmpty ? [] : others.removeValue(forKey: prefix) ?? []
+            if cur.src == src {
+                oldBest = cur
+                removed = cur.attrs
+                guard !rest.isEmpty else { slot = nil; return }
+                var e = LocEntry(best: rest.removeLast(), others: rest)
                 reselect(&e)
                 newBest = e.best
-                slot = e
-            } else if let j = e.others.firstIndex(where: { $0.src == src }) {
-                slot = nil
-                removed = e.others.remove(at: j).attrs
-                slot = e
+                slot = e.best
+                if !e.others.isEmpty { others[prefix] = e.others }
+            } else {
+                if let j = rest.firstIndex(where: { $0.src == src }) { removed = rest.remove(at: j).attrs }
+                if !rest.isEmpty { others[prefix] = rest }
             }
         }
         guard let a = removed else { return nil }
@@ -187,17 +195,17 @@ final class RIB {
     /// The route of source `src` for `prefix`, if any (stale or not).
     @inline(__always)
     func route(_ prefix: IPPrefix, src: UInt32) -> RouteEntry? {
-        guard let e = table[prefix] else { return nil }
-        if e.best.src == src { return e.best }
-        return e.others.first { $0.src == src }
+        guard let b = table[prefix] else { return nil }
+        if b.src == src { return b }
+        return others.isEmpty ? nil : others[prefix]?.first { $0.src == src }
     }
 
     /// The prefixes holding a route of `src` (of `family` when given; only stale or only fresh
     /// ones when `stale` is given). A copy, so the caller may change the table while walking it.
     func prefixes(of src: UInt32, family: IPPrefix.Family? = nil, stale: Bool? = nil) -> [IPPrefix] {
         var out: [IPPrefix] = []
-        for (p, e) in table where family == nil || p.family == family {
-            let r = e.best.src == src ? e.best : e.others.first { $0.src == src }
+        for (p, b) in table where family == nil || p.family == family {
+            let r = b.src == src ? b : (others.isEmpty ? nil : others[p]?.first { $0.src == src })
             guard let r else { continue }
             if let want = stale, r.stale != want { continue }
             out.append(p)
@@ -214,8 +222,8 @@ final class RIB {
 
     /// All candidates for `prefix`, best first.
     func candidates(_ prefix: IPPrefix) -> [RouteEntry] {
-        guard let e = table[prefix] else { return [] }
-        return [e.best] + e.others
+        guard let b = table[prefix] else { return [] }
+        return [b] + (others.isEmpty ? [] : others[prefix] ?? [])
     }
 
     /// Longest-prefix match for an address or prefix (`show route for`).

@@ -393,8 +393,7 @@ extension BGPSpeaker {
                 if q.filtered {
                     all = filteredRoutes[p] ?? []
                 } else {
-                    guard let e = rib.table[p] else { continue }
-                    all = [e.best] + e.others
+                    all = rib.candidates(p)
                 }
                 guard !all.isEmpty else { continue }
                 t.count.routes += all.count
