@@ -148,7 +148,7 @@ func fuzzBGPSession(_ data: UnsafeRawBufferPointer) {
     _ = h.speaker.showRoute()
     if flags & 0x20 != 0 { _ = h.speaker.showProtocols(all: "peer1") }
     s.stop(notification: .administrativeShutdown(message: ""), reason: "fuzz")
-    fuzzCheck(s.adjIn.isEmpty && s.stale.isEmpty && h.speaker.locRIBCount == 1, "routes left after stop: \(h.speaker.locRIBCount)")
+    fuzzCheck(s.importedCount == 0 && s.staleCount == 0 && h.speaker.locRIBCount == 1, "routes left after stop: \(h.speaker.locRIBCount)")
     // A stopped connection lingers (holding itself) until its peer closes or a timer fires: move the
     // virtual clock past every timer the input left behind.
     h.clock.advance(by: 3600)

@@ -249,9 +249,9 @@ extension BGPSpeaker {
     func refeedKernel() {
         guard fib != nil else { return }
         var seen = Set<IPPrefix>()
-        for (k, e) in rib.table {
-            seen.insert(k.p)
-            kernelExport(BestChange(prefix: k.p, old: nil, new: e.best))
+        for (p, e) in rib.table {
+            seen.insert(p)
+            kernelExport(BestChange(prefix: p, old: nil, new: e))
         }
         for p in Array(fibInstalled.keys) where !seen.contains(p) {
             kernelExport(BestChange(prefix: p, old: nil, new: nil))
@@ -270,7 +270,7 @@ extension Session {
             famImportLimit[i] = ch.importLimit
             famReceiveLimit[i] = ch.receiveLimit
         }
-        exportCache = [:]
+        resetExportCache()
     }
 
     /// RFC 2918: the peer sends its Adj-RIB-Out for `f` again; the new import policy judges every route
@@ -286,10 +286,10 @@ extension Session {
     func reexport(_ families: [IPPrefix.Family]) {
         guard established != nil else { return }
         let rib = speaker.rib
-        for (k, e) in rib.table where families.contains(k.p.family) {
-            queue(k.p, exportRoute(k.p, e.best))
+        for (p, e) in rib.table where families.contains(p.family) {
+            queue(p, exportRoute(p, e))
         }
-        for p in Array(adjOut.keys) where families.contains(p.family) && rib.table[PKey(p)] == nil {
+        for p in adjOut.keys where families.contains(p.family) && rib.table[p] == nil {
             queue(p, nil)
         }
         speaker.scheduleFlush(self)

@@ -26,8 +26,9 @@ public final class BGPSpeaker {
     /// Called (debounced) when a protocol state or the routing table changed.
     public var onStatusChange: (() -> Void)?
 
-    let rib = RIB()
-    let attrs = AttrTable()
+    /// The attribute intern table and the route table that counts its references.
+    let attrs: AttrTable
+    let rib: RIB
     public internal(set) var routerID: UInt32
     var sessions: [Session] = []
     var statics: [StaticOrigin] = []
@@ -59,6 +60,8 @@ public final class BGPSpeaker {
         self.loop = loop
         self.fib = fib
         self.liveness = liveness
+        attrs = AttrTable()
+        rib = RIB(attrTable: attrs)
         epochMono = loop.now
         startedAt = epochWall
         guard let rid = config.routerID ?? BGPSpeaker.defaultRouterID() else {
@@ -246,8 +249,8 @@ public final class BGPSpeaker {
         for s in sessions {
             out.append(BGPProtocolSnapshot(name: s.name, proto: "BGP", table: "---", state: s.protoState.description, bgpState: s.sessionState.description,
                                            since: s.since, established: s.established != nil,
-                                           prefixesReceived: s.adjIn.count + s.filteredIn.count,
-                                           prefixesAccepted: s.adjIn.count, prefixesExported: s.adjOut.count,
+                                           prefixesReceived: s.importedCount + s.filteredIn.count,
+                                           prefixesAccepted: s.importedCount, prefixesExported: s.adjOut.count,
                                            updatesIn: s.stats.updatesIn, updatesOut: s.stats.updatesOut, lastError: s.lastError))
         }
         return out
@@ -318,9 +321,8 @@ public final class BGPSpeaker {
         s.resolveNextHops()
         establishedSessions.removeAll { $0 === s }
         establishedSessions.append(s)
-        for (k, e) in rib.table {
-            let p = k.p
-            if let out = s.exportRoute(p, e.best) { s.queue(p, out) }
+        for (p, e) in rib.table {
+            if let out = s.exportRoute(p, e) { s.queue(p, out) }
         }
         s.pendingEndOfRIB = Array(s.negotiatedFamilies).sorted { $0.afi < $1.afi }
         scheduleFlush(s)
@@ -512,16 +514,31 @@ extension Session {
     @inline(__always)
     func queue(_ p: IPPrefix, _ out: AttrSet?) {
         if let o = out {
-            if let cur = adjOut[p], cur === o { return }
-            adjOut[p] = o
+            // One lookup: unchanged -> nothing to send; else the new set takes the slot.
+            var replaced: AttrSet? = nil
+            let changed = adjOut.modify(p) { slot -> Bool in
+                if let cur = slot, cur === o { return false }
+                replaced = slot
+                slot = o
+                return true
+            }
+            guard changed else { return }
+            attrTable.retain(o)
+            if let r = replaced { attrTable.release(r); pendingSuperseded = true }
             stats.exportUpdates += 1
-            let key = ObjectIdentifier(o)
-            if let i = pendingIndex[key] { pendingGroups[i].1.append(p) } else {
-                pendingIndex[key] = pendingGroups.count
-                pendingGroups.append((o, [p]))
+            // Routes arrive in runs sharing one attribute set: the last group is checked first.
+            if let last = pendingGroups.indices.last, pendingGroups[last].0 === o {
+                pendingGroups[last].1.append(p)
+            } else {
+                let key = ObjectIdentifier(o)
+                if let i = pendingIndex[key] { pendingGroups[i].1.append(p) } else {
+                    pendingIndex[key] = pendingGroups.count
+                    pendingGroups.append((o, [p]))
+                }
             }
         } else {
-            guard adjOut.removeValue(forKey: p) != nil else { return }
+            guard setAdjOut(p, nil) != nil else { return }
+            pendingSuperseded = true
             stats.exportWithdraws += 1
             pendingWithdraw.append(p)
         }
@@ -540,12 +557,14 @@ extension Session {
             msgs += UpdateMessage.packWithdrawals(prefixes: w, options: options)
         }
         for (a, ps) in pendingGroups {
-            let live = ps.filter { adjOut[$0] === a }
+            // Only a prefix queued again or withdrawn since it was queued can be out of date.
+            let live = pendingSuperseded ? ps.filter { adjOut[$0] === a } : ps
             if !live.isEmpty { msgs += UpdateMessage.packUpdates(attributes: a.bgp, prefixes: live, options: options) }
         }
         pendingGroups = []
         pendingIndex = [:]
         pendingWithdraw = []
+        pendingSuperseded = false
         for f in pendingRefresh {
             let enhanced = enhancedRefresh
             if enhanced { msgs.append(BGPMessage.routeRefresh(.borr(f)).encode(options: options)) }

@@ -168,7 +168,7 @@ extension BGPSpeaker {
             if direction != "out" && !(s.peerOpen?.supportsRouteRefresh ?? false) { return "ERROR \(name): reload failed\n" }
             log(.info, "Reloading protocol \(name)")
             if direction != "out" { for f in fams { s.requestRouteRefresh(f == .ipv4 ? .ipv4Unicast : .ipv6Unicast) } }
-            if direction != "in" { s.exportCache = [:]; s.reexport(fams) }
+            if direction != "in" { s.resetExportCache(); s.reexport(fams) }
             return "\(name): reloading\n"
         }
         if let so = statics.first(where: { $0.config.name == name }) {

@@ -105,11 +105,19 @@ extension Session {
         }
     }
 
+    func resetExportCache() {
+        exportCache = [:]
+        lastExport = nil
+    }
+
     private func cachedExport(_ a: AttrSet, src: RouteSource) -> AttrSet {
+        // Routes come in runs with one attribute set: the last answer is checked before the map.
+        if let l = lastExport, l.0 === a { return l.1 }
         let key = ObjectIdentifier(a)
-        if let c = exportCache[key], c.0 === a { return c.1 }
+        if let c = exportCache[key], c.0 === a { lastExport = c; return c.1 }
         let out = transformForExport(a, src: src, medSetByFilter: false)
         exportCache[key] = (a, out)
+        lastExport = (a, out)
         return out
     }
 

@@ -1,8 +1,12 @@
-// Loc-RIB with the RFC 4271 9.1 decision process (plus BIRD's protocol preference first).
-// Adj-RIB-In and Adj-RIB-Out live per session (Session.adjIn / Session.adjOut).
+// The one route table (BIRD's master4/master6) with the RFC 4271 9.1 decision process (plus BIRD's
+// protocol preference first). Every source's accepted routes live here and nowhere else: a session's
+// Adj-RIB-In after import filtering is its routes in this table (BIRD without `import table`);
+// graceful-restart stale routes are the ones with the stale bit. The table holds the attribute
+// references it stores in AttrSet.refs, so unused interned sets leave the intern table at once.
 
-/// The candidates for one prefix: `best` is always the selected route, `others` the rest
-/// (an empty array costs no allocation, so the common single-peer case is one 24-byte slot).
+/// The candidates for one prefix while the decision process works on them: `best` is the selected
+/// route, `others` the rest. Stored apart: `RIB.table` holds `best` (16 bytes a prefix) and
+/// `RIB.others` the rest, only for prefixes with more than one candidate.
 struct LocEntry {
     var best: RouteEntry
     var others: [RouteEntry]
@@ -16,13 +20,24 @@ struct BestChange {
 }
 
 final class RIB {
-    var table: [PKey: LocEntry] = [:]
+    /// The selected route per prefix.
+    private(set) var table = PrefixMap<RouteEntry>()
+    /// The other candidates of prefixes that have more than one (several peers announcing it).
+    private(set) var others = PrefixMap<[RouteEntry]>()
     /// Route sources by id (index).
     var sources: [RouteSource] = []
     /// Default LOCAL_PREF used for comparison when a route carries none.
     var defaultLocalPref: UInt32 = 100
+    /// Where the stored attribute sets are counted (the speaker's intern table).
+    let attrTable: AttrTable
+
+    init(attrTable: AttrTable = AttrTable()) {
+        self.attrTable = attrTable
+    }
 
     var count: Int { table.count }
+    /// Routes (all candidates) per family, 0 = IPv4, 1 = IPv6 (`show route count` without a walk).
+    private(set) var routeCount = [0, 0]
 
     func addSource(name: String, kind: RouteSourceKind, preference: UInt32) -> RouteSource {
         let s = RouteSource(id: UInt32(sources.count), name: name, kind: kind, preference: preference)
@@ -66,93 +81,149 @@ final class RIB {
         }
     }
 
-    /// Adds or replaces the route of `r.src` for `prefix`. Returns the change of the selected route, if any.
+    /// Adds or replaces the route of `r.src` for `prefix` (one hash lookup). Returns the change of the
+    /// selected route, if any.
     @inline(__always)
+    @discardableResult
     func update(_ prefix: IPPrefix, _ r: RouteEntry) -> BestChange? {
-        // One hash lookup: insert a sentinel entry if missing and fill it in place.
-        var created = false
-        var old = r
-        var new = r
-        let sentinel = RouteEntry(attrs: r.attrs, src: 0x7FFF_FFFF, since: 0)
-        mutate(&table[PKey(prefix), default: LocEntry(best: sentinel, others: [])]) { e in
-            if e.best.srcBits == 0x7FFF_FFFF && e.others.isEmpty {
-                e.best = r
-                created = true
+        var previous: RouteEntry? = nil
+        return update(prefix, r, previous: &previous) { _ in true }
+    }
+
+    /// As `update`, in the same lookup: `decide` sees the route `r.src` has now for `prefix` (also
+    /// returned in `previous`) and says whether to store `r`. The caller's import checks run
+    /// there, without a second lookup; `decide` must not touch the table.
+    @inline(__always)
+    func update(_ prefix: IPPrefix, _ r: RouteEntry, previous: inout RouteEntry?,
+                decide: (RouteEntry?) -> Bool) -> BestChange? {
+        var stored = false, created = false, added = false
+        var oldBest: RouteEntry? = nil, newBest: RouteEntry? = nil
+        var replaced: AttrSet? = nil
+        table.modify(prefix) { slot in
+            guard let cur = slot else {
+                guard decide(nil) else { return }
+                slot = r
+                stored = true; created = true
                 return
             }
-            old = e.best
-            if e.best.src == r.src {
+            // `others` is a different property: changing it while `table`'s slot is open is fine.
+            var e = LocEntry(best: cur, others: others.isEmpty ? [] : others[prefix] ?? [])
+            let j = e.best.src == r.src ? -1 : e.others.firstIndex { $0.src == r.src }
+            let prev = j == -1 ? e.best : j.map { e.others[$0] }
+            previous = prev
+            guard decide(prev) else { return }
+            stored = true
+            let hadOthers = !e.others.isEmpty
+            if hadOthers { others.removeValue(forKey: prefix) }   // `e.others` is then the only copy
+            oldBest = e.best
+            if j == -1 {
+                replaced = e.best.attrs
                 e.best = r
-                if !e.others.isEmpty { reselect(&e) }
-            } else if let j = e.others.firstIndex(where: { $0.src == r.src }) {
+                if hadOthers { reselect(&e) }
+            } else if let j {
+                replaced = e.others[j].attrs
                 e.others[j] = r
                 if better(r, e.best) { e.others[j] = e.best; e.best = r }
             } else if better(r, e.best) {
+                added = true
                 e.others.append(e.best)
                 e.best = r
             } else {
+                added = true
                 e.others.append(r)
             }
-            new = e.best
+            newBest = e.best
+            slot = e.best
+            if !e.others.isEmpty { others[prefix] = e.others }
         }
-        if created { return BestChange(prefix: prefix, old: nil, new: r) }
-        if old.attrs === new.attrs && old.src == new.src && old.stale == new.stale { return nil }
-        return BestChange(prefix: prefix, old: old, new: new)
+        guard stored else { return nil }
+        attrTable.retain(r.attrs)
+        if let a = replaced { attrTable.release(a) }
+        let fi = prefix.family == .ipv4 ? 0 : 1
+        if created || added { routeCount[fi] += 1 }
+        if created {
+            let c = BestChange(prefix: prefix, old: nil, new: r)
+            countPreferred(c)
+            return c
+        }
+        guard let o = oldBest, let n = newBest, !(o.attrs === n.attrs && o.srcBits == n.srcBits) else { return nil }
+        let c = BestChange(prefix: prefix, old: o, new: n)
+        countPreferred(c)
+        return c
+    }
+
+    /// Keeps RouteSource.preferred (`show protocols all`'s "preferred") without walking the table.
+    @inline(__always)
+    private func countPreferred(_ c: BestChange) {
+        let fi = c.prefix.family == .ipv4 ? 0 : 1
+        if let o = c.old, Int(o.src) < sources.count { sources[Int(o.src)].preferred[fi] -= 1 }
+        if let n = c.new, Int(n.src) < sources.count { sources[Int(n.src)].preferred[fi] += 1 }
     }
 
     /// Removes the route of source `src` for `prefix`.
     @inline(__always)
+    @discardableResult
     func remove(_ prefix: IPPrefix, src: UInt32) -> BestChange? {
-        guard let i = table.index(forKey: PKey(prefix)) else { return nil }
-        let e0 = table.values[i]
-        if e0.best.src == src {
-            if e0.others.isEmpty {
-                table.remove(at: i)
-                return BestChange(prefix: prefix, old: e0.best, new: nil)
-            }
-            var new = e0.best
-            modify(i) { e in
-                e.best = e.others.removeLast()
+        var removed: AttrSet? = nil
+        var oldBest: RouteEntry? = nil, newBest: RouteEntry? = nil
+        table.modify(prefix) { slot in
+            guard let cur = slot else { return }
+            var rest = others.isEmpty ? [] : others.removeValue(forKey: prefix) ?? []
+            if cur.src == src {
+                oldBest = cur
+                removed = cur.attrs
+                guard !rest.isEmpty else { slot = nil; return }
+                var e = LocEntry(best: rest.removeLast(), others: rest)
                 reselect(&e)
-                new = e.best
+                newBest = e.best
+                slot = e.best
+                if !e.others.isEmpty { others[prefix] = e.others }
+            } else {
+                if let j = rest.firstIndex(where: { $0.src == src }) { removed = rest.remove(at: j).attrs }
+                if !rest.isEmpty { others[prefix] = rest }
             }
-            return BestChange(prefix: prefix, old: e0.best, new: new)
         }
-        if let j = e0.others.firstIndex(where: { $0.src == src }) {
-            modify(i) { e in e.others.remove(at: j) }
+        guard let a = removed else { return nil }
+        attrTable.release(a)
+        routeCount[prefix.family == .ipv4 ? 0 : 1] -= 1
+        guard let o = oldBest else { return nil }
+        let c = BestChange(prefix: prefix, old: o, new: newBest)
+        countPreferred(c)
+        return c
+    }
+
+    /// The route of source `src` for `prefix`, if any (stale or not).
+    @inline(__always)
+    func route(_ prefix: IPPrefix, src: UInt32) -> RouteEntry? {
+        guard let b = table[prefix] else { return nil }
+        if b.src == src { return b }
+        return others.isEmpty ? nil : others[prefix]?.first { $0.src == src }
+    }
+
+    /// The prefixes holding a route of `src` (of `family` when given; only stale or only fresh
+    /// ones when `stale` is given). A copy, so the caller may change the table while walking it.
+    func prefixes(of src: UInt32, family: IPPrefix.Family? = nil, stale: Bool? = nil) -> [IPPrefix] {
+        var out: [IPPrefix] = []
+        for (p, b) in table where family == nil || p.family == family {
+            let r = b.src == src ? b : (others.isEmpty ? nil : others[p]?.first { $0.src == src })
+            guard let r else { continue }
+            if let want = stale, r.stale != want { continue }
+            out.append(p)
         }
-        return nil
+        return out
     }
 
     /// Marks `src`'s route for `prefix` stale (or not) in place; returns the change if selection moved.
     func setStale(_ prefix: IPPrefix, src: UInt32, stale: Bool) -> BestChange? {
-        guard let i = table.index(forKey: PKey(prefix)) else { return nil }
-        let e0 = table.values[i]
-        if e0.best.src == src {
-            var r = e0.best
-            r.stale = stale
-            return update(prefix, r)
-        }
-        if let j = e0.others.firstIndex(where: { $0.src == src }) {
-            var r = e0.others[j]
-            r.stale = stale
-            return update(prefix, r)
-        }
-        return nil
+        guard var r = route(prefix, src: src) else { return nil }
+        r.stale = stale
+        return update(prefix, r)
     }
-
-    @inline(__always)
-    private func modify(_ i: Dictionary<PKey, LocEntry>.Index, _ body: (inout LocEntry) -> Void) {
-        body(&table.values[i])
-    }
-
-    @inline(__always)
-    private func mutate(_ e: inout LocEntry, _ body: (inout LocEntry) -> Void) { body(&e) }
 
     /// All candidates for `prefix`, best first.
     func candidates(_ prefix: IPPrefix) -> [RouteEntry] {
-        guard let e = table[PKey(prefix)] else { return [] }
-        return [e.best] + e.others
+        guard let b = table[prefix] else { return [] }
+        return [b] + (others.isEmpty ? [] : others[prefix] ?? [])
     }
 
     /// Longest-prefix match for an address or prefix (`show route for`).
@@ -160,7 +231,7 @@ final class RIB {
         var len = Int(p.length)
         while len >= 0 {
             let q = IPPrefix(family: p.family, hi: p.hi, lo: p.lo, length: len)
-            if table[PKey(q)] != nil { return q }
+            if table[q] != nil { return q }
             len -= 1
         }
         return nil

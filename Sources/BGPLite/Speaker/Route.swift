@@ -1,5 +1,7 @@
 // Compact routes and shared (interned) attribute sets: a million routes from one peer usually
 // share a handful of AttrSet objects, and a route is 16 bytes (attribute reference, source, time).
+// An interned set counts the table slots that hold it (Loc-RIB routes, Adj-RIB-Out entries, kept
+// filtered routes) in `refs`, and leaves the intern table when the last of them lets go.
 import MeshIO
 
 /// Where a route came from (BIRD's protocol + rte_src). Index into `BGPSpeaker.sources`.
@@ -15,6 +17,8 @@ final class RouteSource {
     var routerID: UInt32 = 0
     var neighborAddress: IPPrefix?
     var ifname: String?
+    /// Selected (best) routes of this source per family (0 = IPv4, 1 = IPv6), kept by the RIB.
+    var preferred = [0, 0]
 
     init(id: UInt32, name: String, kind: RouteSourceKind, preference: UInt32) {
         self.id = id
@@ -39,6 +43,9 @@ final class AttrSet {
     let neighborAS: UInt32
     let originAS: UInt32?
     let hash: Int
+    /// Table slots holding this set (AttrTable.retain / release); not Swift's retain count, which
+    /// also counts caches and in-flight locals.
+    var refs = 0
 
     init(bgp: PathAttributes, isBGP: Bool, dest: RouteDest, gateway: IPPrefix?) {
         self.bgp = bgp
@@ -103,7 +110,8 @@ struct AttrKey: Hashable {
     func hash(into h: inout Hasher) { h.combine(a.hash) }
 }
 
-/// The attribute intern table. Entries nobody else references any more are swept when the table doubles.
+/// The attribute intern table. A set leaves it when its `refs` falls to zero; sets interned but
+/// never stored (an UPDATE whose routes the import filter rejected) are swept when the table doubles.
 final class AttrTable {
     private var table = Set<AttrKey>()
     private var sweepAt = 4096
@@ -117,24 +125,29 @@ final class AttrTable {
     func intern(_ cand: AttrSet) -> AttrSet {
         let key = AttrKey(a: cand)
         if let i = table.firstIndex(of: key) { return table[i].a }
+        if table.count >= sweepAt { sweep() }   // before inserting: the candidate has no holder yet
         table.insert(key)
-        if table.count >= sweepAt { sweep() }
         return cand
     }
 
-    /// Drops entries referenced only by the table. The retain count an unreferenced entry shows inside
-    /// the filter closure is calibrated with a sentinel that only the table holds.
+    /// A table slot now holds `a`.
+    @inline(__always) func retain(_ a: AttrSet) { a.refs += 1 }
+
+    /// A table slot let go of `a`; the last one takes it out of the intern table.
+    @inline(__always) func release(_ a: AttrSet) {
+        a.refs -= 1
+        if a.refs <= 0 { forget(a) }
+    }
+
+    /// Takes `a` out of the table (only that object: an equal set interned later stays).
+    private func forget(_ a: AttrSet) {
+        guard let i = table.firstIndex(of: AttrKey(a: a)), table[i].a === a else { return }
+        table.remove(at: i)
+    }
+
+    /// Drops the sets no table slot holds.
     func sweep() {
-        var sentinelBGP = PathAttributes()
-        sentinelBGP.med = 0xDEAD_BEEF
-        sentinelBGP.communities = [0xFFFF_FFFE, UInt32(truncatingIfNeeded: table.count)]
-        table.insert(AttrKey(a: AttrSet(bgp: sentinelBGP, isBGP: true, dest: .unreachable, gateway: nil)))
-        let counts = table.map { (key: $0, rc: Int(_getRetainCount($0.a))) }
-        var baseline = Int.max
-        for c in counts where c.key.a.dest == .unreachable && c.key.a.bgp == sentinelBGP { baseline = c.rc }
-        var kept = Set<AttrKey>(minimumCapacity: counts.count)
-        for c in counts where c.rc > baseline { kept.insert(c.key) }
-        table = kept
+        table = table.filter { $0.a.refs > 0 }
         sweepAt = max(4096, table.count * 2)
     }
 }
@@ -158,28 +171,4 @@ struct RouteEntry {
         get { srcBits & 0x8000_0000 != 0 }
         set { srcBits = newValue ? srcBits | 0x8000_0000 : srcBits & 0x7FFF_FFFF }
     }
-}
-
-/// Hash-table key for prefixes: same identity as IPPrefix, with a cheap multiply-xorshift hash
-/// instead of SipHash over four fields (the Loc-RIB and Adj-RIB-In hash every received prefix).
-struct PKey: Hashable {
-    let p: IPPrefix
-    @inline(__always) init(_ p: IPPrefix) { self.p = p }
-
-    @inline(__always) static func == (a: PKey, b: PKey) -> Bool {
-        a.p.hi == b.p.hi && a.p.lo == b.p.lo && a.p.length == b.p.length && a.p.family == b.p.family
-    }
-
-    @inline(__always) private func mix(_ seed: UInt64) -> UInt64 {
-        var x = p.hi ^ (p.lo &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(p.length) | UInt64(p.family.rawValue) << 8) ^ seed
-        x ^= x >> 33
-        x = x &* 0xff51_afd7_ed55_8ccd
-        x ^= x >> 33
-        x = x &* 0xc4ce_b9fe_1a85_ec53
-        x ^= x >> 33
-        return x
-    }
-
-    @inline(__always) func hash(into h: inout Hasher) { h.combine(mix(0)) }
-    @inline(__always) func _rawHashValue(seed: Int) -> Int { Int(bitPattern: UInt(mix(UInt64(bitPattern: Int64(seed))))) }
 }

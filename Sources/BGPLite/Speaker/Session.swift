@@ -49,16 +49,25 @@ final class Session {
     var familyNextHop: [IPPrefix?] = [nil, nil]
     var keepaliveNegotiated = 0
 
-    // RIBs.
-    var adjIn: [PKey: AttrSet] = [:]
+    // RIBs. The Adj-RIB-In after import filtering is this session's routes in the Loc-RIB (as in
+    // BIRD without `import table`): only its size is kept here, per family (0 = IPv4, 1 = IPv6),
+    // not counting stale routes (graceful restart), which are counted apart.
+    var imported = [0, 0]
+    var staleRoutes = [0, 0]
     var filteredIn = Set<IPPrefix>()
     /// Rejected routes with their attributes, for `show route filtered` (`import keep filtered`).
     var keptFiltered: [IPPrefix: (attrs: AttrSet, since: UInt32)] = [:]
-    var adjOut: [IPPrefix: AttrSet] = [:]
+    /// What we announced to the peer (counted in AttrSet.refs, see setAdjOut).
+    var adjOut = PrefixMap<AttrSet>()
+    /// Export attributes per Loc-RIB attribute set (policy `all` or a filter that changed nothing),
+    /// and the last answer given; both go when the session or its export policy changes.
     var exportCache: [ObjectIdentifier: (AttrSet, AttrSet)] = [:]
+    var lastExport: (AttrSet, AttrSet)?
     var pendingGroups: [(AttrSet, [IPPrefix])] = []
     var pendingIndex: [ObjectIdentifier: Int] = [:]
     var pendingWithdraw: [IPPrefix] = []
+    /// A queued prefix was queued again or withdrawn before the flush (flushExports re-checks then).
+    var pendingSuperseded = false
     var pendingEndOfRIB: [AFISAFI] = []
     var pendingRefresh: [AFISAFI] = []
     var flushScheduled = false
@@ -69,7 +78,6 @@ final class Session {
     var receiveLimitWarned = false
 
     // Graceful restart (helper side) and enhanced route refresh (receiver side).
-    var stale: [IPPrefix: AttrSet] = [:]
     var staleTimer: EventLoop.TimerID?
     var refreshStale: [AFISAFI: Set<IPPrefix>] = [:]
 
@@ -475,7 +483,7 @@ final class Session {
                                  onDown: { [weak self] in self?.bfdDown() }, onUp: {})
         }
         // Graceful restart: the peer's old routes stay stale until its End-of-RIB or the timer.
-        if !stale.isEmpty, o.gracefulRestart == nil {
+        if staleCount > 0, o.gracefulRestart == nil {
             flushStale()
         }
         speaker.exportInitial(self)
@@ -677,9 +685,9 @@ final class Session {
             flushAdjIn()
         }
         filteredIn = []
-        keptFiltered = [:]
-        adjOut = [:]
-        exportCache = [:]
+        clearKeptFiltered()
+        clearAdjOut()
+        resetExportCache()
         pendingGroups = []
         pendingIndex = [:]
         pendingWithdraw = []
@@ -691,12 +699,13 @@ final class Session {
         speaker.sessionWentDown(self)
     }
 
+    /// Withdraws every fresh route of this session (stale ones wait for their timer).
     func flushAdjIn() {
-        let old = adjIn
-        adjIn = [:]
-        for k in old.keys {
-            if let ch = rib.remove(k.p, src: source.id) { speaker.bestChanged(ch) }
+        guard importedCount > 0 else { return }
+        for p in rib.prefixes(of: source.id, stale: false) {
+            if let ch = rib.remove(p, src: source.id) { speaker.bestChanged(ch) }
         }
+        imported = [0, 0]
     }
 
     private func bfdDown() {
@@ -801,45 +810,79 @@ final class Session {
         }
         let fam = p.family
         let fi = fam == .ipv4 ? 0 : 1
-        let key = PKey(p)
+        let sid = source.id
+        if let acc = accepted, famReceiveLimit[fi] == nil, famImportLimit[fi] == nil, filteredIn.isEmpty, keptFiltered.isEmpty {
+            importFast(p, acc, fi)
+            return
+        }
+        // This session's route for p: fresh (in the filtered Adj-RIB-In) or stale (graceful restart).
+        let old = rib.route(p, src: sid)
+        let hadFresh = old.map { !$0.stale } ?? false
         guard let acc = accepted else {
             stats.importUpdatesFiltered += 1
-            if let lim = famReceiveLimit[fi], !filteredIn.contains(p), adjIn.count + filteredIn.count >= lim.count {
+            if let lim = famReceiveLimit[fi], !filteredIn.contains(p), importedCount + filteredIn.count >= lim.count {
                 if !limitExceeded(lim, kind: "receive", family: fam) { return }
             }
             filteredIn.insert(p)
             let keep = channel(fam)?.importKeepFiltered == true
-            if keep { keptFiltered[p] = (attrs, batchSince) }
-            if adjIn.removeValue(forKey: key) != nil {
+            if keep { setKeptFiltered(p, (attrs, batchSince)) }
+            if hadFresh {
+                imported[fi] -= 1
                 stats.importWithdrawsAccepted += 1
-                if let ch = rib.remove(p, src: source.id) { speaker.bestChanged(ch) }
-            } else if keep || rib.table[key] != nil {
+                if let ch = rib.remove(p, src: sid) { speaker.bestChanged(ch) }
+            } else if keep || rib.table[p] != nil {
                 stats.importWithdrawsIgnored += 1
             }
             dropStale(p)
             return
         }
         if !filteredIn.isEmpty { filteredIn.remove(p) }
-        if !keptFiltered.isEmpty { keptFiltered[p] = nil }
-        let old = adjIn.updateValue(acc, forKey: key)
-        if old == nil {
-            if let lim = famReceiveLimit[fi], adjIn.count + filteredIn.count > lim.count {
-                if !limitExceeded(lim, kind: "receive", family: fam) { adjIn.removeValue(forKey: key); return }
+        if !keptFiltered.isEmpty { setKeptFiltered(p, nil) }
+        if !hadFresh {
+            if let lim = famReceiveLimit[fi], importedCount + 1 + filteredIn.count > lim.count {
+                if !limitExceeded(lim, kind: "receive", family: fam) { return }
             }
-            if let lim = famImportLimit[fi], adjIn.count > lim.count {
-                if !limitExceeded(lim, kind: "import", family: fam) { adjIn.removeValue(forKey: key); return }
+            if let lim = famImportLimit[fi], importedCount + 1 > lim.count {
+                if !limitExceeded(lim, kind: "import", family: fam) { return }
             }
-        } else if old! === acc, stale.isEmpty {
+        } else if old?.attrs === acc {
             stats.importUpdatesIgnored += 1
             if !refreshStale.isEmpty { markRefreshed(p) }
             return
         }
         stats.importUpdatesAccepted += 1
-        if !stale.isEmpty { stale.removeValue(forKey: p) }
+        if !hadFresh {
+            imported[fi] += 1
+            if old != nil { staleRoutes[fi] -= 1 }   // a stale route announced again is fresh
+        }
         if !refreshStale.isEmpty { markRefreshed(p) }
-        if let change = rib.update(p, RouteEntry(attrs: acc, src: source.id, since: batchSince)) {
+        if let change = rib.update(p, RouteEntry(attrs: acc, src: sid, since: batchSince)) {
             speaker.bestChanged(change)
         }
+    }
+
+    /// The common import (accepted, no limits, nothing filtered so far): one Loc-RIB lookup decides
+    /// and stores. A route identical to the one held (same interned set, not stale) is ignored.
+    @inline(__always)
+    private func importFast(_ p: IPPrefix, _ acc: AttrSet, _ fi: Int) {
+        var previous: RouteEntry? = nil
+        let change = rib.update(p, RouteEntry(attrs: acc, src: source.id, since: batchSince), previous: &previous) { prev in
+            guard let prev, !prev.stale, prev.attrs === acc else { return true }
+            return false
+        }
+        if let prev = previous, !prev.stale, prev.attrs === acc {
+            stats.importUpdatesIgnored += 1
+            if !refreshStale.isEmpty { markRefreshed(p) }
+            return
+        }
+        stats.importUpdatesAccepted += 1
+        if let prev = previous {
+            if prev.stale { staleRoutes[fi] -= 1; imported[fi] += 1 }   // a stale route announced again is fresh
+        } else {
+            imported[fi] += 1
+        }
+        if !refreshStale.isEmpty { markRefreshed(p) }
+        if let change { speaker.bestChanged(change) }
     }
 
     /// A route limit was exceeded by one more route. Returns true when the route may be imported (warn).
@@ -875,14 +918,51 @@ final class Session {
     @inline(__always)
     private func importWithdraw(_ p: IPPrefix) {
         stats.importWithdrawsReceived += 1
-        if adjIn.removeValue(forKey: PKey(p)) != nil {
+        if let r = rib.route(p, src: source.id), !r.stale {
+            imported[p.family == .ipv4 ? 0 : 1] -= 1
             stats.importWithdrawsAccepted += 1
             if let ch = rib.remove(p, src: source.id) { speaker.bestChanged(ch) }
         } else {
             stats.importWithdrawsIgnored += 1
             if !filteredIn.isEmpty { filteredIn.remove(p) }
         }
-        if !keptFiltered.isEmpty { keptFiltered[p] = nil }
+        if !keptFiltered.isEmpty { setKeptFiltered(p, nil) }
         dropStale(p)
+    }
+
+    /// Fresh routes of this session in the Loc-RIB (the filtered Adj-RIB-In's size).
+    var importedCount: Int { imported[0] + imported[1] }
+    /// Stale routes of this session (graceful restart helper).
+    var staleCount: Int { staleRoutes[0] + staleRoutes[1] }
+
+    /// Sets (nil: removes) a kept filtered route, counting its attribute set's table reference.
+    func setKeptFiltered(_ p: IPPrefix, _ v: (attrs: AttrSet, since: UInt32)?) {
+        if let v { attrTable.retain(v.attrs) }
+        let old = v.map { keptFiltered.updateValue($0, forKey: p) } ?? keptFiltered.removeValue(forKey: p)
+        if let o = old { attrTable.release(o.attrs) }
+    }
+
+    func clearKeptFiltered() {
+        for (_, v) in keptFiltered { attrTable.release(v.attrs) }
+        keptFiltered = [:]
+    }
+
+    /// Sets (nil: removes) what the Adj-RIB-Out holds for `p`; returns the previous set.
+    @inline(__always)
+    @discardableResult
+    func setAdjOut(_ p: IPPrefix, _ a: AttrSet?) -> AttrSet? {
+        if let a { attrTable.retain(a) }
+        let old = adjOut.modify(p) { slot -> AttrSet? in
+            let o = slot
+            slot = a
+            return o
+        }
+        if let o = old { attrTable.release(o) }
+        return old
+    }
+
+    func clearAdjOut() {
+        for (_, a) in adjOut { attrTable.release(a) }
+        adjOut.removeAll()
     }
 }

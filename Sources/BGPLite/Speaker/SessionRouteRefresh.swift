@@ -20,12 +20,14 @@ extension Session {
             speaker.scheduleFlush(self)
         case RouteRefreshMessage.beginningOfRouteRefresh:
             guard let fam = f.prefixFamily else { return }
-            refreshStale[f] = Set(adjIn.keys.lazy.map { $0.p }.filter { $0.family == fam })
+            refreshStale[f] = Set(speaker.rib.prefixes(of: source.id, family: fam, stale: false))
             log(.info, "BoRR received for \(f)", level: 1)
         case RouteRefreshMessage.endOfRouteRefresh:
             log(.info, "EoRR received for \(f)", level: 1)
-            if let left = refreshStale.removeValue(forKey: f) {
-                for p in left where adjIn.removeValue(forKey: PKey(p)) != nil {
+            if let left = refreshStale.removeValue(forKey: f), let fam = f.prefixFamily {
+                for p in left {
+                    guard let r = speaker.rib.route(p, src: source.id), !r.stale else { continue }
+                    imported[fam == .ipv4 ? 0 : 1] -= 1
                     if let ch = speaker.rib.remove(p, src: source.id) { speaker.bestChanged(ch) }
                 }
             }

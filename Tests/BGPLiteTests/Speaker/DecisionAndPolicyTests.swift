@@ -20,12 +20,12 @@ final class DecisionAndPolicyTests: XCTestCase {
     func best(_ rib: RIB, _ a: (RouteSource, AttrSet), _ b: (RouteSource, AttrSet)) -> String {
         _ = rib.update(p, RouteEntry(attrs: a.1, src: a.0.id, since: 0))
         _ = rib.update(p, RouteEntry(attrs: b.1, src: b.0.id, since: 0))
-        let winner = rib.sources[Int(rib.table[PKey(p)]!.best.src)].name
+        let winner = rib.sources[Int(rib.table[p]!.src)].name
         // Order independence.
         let rib2 = RIB(); rib2.sources = rib.sources
         _ = rib2.update(p, RouteEntry(attrs: b.1, src: b.0.id, since: 0))
         _ = rib2.update(p, RouteEntry(attrs: a.1, src: a.0.id, since: 0))
-        XCTAssertEqual(rib2.sources[Int(rib2.table[PKey(p)]!.best.src)].name, winner)
+        XCTAssertEqual(rib2.sources[Int(rib2.table[p]!.src)].name, winner)
         return winner
     }
 
@@ -66,10 +66,24 @@ final class DecisionAndPolicyTests: XCTestCase {
         let x = bgpSource(rib, "x"), y = bgpSource(rib, "y", routerID: 2, addr: "10.0.0.2")
         XCTAssertNotNil(rib.update(p, RouteEntry(attrs: attrs(t, path: [1]), src: x.id, since: 0)))
         XCTAssertNil(rib.update(p, RouteEntry(attrs: attrs(t, path: [1, 2]), src: y.id, since: 0)), "worse route does not change the best")
+        XCTAssertEqual(rib.candidates(p).map { $0.src }, [x.id, y.id])
+        XCTAssertEqual(rib.route(p, src: y.id)?.attrs.pathLength, 2)
+        XCTAssertEqual(rib.routeCount, [2, 0])
+        // A better route from y replaces y's own candidate and becomes the best.
+        XCTAssertEqual(rib.update(p, RouteEntry(attrs: attrs(t, path: []), src: y.id, since: 0))?.new?.src, y.id)
+        XCTAssertEqual(rib.candidates(p).map { $0.src }, [y.id, x.id])
+        XCTAssertEqual(rib.routeCount, [2, 0])
+        XCTAssertNil(rib.remove(p, src: x.id), "removing a candidate that is not the best changes nothing")
+        XCTAssertEqual(rib.candidates(p).map { $0.src }, [y.id])
+        XCTAssertNil(rib.update(p, RouteEntry(attrs: attrs(t, path: [1, 2, 3]), src: x.id, since: 0)))
+        XCTAssertEqual(rib.update(p, RouteEntry(attrs: attrs(t, path: [1, 2, 3, 4]), src: y.id, since: 0))?.new?.src, x.id,
+                       "y's route got worse than x's: x is selected")
         let ch = rib.remove(p, src: x.id)
         XCTAssertEqual(ch?.new?.src, y.id)
         XCTAssertEqual(rib.remove(p, src: y.id)?.new == nil, true)
         XCTAssertEqual(rib.count, 0)
+        XCTAssertTrue(rib.others.isEmpty, "no candidates left behind")
+        XCTAssertEqual(rib.routeCount, [0, 0])
     }
 
     func testInterningSharesAndSweeps() {
@@ -77,9 +91,28 @@ final class DecisionAndPolicyTests: XCTestCase {
         let a = attrs(t, path: [1, 2])
         let b = attrs(t, path: [1, 2])
         XCTAssertTrue(a === b)
-        for i in 0..<5000 { _ = attrs(t, path: [UInt32(i)]) } // garbage, swept on growth
+        // A route in the table holds `a`: its reference is counted, so it survives a sweep.
+        let rib = RIB(attrTable: t)
+        let src = rib.addSource(name: "x", kind: .bgp, preference: 100)
+        let p = IPPrefix("10.0.0.0/24")!
+        rib.update(p, RouteEntry(attrs: a, src: src.id, since: 0))
+        XCTAssertEqual(a.refs, 1)
+        for i in 0..<5000 { _ = attrs(t, path: [UInt32(i)]) } // held by no route: swept on growth
         XCTAssertLessThan(t.count, 5000)
-        XCTAssertTrue(attrs(t, path: [1, 2]) === a, "referenced entries survive a sweep")
+        XCTAssertTrue(attrs(t, path: [1, 2]) === a, "entries held by a route survive a sweep")
+        // The route goes: the last reference is released and the set leaves the table at once.
+        rib.remove(p, src: src.id)
+        XCTAssertEqual(a.refs, 0)
+        XCTAssertFalse(attrs(t, path: [1, 2]) === a, "an unreferenced set was left in the table")
+        // Replacing a route releases the old set and counts the new one.
+        let c = attrs(t, path: [7])
+        let d = attrs(t, path: [8])
+        rib.update(p, RouteEntry(attrs: c, src: src.id, since: 0))
+        rib.update(p, RouteEntry(attrs: d, src: src.id, since: 0))
+        XCTAssertEqual(c.refs, 0)
+        XCTAssertEqual(d.refs, 1)
+        XCTAssertEqual(rib.routeCount, [1, 0])
+        XCTAssertEqual(src.preferred, [1, 0])
     }
 
     // MARK: Policy with a real speaker (no network)

@@ -70,7 +70,7 @@ final class DualFamilyTests: XCTestCase {
         XCTAssertNil(ext.exportRoute(IPPrefix("2001:db8:9::/48")!, e))
         // With a next hop address the same route goes out, with it in MP_REACH_NLRI.
         ext.channels[1].nextHopAddress = IPPrefix("2001:db8::1")
-        ext.exportCache = [:]
+        ext.resetExportCache()
         ext.resolveNextHops()
         let v6 = try XCTUnwrap(ext.exportRoute(IPPrefix("2001:db8:9::/48")!, e))
         XCTAssertEqual(v6.bgp.mpReach?.nextHop, IPPrefix("2001:db8::1")!.addressBytes)

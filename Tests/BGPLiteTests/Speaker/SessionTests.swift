@@ -156,16 +156,16 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(p.speaker.routeLines(proto: "peer").count, 3)
         // The peer's TCP connection dies without a NOTIFICATION (a crash): its routes stay, stale.
         p.dropPeerEnd()
-        XCTAssertEqual(p.session.stale.count, 3)
+        XCTAssertEqual(p.session.staleCount, 3)
         XCTAssertEqual(p.speaker.routeLines(proto: "peer").count, 3)
         XCTAssertTrue(p.speaker.showRoute().contains("(100s)"), p.speaker.showRoute())
         // The peer comes back, re-announces two of them and sends End-of-RIB: the third is flushed,
         // the others are fresh again.
         p.establish(capabilities: caps)
-        XCTAssertEqual(p.session.stale.count, 3)
+        XCTAssertEqual(p.session.staleCount, 3)
         p.sendRaw(bgpMessage(type: 2, body: updateBody(attrs: mandatory4, nlri: hex("180a0001 180a0002"))))
         p.send(.update(UpdateMessage.endOfRIB(.ipv4Unicast)))
-        XCTAssertTrue(p.session.stale.isEmpty)
+        XCTAssertEqual(p.session.staleCount, 0)
         XCTAssertEqual(p.speaker.routeLines(proto: "peer").count, 2, p.speaker.showRoute())
         XCTAssertFalse(p.speaker.showRoute().contains("(100s)"))
         XCTAssertEqual(p.now, 1, accuracy: 1e-6, "back after the 1 s reconnect delay, no real time spent")
@@ -192,9 +192,14 @@ final class SessionTests: XCTestCase {
         let statics = (0..<500).map { "10.\(100 + $0 / 256).\($0 % 256).0/24" }
         let (loop, a, b) = try pair(aStatics: [], bStatics: statics)
         a.start(); b.start()
-        XCTAssertTrue(runLoop(loop, timeout: 5) { a.session("b").adjIn.count == 500 })
-        let distinct = Set(a.session("b").adjIn.values.map { ObjectIdentifier($0) })
-        XCTAssertEqual(distinct.count, 1)
+        let sb = a.session("b")
+        XCTAssertTrue(runLoop(loop, timeout: 5) { sb.importedCount == 500 })
+        let mine = a.rib.prefixes(of: sb.source.id)
+        XCTAssertEqual(mine.count, 500)
+        let sets = mine.compactMap { a.rib.route($0, src: sb.source.id)?.attrs }
+        XCTAssertEqual(Set(sets.map { ObjectIdentifier($0) }).count, 1)
+        // The one set is counted once per route that holds it.
+        XCTAssertEqual(sets.first?.refs, 500)
         a.stop(); b.stop()
     }
 }

@@ -157,13 +157,13 @@ final class SessionTimerTests: XCTestCase {
         // The peer's TCP connection dies without a NOTIFICATION: its routes stay, marked stale.
         p.dropPeerEnd()
         XCTAssertNil(p.session.established)
-        XCTAssertEqual(p.session.stale.count, 3)
+        XCTAssertEqual(p.session.staleCount, 3)
         p.refuseConnects = true
         p.advance(29.99)
-        XCTAssertEqual(p.session.stale.count, 3)
+        XCTAssertEqual(p.session.staleCount, 3)
         XCTAssertEqual(p.speaker.routeLines(proto: "peer").count, 3, "kept for the restart time")
         p.advance(0.02)
-        XCTAssertEqual(p.session.stale.count, 0)
+        XCTAssertEqual(p.session.staleCount, 0)
         XCTAssertEqual(p.speaker.routeLines(proto: "peer").count, 0, p.speaker.showRoute())
         XCTAssertTrue(p.log.contains { $0.contains("Graceful restart timer expired: flushing 3 stale routes") }, p.log.joined(separator: "\n"))
     }
