@@ -506,7 +506,16 @@ final class BGPInteropTests: InteropTestCase {
             Thread.sleep(forTimeInterval: 2)
             us.refreshStatus()
             XCTAssertTrue(us.isEstablished("peer1"), "\(tag): our session went down" + diag())
-            XCTAssertEqual(bird.birdc("show", "protocols", "peer2"), birdSince, "\(tag): BIRD's session changed (flap)" + diag())
+            // BIRD prints Since from a monotonic stamp plus the current real-time offset, so the
+            // same session can read 1 ms apart between two calls; a flap shifts it by at least the
+            // 1 s error wait configured above.
+            let birdNow = bird.birdc("show", "protocols", "peer2")
+            XCTAssertTrue(birdNow.contains("Established"), "\(tag): BIRD's session is down: \(birdNow)" + diag())
+            if let a = birdSinceMillis(birdSince, protocol: "peer2"), let b = birdSinceMillis(birdNow, protocol: "peer2") {
+                XCTAssertLessThan(abs(b - a), 100, "\(tag): BIRD's session changed (flap): \(birdSince) -> \(birdNow)" + diag())
+            } else {
+                XCTFail("\(tag): no Since time for peer2 in BIRD's answer: \(birdSince) / \(birdNow)")
+            }
             let text = us.log.text()
             XCTAssertEqual(text.components(separatedBy: "BGP session established").count - 1, 1, "\(tag): established more than once" + diag())
             XCTAssertFalse(text.contains("BGP session down"), "\(tag): session went down" + diag())
@@ -750,4 +759,20 @@ final class BGPInteropTests: InteropTestCase {
         XCTAssertEqual(us.routes(from: "isp").count, 3, diag())
         XCTAssertEqual(birdRoutes(bird, proto: "customer").count, 2)
     }
+}
+
+/// The Since column of one protocol's line in `birdc show protocols` (HH:MM:SS.mmm) as
+/// milliseconds of the day; nil if the line or the time is not there.
+func birdSinceMillis(_ text: String, protocol name: String) -> Int? {
+    for line in text.split(separator: "\n") {
+        let cols = line.split(separator: " ", omittingEmptySubsequences: true)
+        guard cols.count >= 5, cols[0] == name else { continue }
+        let hms = cols[4].split(separator: ":")
+        guard hms.count == 3, let h = Int(hms[0]), let m = Int(hms[1]) else { return nil }
+        let sec = hms[2].split(separator: ".")
+        guard let s = sec.first.flatMap({ Int($0) }) else { return nil }
+        let ms = sec.count > 1 ? Int(sec[1]) ?? 0 : 0
+        return ((h * 60 + m) * 60 + s) * 1000 + ms
+    }
+    return nil
 }

@@ -43,6 +43,9 @@ final class LabTests: XCTestCase {
             "OVERLAY_PREFIX": "10.9.0", "OVERLAY6_PREFIX": "2001:db8:9::", "UNDERLAY_PREFIX": "172.31.5",
             "SITE_PREFIX": "10.101", "SITE6_PREFIX": "2001:db8:101", "KEYS_DIR": keys.path,
         ]
+        // The top-level hosts/ files carry the example addresses; other addresses render every host
+        // file from the variables, as docs/DEPLOY.md says (render refuses the mismatch otherwise).
+        lines.append("HOSTS_DIR=none")
         for line in base.split(separator: "\n", omittingEmptySubsequences: false) {
             let key = line.split(separator: "=", maxSplits: 1).first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
             if let v = overrides[key] { lines.append("\(key)=\(v)") } else { lines.append(String(line)) }
