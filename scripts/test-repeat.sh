@@ -39,7 +39,7 @@ for k in $(seq 1 "$N"); do
     rm -rf "$work"
   else
     echo "run $k: FAILED (rc $rc) in $mins min (${total:-no test total}); clone kept in $work, log $log"
-    grep -E "error:|failed|FAILED" "$log" | grep -v "0 failed" | head -5 | sed 's/^/    /'
+    grep -E "^Test Case .*failed|: error: |\*\*\* \[" "$log" | head -8 | sed "s/^/    /"
     [ -n "${KEEP_GOING:-}" ] || break
   fi
 done
