@@ -239,11 +239,9 @@ for ((k = 1; k <= N; k++)); do
     sleep 0.1
   done
   [ -n "$conv" ] || conv_us=${EPOCHREALTIME/./}
-  for p in "${PINGS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  for p in "${PINGS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
-  PINGS=()
   ev0=$(conn_events)
-  # The pair checks: one namespace entry per node, its pairs in parallel inside it.
+  # The pair checks: one namespace entry per node, its pairs in parallel inside it. They start
+  # before the background pings are stopped, so stopping those does not delay them.
   res=$COLD_RUN/pairs.$k; : > "$res"
   cps=()
   for ((i = 0; i < NODES - 1; i++)); do
@@ -252,6 +250,9 @@ for ((k = 1; k <= N; k++)); do
     ip netns exec "$(ns "$i")" bash -c "$CHECK_PAIRS" check "$hold_us" "$conv_us" "${args[@]}" >> "$res" 2>/dev/null &
     cps+=($!)
   done
+  for p in "${PINGS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  for p in "${PINGS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+  PINGS=()
   for p in "${cps[@]}"; do wait "$p" || true; done
   moved=$(( $(conn_events) - ev0 ))
   bad=$(grep -c '^FAIL' "$res" || true)
