@@ -70,6 +70,7 @@ cleanup() {
   stop_all
   for n in "${CREATED[@]}"; do ip netns del "$n" 2>/dev/null || true; done
   [ -n "${KEEP:-}" ] || rm -rf "$COLD_RUN/conf"
+  rmdir "$COLD_RUN" 2>/dev/null || true   # a run that kept nothing leaves no directory
 }
 stop_all() {
   local p
