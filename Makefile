@@ -228,7 +228,7 @@ lab-mixed:
 # ---- cold-start race loop (scripts/cold-start.sh): stale packet keys after a cold start ----
 .PHONY: cold-start
 ## cold-start: N (default 100) cold starts of 12 nodes (8 tincd-swift + 4 C tincd; SWIFT_NODES=0: C alone),
-## every pair pinged 5 s after the graph converged; exits non-zero if any pair could not exchange data (root)
+## every pair must exchange data within 5 s of the graph converging; exits non-zero if one could not (root)
 cold-start: build
 	N=$(or $(N),100) scripts/cold-start.sh
 

@@ -4,19 +4,27 @@
 # NODES tinc daemons (SWIFT_NODES tincd-swift, the rest C tincd 1.0) in network namespaces on one
 # bridge are started together, N times in a row. During convergence every node pings every other
 # node (TRAFFIC=1), so packet keys are requested while the graph is still changing -- the situation
-# in which tinc 1.0 can be left with a stale packet key. When every node has run host-up for every
-# other node (the graph converged), the script waits HOLD seconds (default 5), stops the background
-# pings and checks each unordered pair with one ping over the overlay (3 echoes 0.2 s apart, 1 s wait;
-# an echo needs both directions). A pair without any reply is a pair that cannot exchange data.
+# in which tinc 1.0 can be left with a stale packet key. These pings use a count, not a deadline:
+# `ping -w` exits at the first ICMP error, and the daemons answer "net unknown" until the peer's
+# Subnet arrives, so deadline pings to late nodes stopped at once and those pairs saw no traffic.
+#
+# The graph has converged when every node has run host-up for every other node (and host-down after
+# none) and every node has an active meta connection to each node its ConnectTo graph links it with
+# (ConnectTo attempts refused at start are retried 5 s later, and the graph changes again then).
+# From that moment each unordered pair is checked over the overlay: echoes 0.2 s apart (an echo needs
+# both directions) until the first reply, for at most HOLD seconds (default 5) from the start of the
+# pair's check. A pair without any reply in that window is a pair that cannot exchange data. The
+# start line gives the slowest pair's time from convergence to its first reply, and says when a
+# meta connection came up or went down during the checks (the graph was not settled after all).
 #
 #   N=10 scripts/cold-start.sh                    8 swift + 4 C (default)
 #   N=10 SWIFT_NODES=0 scripts/cold-start.sh      C tincd alone (the baseline)
 #   N=10 SWIFT_NODES=12 scripts/cold-start.sh     tincd-swift alone
 #
 # Prints one line per start and a summary line; exits 1 when any pair failed in any start (logs of
-# failing starts are kept under $COLD_RUN/fail-<k>/), 2 on a set-up error. Needs root, ip, ping.
-# Everything it creates is named cs<pid>...: namespaces are deleted and the daemons it started are
-# signalled by pid on exit, so runs can go in parallel.
+# failing starts are kept under $COLD_RUN/fail-<k>/), 2 on a set-up error. Needs root, ip, ping,
+# bash 5 (EPOCHREALTIME). Everything it creates is named cs<pid>...: namespaces are deleted and the
+# daemons it started are signalled by pid on exit, so runs can go in parallel.
 set -euo pipefail
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 
@@ -62,6 +70,7 @@ cleanup() {
   stop_all
   for n in "${CREATED[@]}"; do ip netns del "$n" 2>/dev/null || true; done
   [ -n "${KEEP:-}" ] || rm -rf "$COLD_RUN/conf"
+  rmdir "$COLD_RUN" 2>/dev/null || true   # a run that kept nothing leaves no directory
 }
 stop_all() {
   local p
@@ -120,7 +129,7 @@ for ((i = 0; i < NODES; i++)); do
 done
 
 # Every node has run host-up for every other node and host-down after none of them.
-converged() {
+all_up() {
   local i
   for ((i = 0; i < NODES; i++)); do
     [ -f "$CONF/$(name "$i")/events" ] || return 1
@@ -128,12 +137,74 @@ converged() {
   done
 }
 
+# The nodes node $1 has a ConnectTo with (either way): the next, the previous and the opposite ones.
+neighbours() {
+  local i=$1
+  { echo $(( (i + 1) % NODES )); echo $(( (i + NODES - 1) % NODES ))
+    if (( NODES > 3 )); then echo $(( (i + NODES / 2) % NODES )); echo $(( (i + NODES - NODES / 2) % NODES )); fi
+  } | grep -vx "$i" | sort -un
+}
+
+# Meta connection log lines (both daemons log these at -d1 and above, in tinc's words).
+conn_lines() { grep -E 'Connection with [^ ]+ \(.*\) activated|Closing connection with ' "$1" 2>/dev/null || true; }
+
+# Node $1's peers with at least one active meta connection, from its log: a connection is keyed by
+# peer and address, activated ... closed.
+connected_peers() {
+  conn_lines "$CONF/$(name "$1")/tinc.log" | awk '
+    /activated/ { k = $0; sub(/.*Connection with /, "", k); sub(/\) activated.*/, ")", k); up[k] = 1 }
+    /Closing connection with / { k = $0; sub(/.*Closing connection with /, "", k); sub(/\).*/, ")", k); delete up[k] }
+    END { for (k in up) { split(k, a, " "); print a[1] } }' | sort -u
+}
+
+# Every node has a meta connection to each of its ConnectTo neighbours.
+all_connected() {
+  local i j have
+  (( DEBUG >= 1 )) || return 0
+  for ((i = 0; i < NODES; i++)); do
+    have=$(connected_peers "$i")
+    for j in $(neighbours "$i"); do grep -qx "$(name "$j")" <<<"$have" || return 1; done
+  done
+}
+
+converged() { all_up && all_connected; }
+
+# Meta connections opened or closed so far, all nodes together (to see the graph change later).
+conn_events() {
+  local i c=0
+  for ((i = 0; i < NODES; i++)); do c=$((c + $(conn_lines "$CONF/$(name "$i")/tinc.log" | wc -l))); done
+  echo "$c"
+}
+
+# Run inside node $1's namespace: checks $1 against each later node, all pairs at once. Each pair
+# pings until the first reply or HOLD seconds after its check started; prints one line per pair:
+# "ok <pair> <s from convergence to the first reply>" or "FAIL <pair> -". An ICMP error ends one
+# ping early (ping -w does that), so the next one goes out 0.2 s later while time is left.
+CHECK_PAIRS='
+hold_us=$1 conv_us=$2; shift 2
+check() {
+  local addr=$1 label=$2 end=$(( ${EPOCHREALTIME/./} + hold_us )) left
+  while :; do
+    left=$(( (end - ${EPOCHREALTIME/./}) / 1000000 ))
+    if (( left < 1 )); then echo "FAIL $label -"; return; fi
+    if ping -n -q -c 1 -i 0.2 -W 1 -w "$left" "$addr" >/dev/null 2>&1; then
+      local t=$(( ${EPOCHREALTIME/./} - conv_us ))
+      printf "ok %s %d.%02d\n" "$label" $((t / 1000000)) $((t % 1000000 / 10000)); return
+    fi
+    sleep 0.2
+  done
+}
+while (( $# >= 2 )); do check "$1" "$2" & shift 2; done
+wait
+'
+
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
 total_fail=0; failed_runs=0; conv_times=()
 mix="$SWIFT_NODES swift + $CNT_C C"
-echo "cold-start: $N starts of $NODES nodes ($mix), pairs checked ${HOLD} s after convergence, traffic during convergence: $([ "$TRAFFIC" = 1 ] && echo yes || echo no)"
+echo "cold-start: $N starts of $NODES nodes ($mix), each pair checked for up to ${HOLD} s from convergence, traffic during convergence: $([ "$TRAFFIC" = 1 ] && echo yes || echo no)"
+hold_us=$(awk -v h="$HOLD" 'BEGIN { printf "%d", h * 1000000 }')
 for ((k = 1; k <= N; k++)); do
   for ((i = 0; i < NODES; i++)); do
     d=$CONF/$(name "$i")
@@ -147,14 +218,15 @@ for ((k = 1; k <= N; k++)); do
     PIDS+=($!)
   done
   if [ "$TRAFFIC" = 1 ]; then
-    # Per node, once tinc-up gave the tun its address: a ping to every other node every 0.5 s.
+    # Per node, once tinc-up gave the tun its address: a ping to every other node every 0.5 s
+    # (a count, not -w: see the top).
     for ((i = 0; i < NODES; i++)); do
       (
         trap 'kill $(jobs -p) 2>/dev/null; exit 0' TERM
         until ip -n "$(ns "$i")" -4 addr show 2>/dev/null | grep -q " $(over "$i")/"; do sleep 0.05; done
         for ((j = 0; j < NODES; j++)); do
           (( i == j )) && continue
-          ip netns exec "$(ns "$i")" ping -n -q -i 0.5 -W 1 -w "$CONVERGE_TIMEOUT" "$(over "$j")" >/dev/null 2>&1 &
+          ip netns exec "$(ns "$i")" ping -n -q -i 0.5 -W 1 -c $((CONVERGE_TIMEOUT * 2)) "$(over "$j")" >/dev/null 2>&1 &
         done
         wait
       ) &
@@ -163,36 +235,41 @@ for ((k = 1; k <= N; k++)); do
   fi
   conv=""
   while true; do
-    if converged; then conv=$(since "$t0"); break; fi
+    if converged; then conv=$(since "$t0"); conv_us=${EPOCHREALTIME/./}; break; fi
     awk -v a="$t0" -v b="$(now)" -v t="$CONVERGE_TIMEOUT" 'BEGIN { exit !(b - a > t) }' && break
     sleep 0.1
   done
-  sleep "$HOLD"
+  [ -n "$conv" ] || conv_us=${EPOCHREALTIME/./}
+  ev0=$(conn_events)
+  # The pair checks: one namespace entry per node, its pairs in parallel inside it. They start
+  # before the background pings are stopped, so stopping those does not delay them.
+  res=$COLD_RUN/pairs.$k; : > "$res"
+  cps=()
+  for ((i = 0; i < NODES - 1; i++)); do
+    args=()
+    for ((j = i + 1; j < NODES; j++)); do args+=("$(over "$j")" "$(name "$i")[${IMPL[i]}]-$(name "$j")[${IMPL[j]}]"); done
+    ip netns exec "$(ns "$i")" bash -c "$CHECK_PAIRS" check "$hold_us" "$conv_us" "${args[@]}" >> "$res" 2>/dev/null &
+    cps+=($!)
+  done
   for p in "${PINGS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
   for p in "${PINGS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
   PINGS=()
-  # One check per unordered pair, all in parallel.
-  res=$COLD_RUN/pairs.$k; : > "$res"
-  cps=()
-  for ((i = 0; i < NODES; i++)); do
-    for ((j = i + 1; j < NODES; j++)); do
-      ( if ip netns exec "$(ns "$i")" ping -n -q -c 3 -i 0.2 -W 1 "$(over "$j")" >/dev/null 2>&1; then r=ok; else r=FAIL; fi
-        echo "$r $(name "$i")[${IMPL[i]}]-$(name "$j")[${IMPL[j]}]" >> "$res" ) &
-      cps+=($!)
-    done
-  done
   for p in "${cps[@]}"; do wait "$p" || true; done
+  moved=$(( $(conn_events) - ev0 ))
   bad=$(grep -c '^FAIL' "$res" || true)
   # What tincd-swift did about stale keys in this start (logged at -d2 and above).
   heal=$(cat "$CONF"/n*/tinc.log 2>/dev/null | grep -c 'a stale key' || true)
   heal=$heal/$(cat "$CONF"/n*/tinc.log 2>/dev/null | grep -c 'No probe reply from' || true)
   pairs=$(wc -l < "$res")
+  slowest=$(awk '$1 == "ok" { if ($3 + 0 > m) m = $3 + 0 } END { printf "%.2f", m }' "$res")
+  late=$(awk -v h="$HOLD" '$1 == "ok" && $3 + 0 > h + 0 { c++ } END { print c + 0 }' "$res")
+  (( pairs == NODES * (NODES - 1) / 2 )) || { echo "start $k: only $pairs of $((NODES * (NODES - 1) / 2)) pair checks reported"; bad=$((bad > 0 ? bad : 1)); }
   if [ -z "$conv" ]; then
     echo "start $k: NOT converged within ${CONVERGE_TIMEOUT} s; $bad of $pairs pairs without data"
     bad=$((bad > 0 ? bad : 1))
   else
     conv_times+=("$conv")
-    echo "start $k: converged in $conv s; $bad of $pairs pairs without data ${HOLD} s later (swift fresh keys for stale ones / silent-probe re-requests: $heal)$( ((bad)) && printf ': %s' "$(grep '^FAIL' "$res" | cut -d' ' -f2 | tr '\n' ' ')")"
+    echo "start $k: converged in $conv s; $bad of $pairs pairs without data within ${HOLD} s; slowest first reply $slowest s after convergence ($late pairs after ${HOLD} s, their check started late)$( ((moved)) && echo "; GRAPH CHANGED during the checks: $moved meta connections opened/closed") (swift fresh keys for stale ones / silent-probe re-requests: $heal)$( ((bad)) && printf ': %s' "$(grep '^FAIL' "$res" | cut -d' ' -f2 | tr '\n' ' ')")"
   fi
   if (( bad )); then
     failed_runs=$((failed_runs + 1)); total_fail=$((total_fail + bad))

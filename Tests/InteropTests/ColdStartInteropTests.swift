@@ -2,8 +2,9 @@ import Foundation
 import XCTest
 
 /// The short CI version of `make cold-start` (scripts/cold-start.sh): 12 nodes (8 tincd-swift, 4 C tincd 1.0)
-/// started together twice, pinging each other while the graph converges; 5 s after convergence every pair
-/// must exchange data. The script names everything cs<pid>… and removes it on exit.
+/// started together twice, pinging each other while the graph converges; every pair must exchange data
+/// within 5 s of convergence (all host-up and every ConnectTo link up). The script names everything
+/// cs<pid>… and removes it on exit.
 final class ColdStartInteropTests: InteropTestCase {
     func testColdStartMixedMeshEveryPairExchangesData() throws {
         try NetnsLab.requireEnvironment()
