@@ -35,10 +35,7 @@ public enum ControlClient {
     public static func run(_ words: [String], json: Bool, socket path: String) throws -> Int32 {
         let fd = try connect(path)
         defer { close(fd) }
-        let line = (json ? "--json " : "") + words.joined(separator: " ") + "\n"
-        // MSG_NOSIGNAL: a daemon that refuses us (uid check) may close before our line is written;
-        // its ERROR answer is still there to read.
-        _ = line.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        sendLine(fd, (json ? "--json " : "") + words.joined(separator: " "))
         var head = [UInt8]()     // the first bytes, until it is clear whether the answer is an ERROR
         var isError: Bool?
         var buf = [UInt8](repeating: 0, count: 65536)
@@ -65,6 +62,35 @@ public enum ControlClient {
             return 1
         }
         return 0
+    }
+
+    /// One request and its whole answer (`ctl top` polls `--json dump nodes` this way).
+    static func request(_ path: String, _ line: String) throws -> String {
+        let fd = try connect(path)
+        defer { close(fd) }
+        sendLine(fd, line)
+        var reply = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            reply += buf[0..<n]
+        }
+        return String(decoding: reply, as: UTF8.self)
+    }
+
+    /// Sends `line` and its newline. MSG_NOSIGNAL: a daemon that refuses us (uid check) may close
+    /// before our line is written; its ERROR answer is still there to read.
+    private static func sendLine(_ fd: Int32, _ line: String) {
+        let bytes = Array((line + "\n").utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes { b in b.baseAddress.map { send(fd, $0 + sent, b.count - sent, Int32(MSG_NOSIGNAL)) } ?? -1 }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            sent += n
+        }
     }
 
     /// Writes all of `bytes` (stdout of `ctl log` may be a slow pipe); gives up on a closed one.

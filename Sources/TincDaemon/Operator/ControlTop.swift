@@ -155,8 +155,9 @@ public enum ControlTop {
         let socketPath: String
 
         func sample() -> Result<[NodeSnapshot], TopError> {
-            guard let reply = ControlTop.request(socketPath, "--json dump nodes") else {
-                return .failure(TopError("Could not connect to the daemon's control socket \(socketPath): \(String(cString: strerror(errno))). Is tincd-swift running?"))
+            let reply: String
+            do { reply = try ControlClient.request(socketPath, "--json dump nodes") } catch {
+                return .failure(TopError("\(error)"))
             }
             if reply.hasPrefix("ERROR ") { return .failure(TopError(String(reply.dropFirst(6)))) }
             do {
@@ -253,37 +254,5 @@ public enum ControlTop {
         var ts = timespec(tv_sec: Int(s), tv_nsec: Int((s - s.rounded(.down)) * 1e9))
         var left = timespec()
         while nanosleep(&ts, &left) != 0 && errno == EINTR { ts = left }
-    }
-
-    /// One control-socket request (one line, the reply read to EOF); nil when the socket cannot be reached.
-    static func request(_ path: String, _ line: String) -> String? {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let p = Array(path.utf8)
-        guard p.count < MemoryLayout.size(ofValue: addr.sun_path) else { errno = ENAMETOOLONG; return nil }
-        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: p) }
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard ok == 0 else { return nil }
-        let bytes = Array((line + "\n").utf8)
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { b in b.baseAddress.map { send(fd, $0 + sent, b.count - sent, Int32(MSG_NOSIGNAL)) } ?? -1 }
-            if n <= 0 { break }
-            sent += n
-        }
-        var reply = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            reply += buf[0..<n]
-        }
-        return String(decoding: reply, as: UTF8.self)
     }
 }
