@@ -97,6 +97,54 @@ final class ScriptRunnerTests: XCTestCase {
         XCTAssertEqual(runner.counters, ScriptRunner.Counters(started: 4, failed: 1, timedOut: 0, dropped: 0))
     }
 
+    /// `GraphDumpFile = |command`: the command reads the graph on stdin, runs behind queued scripts
+    /// without stalling the loop (tinc's popen would), the temporary input file is gone afterwards,
+    /// and a full queue removes the file at once.
+    func testCommandReadsInputFileOffTheLoop() throws {
+        let dir = ScriptDir()
+        defer { dir.remove() }
+        dir.script("host-up", "echo \"host-up $NODE\" >> \(dir.path)/events")
+        let input = dir.path + "/graph.in"
+        let dot = "digraph {\n  \"a\" -> \"b\";\n}\n"
+        XCTAssertTrue(FileManager.default.createFile(atPath: input, contents: Data(dot.utf8)))
+
+        let loop = try EventLoop()
+        let runner = ScriptRunner(confDir: dir.path, interpreter: nil, baseEnvironment: [:], loop: loop)
+        var ticks: [Double] = []
+        func tick() { ticks.append(EventLoop.now()); loop.schedule(after: 0.1) { tick() } }
+        loop.schedule(after: 0) { tick() }
+        var finished: [(String, Int32)] = []
+        runner.onFinish = { finished.append(($0, $1)) }
+
+        runner.run("host-up", extra: ["NODE": "peer1"])
+        // Quotes and `$` in the operator's command line reach the shell unchanged.
+        let command = "sleep 2; tr a-z A-Z > \"\(dir.path)/graph out\"; echo \"cmd $#\" >> \(dir.path)/events"
+        XCTAssertTrue(runner.runCommand("GraphDumpFile command", command: command, inputFile: input))
+        run(loop, timeout: 20) { !runner.busy }
+        XCTAssertFalse(runner.busy, "the command did not finish in 20 s")
+
+        XCTAssertEqual(dir.events, ["host-up peer1", "cmd 0"])
+        XCTAssertEqual(finished.map(\.0), ["host-up", "GraphDumpFile command"])
+        XCTAssertEqual(finished.map(\.1), [0, 0])
+        let out = FileManager.default.contents(atPath: dir.path + "/graph out").map { String(decoding: $0, as: UTF8.self) }
+        XCTAssertEqual(out, dot.uppercased())
+        XCTAssertFalse(FileManager.default.fileExists(atPath: input), "the input file is left behind")
+        let maxGap = zip(ticks.dropFirst(), ticks).map { $0 - $1 }.max() ?? 99
+        XCTAssertLessThan(maxGap, 1.5, "the loop waited for the command")
+
+        // A full queue: the command is not run and its input file is removed now.
+        let blocked = ScriptRunner(confDir: dir.path, interpreter: nil, baseEnvironment: [:], loop: loop)
+        blocked.limits.maxQueued = 1
+        dir.script("slow", "sleep 1")
+        blocked.run("slow")   // runs
+        blocked.run("slow")   // waits: the queue is full
+        XCTAssertTrue(FileManager.default.createFile(atPath: input, contents: Data(dot.utf8)))
+        XCTAssertFalse(blocked.runCommand("GraphDumpFile command", command: "cat > /dev/null", inputFile: input))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: input))
+        XCTAssertEqual(blocked.counters.dropped, 1)
+        run(loop, timeout: 10) { !blocked.busy }
+    }
+
     /// A script that ignores SIGTERM is killed (with its children: the whole process group) after the
     /// timeout and the grace period; the next script then runs.
     func testTimeoutSendsTermThenKillToProcessGroup() throws {

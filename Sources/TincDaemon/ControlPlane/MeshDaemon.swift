@@ -192,12 +192,25 @@ public final class MeshDaemon {
     }
 
     /// GraphDumpFile: the dot graph to a file, or to a command when the value starts with "|".
+    /// The command gets the graph on stdin from a private temporary file and runs through the script
+    /// queue, so a command that hangs cannot stall the loop that carries BGP keepalives and BFD.
     func dumpGraph(to target: String) {
         let dot = graphDot()
         if target.hasPrefix("|") {
-            guard let f = popen(String(target.dropFirst()), "w") else { Log.error("Could not run GraphDumpFile command \(target)"); return }
-            fputs(dot, f)
-            pclose(f)
+            var template = Array("/tmp/tincd-graph-XXXXXX".utf8CString)
+            let fd = template.withUnsafeMutableBufferPointer { b in b.baseAddress.map { mkstemp($0) } ?? -1 }
+            guard fd >= 0 else { Log.error("Could not run GraphDumpFile command \(target): mkstemp: \(String(cString: strerror(errno)))"); return }
+            let path = template.withUnsafeBufferPointer { b in b.baseAddress.map { String(cString: $0) } ?? "" }
+            let file = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+            do {
+                try file.write(contentsOf: Data(dot.utf8))
+                try file.close()
+            } catch {
+                Log.error("Could not run GraphDumpFile command \(target): writing \(path): \(error)")
+                unlink(path)
+                return
+            }
+            scripts.runCommand("GraphDumpFile command", command: String(target.dropFirst()), inputFile: path)
         } else {
             let tmp = target + ".new"
             do {

@@ -82,18 +82,38 @@ public final class ScriptRunner {
     @discardableResult
     public func run(_ name: String, extra: [String: String] = [:]) -> Bool {
         guard let job = makeJob(name, extra: extra) else { return true }
+        return enqueue(job)
+    }
+
+    private func enqueue(_ job: Job) -> Bool {
         guard loop != nil else { return runSynchronously(job, timeout: limits.timeout) }
         if queued >= limits.maxQueued {
             counters.dropped += 1
             droppedInEpisode += 1
             if droppedInEpisode == 1 {
-                Log.error("Script queue is full (\(queued) waiting behind \(running?.job.name ?? "nothing")): not running \(name); further skipped scripts are counted")
+                Log.error("Script queue is full (\(queued) waiting behind \(running?.job.name ?? "nothing")): not running \(job.name); further skipped scripts are counted")
             }
             return false
         }
         queue.append(job)
         startNext()
         return true
+    }
+
+    /// Queues a shell command line (`GraphDumpFile = |command`) that reads `inputFile` on its stdin.
+    /// It runs like an event script: in the FIFO behind queued scripts, with the same timeout, never
+    /// waited for on the loop (tinc 1.0 uses popen and blocks until the command exits). The file is
+    /// unlinked once the command's shell has opened it, or here when the queue was full.
+    /// Returns false when the queue was full.
+    @discardableResult
+    public func runCommand(_ name: String, command: String, inputFile: String) -> Bool {
+        // "$1" is the file, so a command line with quotes or `$` needs no escaping: it is the script.
+        let script = "exec <\"$1\" && rm -f -- \"$1\" && shift && " + command
+        let job = Job(name: name, argv: ["/bin/sh", "-c", script, "sh", inputFile],
+                      environment: ScriptRunner.environmentStrings(inherited: ProcessEnvironment.current, ours: baseEnvironment))
+        if enqueue(job) { return true }
+        unlink(inputFile)
+        return false
     }
 
     /// Runs `<confdir>/<name>` if it exists and waits for it, after every queued script has finished
