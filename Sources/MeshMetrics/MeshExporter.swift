@@ -121,6 +121,12 @@ public final class MeshExporter {
         gauge("tincd_graph_reachable_nodes", t.reachableNodes)
         gauge("tincd_graph_edges", t.edges)
         gauge("tincd_graph_subnets", t.subnets)
+        counter("tincd_meta_requests_sent_total", total: UInt64(max(0, t.metaRequestsSent)))
+        counter("tincd_gossip_refused_total", total: UInt64(max(0, t.gossipRefused)))
+        for x in t.scripts {
+            counter("tincd_scripts_total", [("result", x.result)], total: UInt64(max(0, x.count)))
+        }
+        gauge("tincd_scripts_queued", t.scriptsQueued)
 
         for p in s.nodes where !p.myself {
             let l = [("node", p.name)]
@@ -222,6 +228,10 @@ public final class MeshExporter {
         "tincd_graph_reachable_nodes": "Reachable nodes in the mesh graph, this one included.",
         "tincd_graph_edges": "Edges (directed) in the mesh graph.",
         "tincd_graph_subnets": "Subnets known in the mesh.",
+        "tincd_meta_requests_sent_total": "Request lines queued on meta connections, own and forwarded.",
+        "tincd_gossip_refused_total": "Gossip refused by MaxNodes, MaxEdges, MaxSubnets or MaxSubnetsPerNode.",
+        "tincd_scripts_total": "Event scripts and GraphDumpFile commands by result (started, failed, timed_out, skipped, coalesced).",
+        "tincd_scripts_queued": "Event scripts waiting behind the running one.",
         "tincd_node_reachable": "1 when the node is reachable through the mesh.",
         "tincd_node_directly_connected": "1 when a meta connection to the node is up.",
         "tincd_node_valid_key": "1 when a valid packet key for the node is known.",

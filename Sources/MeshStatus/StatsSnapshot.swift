@@ -20,6 +20,13 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
     public var nodes = 0, reachableNodes = 0, edges = 0, subnets = 0, connections = 0
     /// Request lines queued on meta connections since start, own and forwarded (closed connections too).
     public var metaRequestsSent = 0
+    /// Gossip refused by MaxNodes / MaxEdges / MaxSubnets / MaxSubnetsPerNode since start.
+    public var gossipRefused = 0
+    /// Event scripts (host-up, subnet-up, …, GraphDumpFile commands) since start: started, exited
+    /// non-zero or killed, killed for running past the timeout, skipped (queue full), cancelled in
+    /// up/down pairs (queue full); and waiting now.
+    public var scriptsStarted = 0, scriptsFailed = 0, scriptsTimedOut = 0, scriptsSkipped = 0, scriptsCoalesced = 0
+    public var scriptsQueued = 0
 
     public init() {}
 
@@ -36,6 +43,15 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
         case droppedSealFailed = "dropped_seal_failed"
         case nodes, reachableNodes = "reachable_nodes", edges, subnets, connections
         case metaRequestsSent = "meta_requests_sent"
+        case gossipRefused = "gossip_refused"
+        case scriptsStarted = "scripts_started", scriptsFailed = "scripts_failed", scriptsTimedOut = "scripts_timed_out"
+        case scriptsSkipped = "scripts_skipped", scriptsCoalesced = "scripts_coalesced", scriptsQueued = "scripts_queued"
+    }
+
+    /// Script counters with the `result` label /metrics gives them, in a fixed order.
+    public var scripts: [(result: String, count: Int)] {
+        [("started", scriptsStarted), ("failed", scriptsFailed), ("timed_out", scriptsTimedOut),
+         ("skipped", scriptsSkipped), ("coalesced", scriptsCoalesced)]
     }
 
     /// Drop counters with the `reason` label /metrics gives them, in a fixed order.

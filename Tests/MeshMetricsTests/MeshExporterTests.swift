@@ -10,6 +10,9 @@ final class MeshExporterTests: XCTestCase {
         var s = MeshSnapshot(name: "n1", version: "v", startTime: 1000)
         s.stats.deviceInPackets = inPackets
         s.stats.droppedReplay = 3
+        s.stats.scriptsCoalesced = 4
+        s.stats.scriptsQueued = 7
+        s.stats.gossipRefused = 2
         s.nodes = [node("n1", myself: true)] + peers
         s.bgp = bgp
         return s
@@ -36,6 +39,11 @@ final class MeshExporterTests: XCTestCase {
         XCTAssertEqual(value(t, "tincd_device_in_packets_total"), 5)
         XCTAssertEqual(value(t, "tincd_dropped_packets_total{reason=\"replay\"}"), 3)
         XCTAssertEqual(value(t, "tincd_dropped_packets_total{reason=\"bad_mac\"}"), 0)
+        XCTAssertEqual(value(t, "tincd_scripts_total{result=\"coalesced\"}"), 4)
+        XCTAssertEqual(value(t, "tincd_scripts_total{result=\"skipped\"}"), 0)
+        XCTAssertEqual(value(t, "tincd_scripts_queued"), 7)
+        XCTAssertEqual(value(t, "tincd_gossip_refused_total"), 2)
+        XCTAssertTrue(t.contains("# HELP tincd_scripts_total "))
         XCTAssertTrue(t.contains("# HELP tincd_device_in_packets_total "))
         XCTAssertTrue(t.contains("# TYPE tincd_device_in_packets_total counter"))
         XCTAssertTrue(t.contains("# TYPE tincd_graph_nodes gauge"))

@@ -85,7 +85,8 @@ final class ControlJSONSchemaTests: XCTestCase {
         "udp_out_packets", "udp_out_bytes", "tcp_fallback_frames", "dropped_bad_mac", "dropped_replay", "dropped_short",
         "dropped_unknown_source", "dropped_no_key", "dropped_no_route", "dropped_send_error", "dropped_compression",
         "dropped_queue_full", "dropped_seal_failed", "nodes", "reachable_nodes", "edges", "subnets", "connections",
-        "meta_requests_sent",
+        "meta_requests_sent", "gossip_refused", "scripts_started", "scripts_failed", "scripts_timed_out",
+        "scripts_skipped", "scripts_coalesced", "scripts_queued",
     ].map { ($0, Schema.int) }))
     static let action: Schema = .object(["message": .string])
     static let debugLevel: Schema = .object(["message": .string, "old_level": .int, "new_level": .int])

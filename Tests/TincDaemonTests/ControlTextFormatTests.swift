@@ -120,7 +120,7 @@ final class ControlTextFormatTests: XCTestCase {
         st.nodes = 3; st.reachableNodes = 2; st.edges = 3; st.subnets = 4; st.connections = 1; st.metaRequestsSent = 42
         let text = d.statsText(st)
         let lines = text.split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines.count, 25)
+        XCTAssertEqual(lines.count, 32)
         XCTAssertEqual(lines, lines.sorted())
         XCTAssertTrue(lines.contains("device_in_packets        5"), text)
         XCTAssertTrue(lines.contains("udp_out_bytes            1234567890123"), text)

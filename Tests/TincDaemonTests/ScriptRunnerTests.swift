@@ -217,6 +217,50 @@ final class ScriptRunnerTests: XCTestCase {
         XCTAssertEqual(dir.events.last, "10.9.0.0/24")
     }
 
+    /// A full queue first cancels queued -up scripts against the -down for the same node and subnet
+    /// queued after them (a flap), so a later subnet-down is not skipped; pairs are not cancelled while
+    /// there is room, a running -up is never paired, and other nodes' or subnets' scripts stay.
+    func testFullQueueCancelsUpDownPairsBeforeSkipping() throws {
+        let dir = ScriptDir()
+        defer { dir.remove() }
+        let log = LogCapture()
+        defer { log.stop() }
+        for name in ["subnet-up", "subnet-down", "host-up", "host-down"] {
+            dir.script(name, "echo \"\(name) $NODE $SUBNET\" >> \(dir.path)/events; sleep 0.1")
+        }
+        let loop = try EventLoop()
+        var limits = ScriptRunner.Limits()
+        limits.maxQueued = 4
+        let runner = ScriptRunner(confDir: dir.path, interpreter: nil, baseEnvironment: [:], loop: loop, limits: limits)
+        let a1 = ["NODE": "a", "SUBNET": "10.1.0.0/24"], a2 = ["NODE": "a", "SUBNET": "10.2.0.0/24"]
+        let b1 = ["NODE": "b", "SUBNET": "10.1.0.0/24"]
+        XCTAssertTrue(runner.run("subnet-up", extra: a1))    // runs at once: never cancelled
+        XCTAssertTrue(runner.run("host-up", extra: ["NODE": "b"]))
+        XCTAssertTrue(runner.run("subnet-up", extra: a2))
+        XCTAssertTrue(runner.run("subnet-up", extra: b1))
+        XCTAssertTrue(runner.run("subnet-down", extra: a2))  // queue now full (4): no pair cancelled yet
+        XCTAssertEqual(runner.queued, 4)
+        XCTAssertEqual(runner.counters.coalesced, 0)
+        // Full: the a2 up/down pair goes, the new down for a1 (whose up is running) is queued.
+        XCTAssertTrue(runner.run("subnet-down", extra: a1))
+        XCTAssertEqual(runner.counters.coalesced, 2)
+        XCTAssertEqual(runner.counters.dropped, 0)
+        XCTAssertTrue(log.contains("cancelled 2 queued scripts"), "\(log.messages)")
+        XCTAssertTrue(runner.run("host-down", extra: ["NODE": "b"]))
+        // Full again, with nothing to pair against the new one (b's host-up is matched by the host-down
+        // just queued, so that pair goes and b1 stays).
+        XCTAssertTrue(runner.run("subnet-down", extra: ["NODE": "c", "SUBNET": "10.3.0.0/24"]))
+        XCTAssertEqual(runner.counters.coalesced, 4)
+        XCTAssertTrue(runner.run("subnet-up", extra: ["NODE": "d", "SUBNET": "10.4.0.0/24"]))
+        XCTAssertEqual(runner.queued, 4)
+        XCTAssertFalse(runner.run("subnet-up", extra: ["NODE": "e", "SUBNET": "10.5.0.0/24"]), "nothing left to cancel: skipped")
+        XCTAssertEqual(runner.counters.dropped, 1)
+        XCTAssertEqual(runner.counters.coalesced, 4)
+        run(loop, timeout: 20) { !runner.busy }
+        XCTAssertEqual(dir.events, ["subnet-up a 10.1.0.0/24", "subnet-up b 10.1.0.0/24", "subnet-down a 10.1.0.0/24",
+                                    "subnet-down c 10.3.0.0/24", "subnet-up d 10.4.0.0/24"])
+    }
+
     /// tinc-down waits for the queued subnet-down scripts before it, and runs to the end before returning.
     func testRunAndWaitDrainsQueueFirst() throws {
         let dir = ScriptDir()

@@ -9,9 +9,11 @@ import CNetShim
 /// exits). The event scripts (`run`) go through one FIFO queue and run one at a time, so a node's
 /// `subnet-up` never overtakes its `host-up`, but the loop that also carries BGP keepalives and BFD
 /// never waits for them: a script is started with posix_spawn and reaped when its pidfd becomes
-/// readable. The queue is bounded (a script that does not fit is skipped with a log line) and each
-/// script has a timeout, after which its process group gets SIGTERM and, if it is still there after a
-/// grace period, SIGKILL.
+/// readable. The queue is bounded and each script has a timeout, after which its process group gets
+/// SIGTERM and, if it is still there after a grace period, SIGKILL. When the queue is full (a
+/// flapping mesh), queued `-up` scripts whose matching `-down` is queued behind them are cancelled in
+/// pairs first, since running both leaves the same state as running neither; only then is a script
+/// skipped, with a log line.
 public final class ScriptRunner {
     public struct Limits {
         /// Scripts waiting behind the running one.
@@ -28,6 +30,9 @@ public final class ScriptRunner {
         public var failed = 0
         public var timedOut = 0
         public var dropped = 0
+        /// Scripts not run because the queue was full and each was undone by a later one
+        /// (`subnet-up` then `subnet-down` for the same node and subnet): counted per script.
+        public var coalesced = 0
     }
 
     let confDir: String
@@ -43,6 +48,9 @@ public final class ScriptRunner {
         var name: String
         var argv: [String]
         var environment: [String]
+        /// For `X-up` / `X-down` event scripts: what they are about (script base name, NODE,
+        /// SUBNET), so a queued up can be cancelled against a later down.
+        var pair: (key: String, up: Bool)? = nil
     }
 
     private final class Running {
@@ -88,6 +96,16 @@ public final class ScriptRunner {
     private func enqueue(_ job: Job) -> Bool {
         guard loop != nil else { return runSynchronously(job, timeout: limits.timeout) }
         if queued >= limits.maxQueued {
+            queue.append(job)
+            let cancelled = cancelPairs()
+            if cancelled > 0 {
+                Log.warning("Script queue is full: cancelled \(cancelled) queued scripts that later ones undo (an -up with its -down)")
+            }
+            if queued <= limits.maxQueued {
+                startNext()
+                return true
+            }
+            queue.removeLast()
             counters.dropped += 1
             droppedInEpisode += 1
             if droppedInEpisode == 1 {
@@ -163,8 +181,12 @@ public final class ScriptRunner {
         var ours = baseEnvironment
         for (k, v) in extra { ours[k] = v }
         let argv: [String] = interpreter.map { [$0, path] } ?? [path]
+        var pair: (key: String, up: Bool)?
+        for (suffix, up) in [("-up", true), ("-down", false)] where name.hasSuffix(suffix) {
+            pair = (String(name.dropLast(suffix.count)) + "\u{0}" + (extra["NODE"] ?? "") + "\u{0}" + (extra["SUBNET"] ?? ""), up)
+        }
         return Job(name: name, argv: argv,
-                   environment: ScriptRunner.environmentStrings(inherited: ProcessEnvironment.current, ours: ours))
+                   environment: ScriptRunner.environmentStrings(inherited: ProcessEnvironment.current, ours: ours), pair: pair)
     }
 
     /// `NAME=value` strings for execve. The daemon's own environment (the operator's) passes unchanged;
@@ -186,6 +208,32 @@ public final class ScriptRunner {
             c == UInt8(ascii: "_") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9"))
                 || ((c | 0x20) >= UInt8(ascii: "a") && (c | 0x20) <= UInt8(ascii: "z"))
         }
+    }
+
+    /// Removes every queued `-up` script that a `-down` queued after it undoes, with that `-down`.
+    /// Returns how many scripts were removed.
+    private func cancelPairs() -> Int {
+        var openUp: [String: Int] = [:]   // pair key -> index of the latest queued up not yet matched
+        var cancel = [Bool](repeating: false, count: queue.count)
+        var count = 0
+        for i in queueHead..<queue.count {
+            guard let p = queue[i].pair else { continue }
+            if p.up {
+                openUp[p.key] = i
+            } else if let j = openUp.removeValue(forKey: p.key) {
+                cancel[j] = true
+                cancel[i] = true
+                count += 2
+            }
+        }
+        guard count > 0 else { return 0 }
+        var kept: [Job] = []
+        kept.reserveCapacity(queue.count - queueHead - count)
+        for i in queueHead..<queue.count where !cancel[i] { kept.append(queue[i]) }
+        queue = kept
+        queueHead = 0
+        counters.coalesced += count
+        return count
     }
 
     private func popHead() {

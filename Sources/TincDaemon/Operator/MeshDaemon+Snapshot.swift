@@ -41,6 +41,11 @@ extension MeshDaemon {
         t.subnets = graph.subnetCount
         t.connections = conns.activeByName.count
         t.metaRequestsSent = conns.requestsSent
+        t.gossipRefused = gossip.limitWarnings.total
+        let sc = scripts.counters
+        t.scriptsStarted = sc.started; t.scriptsFailed = sc.failed; t.scriptsTimedOut = sc.timedOut
+        t.scriptsSkipped = sc.dropped; t.scriptsCoalesced = sc.coalesced
+        t.scriptsQueued = scripts.queued
         return t
     }
 
