@@ -20,8 +20,11 @@ final class HostileInputInteropTests: InteropTestCase {
         let good = TincNode(name: "good", impl: goodImpl, lab: lab, nsIndex: 1, port: 7402, subnets: ["10.71.2.0/24"])
         let mallory = TincNode(name: "mallory", impl: .swift, lab: lab, nsIndex: 1, port: 7403, subnets: ["10.71.3.0/24"])
         good.connectTo = ["victim"]
-        victim.pingTimeout = pingTimeout
-        good.pingTimeout = pingTimeout
+        // tinc (and we) clamp PingTimeout to PingInterval: a longer timeout needs a longer interval.
+        for n in [victim, good] {
+            n.pingTimeout = pingTimeout
+            n.pingInterval = max(n.pingInterval, pingTimeout)
+        }
         victim.debugLevel = 2   // protocol lines (level 3+) would repeat the numbers the tests count
         watched = [victim, good]
         try setUpNetwork([victim, good, mallory])

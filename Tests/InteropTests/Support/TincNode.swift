@@ -99,6 +99,10 @@ final class TincNode: CustomStringConvertible {
     /// Writes tinc.conf, our own hosts/NAME (Port, Subnets; the key is appended by `generateKeys`) and the scripts.
     func writeConfig() throws {
         let fm = FileManager.default
+        // tinc clamps PingTimeout to PingInterval, so a test asking for more would silently get less.
+        guard pingTimeout <= pingInterval else {
+            throw InteropError("\(name): PingTimeout \(pingTimeout) > PingInterval \(pingInterval) would be clamped to \(pingInterval); raise pingInterval too")
+        }
         try fm.createDirectory(at: hostsDir, withIntermediateDirectories: true)
         var conf = ["Name = \(name)", "Mode = \(mode)",
                     "PingInterval = \(pingInterval)", "PingTimeout = \(pingTimeout)"]
