@@ -9,7 +9,8 @@
 # build, that is said and the script still succeeds.
 #
 # Environment: CIPHER (default aes-256-cbc), DIGEST (default sha256), SECONDS_PER_TEST (default 3;
-# 1 with QUICK=1), FRAME (default 1400), TINCD_SWIFT_BIN (default <repo>/.build/release/tincd-swift).
+# 1 with QUICK=1), FRAME (default 1400), TINCD_SWIFT_BIN (default <repo>/.build/release/tincd-swift),
+# CEILING_ONLY=1 (only the openssl figures and ceilings: bench/throughput.sh's crypto-ceiling lines).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -61,6 +62,7 @@ awk -v e="$enc" -v d="$dec" -v m="$mac" -v f="$FRAME" -v c="$CIPHER" -v g="$DIGE
     if (both > 0) printf "  => ceiling seal+open, one core:      %9.0f frames/s  %6.0f MB/s\n", 1 / both, f / both / 1e6
 }'
 
+[ "${CEILING_ONLY:-0}" != 1 ] || exit 0
 line=""
 if [ -x "$BIN" ]; then
     line=$(timeout 120 "$BIN" bench-crypto --cipher="$CIPHER" --digest="$DIGEST" 2>/dev/null | grep -m1 -o 'frames/s=[0-9.]* *MB/s=[0-9.]*' || true)
