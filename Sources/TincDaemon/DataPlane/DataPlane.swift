@@ -62,33 +62,27 @@ final class DataPlane {
                       replayWindow: replayWindow, events: events, peerIDCapacity: peerIDCapacity, openLanes: openLanes)
     }
 
-    func start() {
-        // Workers block every signal: process-directed signals must reach the control loop's signalfd.
-        for (i, tx) in txs.enumerated() {
-            let t = Thread { [tx, finished] in
-                cns_block_all_signals()
-                tx.run()
-                finished.withLock { $0 += 1 }
-            }
-            t.name = txs.count == 1 ? "tincd-tx" : "tincd-tx\(i)"
-            threads.append(t)
-        }
-        let r = Thread { [rx, finished] in
+    /// A data-plane thread, named for the OS too. Workers block every signal: process-directed
+    /// signals must reach the control loop's signalfd.
+    private func worker(_ name: String, _ body: @escaping @Sendable () -> Void) -> Thread {
+        let t = Thread { [finished] in
             cns_block_all_signals()
-            rx.run()
+            ThreadName.setCurrent(name)
+            body()
             finished.withLock { $0 += 1 }
         }
-        r.name = "tincd-rx"
-        threads.append(r)
+        t.name = name
+        return t
+    }
+
+    func start() {
+        for (i, tx) in txs.enumerated() {
+            threads.append(worker(txs.count == 1 ? "tincd-tx" : "tincd-tx\(i)") { tx.run() })
+        }
+        threads.append(worker("tincd-rx") { [rx] in rx.run() })
         if let crew = rx.crew {
             for lane in 1..<crew.lanes {
-                let h = Thread { [crew, finished] in
-                    cns_block_all_signals()
-                    crew.runHelper(lane: lane)
-                    finished.withLock { $0 += 1 }
-                }
-                h.name = "tincd-rx\(lane)"
-                threads.append(h)
+                threads.append(worker("tincd-rx\(lane)") { crew.runHelper(lane: lane) })
             }
         }
         for t in threads { t.start() }
