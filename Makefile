@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN_DEBUG := .build/debug/tincd-swift
 BIN_RELEASE := .build/release/tincd-swift
 
-.PHONY: all build release test unit-test deps lab lab-down validate bench bench-quick bench-bgp bench-callgrind clean tsan tsan-build version-header
+.PHONY: all build release test unit-test deps lab lab-down validate bench bench-quick bench-bgp bench-bgp-callgrind bench-callgrind clean tsan tsan-build version-header
 
 all: build
 
@@ -85,6 +85,12 @@ bench-quick: release
 bench-bgp: release
 	bench/bgp.sh
 	N6=$${N6:-200000} bench/bgp.sh
+
+## bench-bgp-callgrind: instructions per route of bench-bgp's receiver work (import, best path, export to
+## a second session, UPDATE packing) in one process over in-memory sessions (callgrind, two runs
+## differenced; no root, no timing noise)
+bench-bgp-callgrind: release
+	bench/bgp-callgrind.sh
 
 ## ---- deployment (docs/DEPLOY.md). ENV: deploy/.env if it exists, else deploy/.env.example ----
 .PHONY: render keys deploy deploy-with-external-isp deploy-down deploy-clean

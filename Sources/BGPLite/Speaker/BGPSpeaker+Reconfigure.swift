@@ -264,12 +264,7 @@ extension Session {
     func adoptPolicies(of c: BGPProtocolConfig) {
         config = c
         if !c.channels.isEmpty { channels = c.channels }
-        for ch in channels {
-            let i = ch.family == .ipv4 ? 0 : 1
-            famImport[i] = ch.bgpImportPolicy(isInternal: isInternal)
-            famImportLimit[i] = ch.importLimit
-            famReceiveLimit[i] = ch.receiveLimit
-        }
+        takeFamilyPolicies()
         resetExportCache()
     }
 

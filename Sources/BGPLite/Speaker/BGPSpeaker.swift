@@ -316,14 +316,24 @@ public final class BGPSpeaker {
         if !statusScheduled && onStatusChange != nil { statusChanged() }
     }
 
+    /// `bestChanged` for a run of changes (one UPDATE's), session by session.
+    func bestChanged(_ changes: [BestChange]) {
+        guard !changes.isEmpty else { return }
+        for s in establishedSessions { s.queueRun(changes) }
+        if fib != nil && !kernels.isEmpty { for c in changes { kernelExport(c) } }
+        if !statusScheduled && onStatusChange != nil { statusChanged() }
+    }
+
     /// Session just reached Established: send the whole table, then End-of-RIB.
     func exportInitial(_ s: Session) {
         s.resolveNextHops()
         establishedSessions.removeAll { $0 === s }
         establishedSessions.append(s)
+        var run = ExportRun(s)
         for (p, e) in rib.table {
-            if let out = s.exportRoute(p, e) { s.queue(p, out) }
+            if let out = s.exportRoute(p, e, &run) { s.queue(p, out) }
         }
+        s.finish(run)
         s.pendingEndOfRIB = Array(s.negotiatedFamilies).sorted { $0.afi < $1.afi }
         scheduleFlush(s)
         statusChanged()
@@ -514,28 +524,11 @@ extension Session {
     @inline(__always)
     func queue(_ p: IPPrefix, _ out: AttrSet?) {
         if let o = out {
-            // One lookup: unchanged -> nothing to send; else the new set takes the slot.
-            var replaced: AttrSet? = nil
-            let changed = adjOut.modify(p) { slot -> Bool in
-                if let cur = slot, cur === o { return false }
-                replaced = slot
-                slot = o
-                return true
-            }
-            guard changed else { return }
+            guard case .changed(let replaced) = Session.place(o, at: p, in: &adjOut) else { return }
             attrTable.retain(o)
             if let r = replaced { attrTable.release(r); pendingSuperseded = true }
             stats.exportUpdates += 1
-            // Routes arrive in runs sharing one attribute set: the last group is checked first.
-            if let last = pendingGroups.indices.last, pendingGroups[last].0 === o {
-                pendingGroups[last].1.append(p)
-            } else {
-                let key = ObjectIdentifier(o)
-                if let i = pendingIndex[key] { pendingGroups[i].1.append(p) } else {
-                    pendingIndex[key] = pendingGroups.count
-                    pendingGroups.append((o, [p]))
-                }
-            }
+            Session.group(p, under: o, &pendingGroups, &pendingIndex)
         } else {
             guard setAdjOut(p, nil) != nil else { return }
             pendingSuperseded = true
@@ -543,6 +536,95 @@ extension Session {
             pendingWithdraw.append(p)
         }
         if !flushScheduled { speaker.scheduleFlush(self) }
+    }
+
+    enum Placed { case unchanged, changed(replaced: AttrSet?) }
+
+    /// One Adj-RIB-Out lookup: `o` already there -> nothing to send; else `o` takes the slot.
+    @inline(__always)
+    static func place(_ o: AttrSet, at p: IPPrefix, in map: inout PrefixMap<AttrSet>) -> Placed {
+        map.modify(p) { slot -> Placed in
+            if let cur = slot, cur === o { return .unchanged }
+            let replaced = slot
+            slot = o
+            return .changed(replaced: replaced)
+        }
+    }
+
+    /// Adds `p` to the pending group of `o`. Routes arrive in runs sharing one attribute set: the
+    /// last group is checked first.
+    @inline(__always)
+    static func group(_ p: IPPrefix, under o: AttrSet, _ groups: inout [(AttrSet, [IPPrefix])],
+                      _ index: inout [ObjectIdentifier: Int]) {
+        if let last = groups.indices.last, groups[last].0 === o {
+            groups[last].1.append(p)
+            return
+        }
+        let key = ObjectIdentifier(o)
+        if let i = index[key] { groups[i].1.append(p) } else {
+            index[key] = groups.count
+            groups.append((o, [p]))
+        }
+    }
+
+    /// `queue` for each of a run of changes, in order. The Adj-RIB-Out and the pending groups are
+    /// taken into locals for the run (exportRoute touches neither), so the per-route work needs no
+    /// dynamic exclusivity checks on this class's properties; counts are added once.
+    func queueRun(_ changes: [BestChange]) {
+        var out = PrefixMap<AttrSet>()
+        swap(&out, &adjOut)
+        var groups: [(AttrSet, [IPPrefix])] = []
+        swap(&groups, &pendingGroups)
+        var index: [ObjectIdentifier: Int] = [:]
+        swap(&index, &pendingIndex)
+        var withdraw: [IPPrefix] = []
+        swap(&withdraw, &pendingWithdraw)
+        var superseded = false, updates = 0, withdraws = 0
+        var run = ExportRun(self)
+        // References to add to `held` (a run of routes shares one set), beyond the one counted at
+        // once when it became `held` (so an intern-table sweep in exportRoute keeps it); added
+        // before any release, which could otherwise see a set at zero that is still held.
+        var held: AttrSet? = nil, heldCount = 0
+        for c in changes {
+            let p = c.prefix
+            if let e = c.new, let o = exportRoute(p, e, &run) {
+                guard case .changed(let replaced) = Session.place(o, at: p, in: &out) else { continue }
+                if held === o {
+                    heldCount += 1
+                } else {
+                    if let h = held { attrTable.retain(h, count: heldCount) }
+                    attrTable.retain(o)
+                    held = o
+                    heldCount = 0
+                }
+                if let r = replaced {
+                    attrTable.retain(o, count: heldCount)
+                    heldCount = 0
+                    attrTable.release(r)
+                    superseded = true
+                }
+                updates += 1
+                Session.group(p, under: o, &groups, &index)
+            } else {
+                guard let old = out.removeValue(forKey: p) else { continue }
+                if let h = held { attrTable.retain(h, count: heldCount) }
+                heldCount = 0
+                attrTable.release(old)
+                superseded = true
+                withdraws += 1
+                withdraw.append(p)
+            }
+        }
+        if let h = held { attrTable.retain(h, count: heldCount) }
+        finish(run)
+        swap(&out, &adjOut)
+        swap(&groups, &pendingGroups)
+        swap(&index, &pendingIndex)
+        swap(&withdraw, &pendingWithdraw)
+        if superseded { pendingSuperseded = true }
+        stats.exportUpdates += updates
+        stats.exportWithdraws += withdraws
+        if updates + withdraws > 0 && !flushScheduled { speaker.scheduleFlush(self) }
     }
 
     func flushExports() {

@@ -60,46 +60,61 @@ extension Session {
         return ch.bgpImportPolicy(isInternal: isInternal)
     }
 
-    func exportPolicy(_ f: IPPrefix.Family) -> Policy {
-        guard let ch = channel(f) else { return .none }
-        return ch.bgpExportPolicy(isInternal: isInternal)
-    }
+    func exportPolicy(_ f: IPPrefix.Family) -> Policy { famExport[f == .ipv4 ? 0 : 1] }
 
     /// Export decision for the selected route `e` of `prefix`: the attributes to announce, or nil.
     /// A route left without a next hop of its family (see SessionNextHop.swift) is not exported:
     /// it could not be encoded, and the Adj-RIB-Out (and the exported count) holds only what is sent.
     func exportRoute(_ prefix: IPPrefix, _ e: RouteEntry) -> AttrSet? {
-        guard let out = exportAttributes(prefix, e) else { return nil }
-        if prefix.family == .ipv4 ? out.bgp.nextHop == nil : out.bgp.mpReach == nil { return nil }
+        var run = ExportRun(self)
+        let out = exportRoute(prefix, e, &run)
+        finish(run)
         return out
     }
 
-    private func exportAttributes(_ prefix: IPPrefix, _ e: RouteEntry) -> AttrSet? {
-        let rib = speaker.rib
-        let src = rib.sources[Int(e.src)]
-        if src === source { stats.exportRejected += 1; return nil }          // never back to the sender
-        if src.kind == .bgp && src.isInternal && isInternal && !config.rrClient { stats.exportRejected += 1; return nil } // iBGP split horizon
-        guard negotiatedFamilies.contains(prefix.family == .ipv4 ? .ipv4Unicast : .ipv6Unicast) else { return nil }
+    /// As `exportRoute(_:_:)`, for one of a run of routes (see ExportRun).
+    @inline(__always)
+    func exportRoute(_ prefix: IPPrefix, _ e: RouteEntry, _ run: inout ExportRun) -> AttrSet? {
+        let fi = prefix.family == .ipv4 ? 0 : 1
+        guard let out = exportAttributes(prefix, e, fi, &run) else { return nil }
+        if fi == 0 ? out.bgp.nextHop == nil : out.bgp.mpReach == nil { return nil }
+        return out
+    }
+
+    /// Adds what a run counted to the session (`stats`, the last export cache entry).
+    func finish(_ run: ExportRun) {
+        if run.rejected > 0 { stats.exportRejected += run.rejected }
+        if run.filtered > 0 { stats.exportFiltered += run.filtered }
+        if let l = run.last, l.0 !== lastExport?.0 { lastExport = l }
+    }
+
+    @inline(__always)
+    private func exportAttributes(_ prefix: IPPrefix, _ e: RouteEntry, _ fi: Int, _ run: inout ExportRun) -> AttrSet? {
+        let src = run.sources[Int(e.src)]
+        if src === source { run.rejected += 1; return nil }          // never back to the sender
+        if src.kind == .bgp && src.isInternal && run.isInternal && !run.rrClient { run.rejected += 1; return nil } // iBGP split horizon
+        guard run.negotiated[fi] else { return nil }
         let a = e.attrs
         if !a.bgp.communities.isEmpty {
-            if a.bgp.communities.contains(PathAttributes.noAdvertise) { stats.exportRejected += 1; return nil }
-            if !isInternal && (a.bgp.communities.contains(PathAttributes.noExport)
-                               || a.bgp.communities.contains(PathAttributes.noExportSubconfed)) { stats.exportRejected += 1; return nil }
+            if a.bgp.communities.contains(PathAttributes.noAdvertise) { run.rejected += 1; return nil }
+            if !run.isInternal && (a.bgp.communities.contains(PathAttributes.noExport)
+                                   || a.bgp.communities.contains(PathAttributes.noExportSubconfed)) { run.rejected += 1; return nil }
         }
-        switch exportPolicy(prefix.family) {
+        switch run.policies[fi] {
         case .none:
-            stats.exportFiltered += 1
+            run.filtered += 1
             return nil
         case .all:
-            return cachedExport(a, src: src)
+            if let l = run.last, l.0 === a { return l.1 }   // routes come in runs with one attribute set
+            return cachedExport(a, src: src, &run)
         case .filter(let f):
             var ctx = a.filterContext(net: prefix, source: src)
             let orig = ctx
             let (verdict, err) = f.run(&ctx, print: { speaker.filterPrint(self.name, $0) })
             if let err { speaker.log(.warning, "\(name): \(err)") }
-            guard verdict == .accept else { stats.exportFiltered += 1; return nil }
+            guard verdict == .accept else { run.filtered += 1; return nil }
             let diff = ContextDiff(ctx, orig)
-            if !diff.any { return cachedExport(a, src: src) }
+            if !diff.any { return cachedExport(a, src: src, &run) }
             let modified = speaker.attrs.apply(ctx, original: orig, base: a)
             return transformForExport(modified, src: src, medSetByFilter: diff.med)
         }
@@ -110,14 +125,13 @@ extension Session {
         lastExport = nil
     }
 
-    private func cachedExport(_ a: AttrSet, src: RouteSource) -> AttrSet {
-        // Routes come in runs with one attribute set: the last answer is checked before the map.
-        if let l = lastExport, l.0 === a { return l.1 }
+    private func cachedExport(_ a: AttrSet, src: RouteSource, _ run: inout ExportRun) -> AttrSet {
+        if let l = run.last, l.0 === a { return l.1 }
         let key = ObjectIdentifier(a)
-        if let c = exportCache[key], c.0 === a { lastExport = c; return c.1 }
+        if let c = exportCache[key], c.0 === a { run.last = c; return c.1 }
         let out = transformForExport(a, src: src, medSetByFilter: false)
         exportCache[key] = (a, out)
-        lastExport = (a, out)
+        run.last = (a, out)
         return out
     }
 
@@ -168,5 +182,30 @@ extension Session {
             }
         }
         return speaker.attrs.intern(p, isBGP: true, dest: .unicast, gateway: nil)
+    }
+}
+
+/// What the export decision reads of a session per route, taken once for a run of routes (one
+/// UPDATE's changes, or a whole table): read from the session route by route, each cost a
+/// dynamic exclusivity check and a retain. What the run counts goes back in `Session.finish`.
+struct ExportRun {
+    let sources: [RouteSource]
+    let isInternal: Bool
+    let rrClient: Bool
+    /// Per family index (0 IPv4, 1 IPv6).
+    let negotiated: [Bool]
+    let policies: [Policy]
+    /// The last attribute set exported and what it became (`Session.lastExport`).
+    var last: (AttrSet, AttrSet)?
+    var rejected = 0
+    var filtered = 0
+
+    init(_ s: Session) {
+        sources = s.rib.sources
+        isInternal = s.isInternal
+        rrClient = s.config.rrClient
+        negotiated = s.negotiatedUnicast
+        policies = s.famExport
+        last = s.lastExport
     }
 }

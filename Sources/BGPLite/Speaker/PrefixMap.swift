@@ -1,34 +1,58 @@
 // A hash map from prefixes to values with compact keys, for the Loc-RIB and the Adj-RIB-Out:
-// an IPv4 prefix is one 8-byte word (address << 8 | length), an IPv6 prefix up to /120 two words
-// (the length in the low byte of the second, where a prefix that short has only zero bits).
-// Longer IPv6 prefixes (host routes, rare) go to a small side map keyed by the whole IPPrefix.
-// At a million /24s this halves the key bytes the tables hold (IPPrefix has a stride of 24).
+// an IPv4 prefix is one 8-byte word, an IPv6 prefix up to /120 two words (the length in the low
+// byte of the second, where a prefix that short has only zero bits). Longer IPv6 prefixes (host
+// routes, rare) go to a small side dictionary keyed by the whole IPPrefix. The two packed tables
+// are PrefixTable (PrefixTable.swift): open addressing, no Swift Dictionary or Hasher on the way.
 
-/// IPv4 key: address << 8 | length. The hash is a cheap multiply-xorshift of the word instead of
-/// SipHash (every received and exported prefix is hashed at least once).
-struct V4Key: Hashable {
+/// A prefix packed into words for PrefixTable. The packed length is length + 1, so a key of all
+/// zero bits (`none`) is never a prefix: zeroed memory is an empty table.
+protocol PackedPrefixKey: Equatable {
+    static var none: Self { get }
+    var isNone: Bool { get }
+    /// The last three bits of the network number (`sub`) and a word mixing the rest of the key.
+    /// PrefixTable puts the eight networks that differ only in those bits (consecutive /24s, say)
+    /// side by side, so a run of neighbouring prefixes touches a few cache lines, not one each.
+    func split() -> (rest: UInt64, sub: Int)
+}
+
+/// IPv4 key: address << 16 | (length + 1).
+struct V4Key: PackedPrefixKey {
     let bits: UInt64
-    @inline(__always) init(_ p: IPPrefix) { bits = UInt64(p.ipv4Address) << 8 | UInt64(p.length) }
-    var prefix: IPPrefix { IPPrefix(ipv4: UInt32(truncatingIfNeeded: bits >> 8), length: Int(bits & 0xff)) }
-    @inline(__always) func hash(into h: inout Hasher) { h.combine(PrefixHash.mix(bits, 0)) }
-    @inline(__always) func _rawHashValue(seed: Int) -> Int {
-        Int(bitPattern: UInt(PrefixHash.mix(bits, UInt64(bitPattern: Int64(seed)))))
+    @inline(__always) init(_ p: IPPrefix) { bits = UInt64(p.ipv4Address) << 16 | (UInt64(p.length) + 1) }
+    @inline(__always) init(bits: UInt64) { self.bits = bits }
+    static var none: V4Key { V4Key(bits: 0) }
+    @inline(__always) var isNone: Bool { bits == 0 }
+    var prefix: IPPrefix {
+        IPPrefix(ipv4: UInt32(truncatingIfNeeded: bits >> 16), length: Int(bits & 0x1ff) - 1)
+    }
+    @inline(__always) func split() -> (rest: UInt64, sub: Int) {
+        // The network's last bit sits at 16 + (32 - length); `>>` and `<<` are smart shifts (any
+        // amount is defined), so even an impossible length only changes where the key lands.
+        let at = 48 - (Int(bits & 0x1ff) - 1)
+        return (bits & ~(7 << at), Int(truncatingIfNeeded: (bits >> at) & 7))
     }
 }
 
-/// IPv6 key for prefixes up to /120: the length lives in the low byte of `lo`.
-struct V6Key: Hashable {
+/// IPv6 key for prefixes up to /120: (length + 1) lives in the low byte of `lo`.
+struct V6Key: PackedPrefixKey {
     let hi: UInt64
     let lo: UInt64
-    @inline(__always) init(_ p: IPPrefix) { hi = p.hi; lo = p.lo | UInt64(p.length) }
-    var prefix: IPPrefix { IPPrefix(family: .ipv6, hi: hi, lo: lo & ~0xff, length: Int(lo & 0xff)) }
-    @inline(__always) func hash(into h: inout Hasher) { h.combine(PrefixHash.mix(hi ^ lo &* 0x9E37_79B9_7F4A_7C15, 0)) }
-    @inline(__always) func _rawHashValue(seed: Int) -> Int {
-        Int(bitPattern: UInt(PrefixHash.mix(hi ^ lo &* 0x9E37_79B9_7F4A_7C15, UInt64(bitPattern: Int64(seed)))))
+    @inline(__always) init(_ p: IPPrefix) { hi = p.hi; lo = p.lo | (UInt64(p.length) + 1) }
+    @inline(__always) init(hi: UInt64, lo: UInt64) { self.hi = hi; self.lo = lo }
+    static var none: V6Key { V6Key(hi: 0, lo: 0) }
+    @inline(__always) var isNone: Bool { lo == 0 && hi == 0 }
+    var prefix: IPPrefix { IPPrefix(family: .ipv6, hi: hi, lo: lo & ~0xff, length: Int(lo & 0xff) - 1) }
+    @inline(__always) func split() -> (rest: UInt64, sub: Int) {
+        let at = 128 - (Int(lo & 0xff) - 1)   // the network's last bit, counted from the end of `lo`
+        if at >= 64 {
+            let s = at - 64
+            return ((hi & ~(7 << s)) ^ (lo &* 0x9E37_79B9_7F4A_7C15), Int(truncatingIfNeeded: (hi >> s) & 7))
+        }
+        return (hi ^ ((lo & ~(7 << at)) &* 0x9E37_79B9_7F4A_7C15), Int(truncatingIfNeeded: (lo >> at) & 7))
     }
 }
 
-/// Any prefix (the side map for IPv6 longer than /120, and sets of prefixes elsewhere).
+/// Any prefix (the side map for IPv6 longer than /120).
 struct PKey: Hashable {
     let p: IPPrefix
     @inline(__always) init(_ p: IPPrefix) { self.p = p }
@@ -47,7 +71,7 @@ struct PKey: Hashable {
 }
 
 enum PrefixHash {
-    /// A 64-bit finalizer (murmur3's), seeded per table so probe sequences differ between runs.
+    /// A 64-bit finalizer (murmur3's); the seed makes where keys land unpredictable to a peer.
     @inline(__always) static func mix(_ v: UInt64, _ seed: UInt64) -> UInt64 {
         var x = v ^ seed
         x ^= x >> 33
@@ -57,15 +81,18 @@ enum PrefixHash {
         x ^= x >> 33
         return x
     }
+
+    /// One seed per process (PrefixTable storage copies it at creation).
+    static let processSeed = UInt64.random(in: .min ... .max)
 }
 
 struct PrefixMap<Value>: Sequence {
-    private(set) var v4: [V4Key: Value] = [:]
-    private(set) var v6: [V6Key: Value] = [:]
+    private(set) var v4 = PrefixTable<V4Key, Value>()
+    private(set) var v6 = PrefixTable<V6Key, Value>()
     private(set) var v6Long: [PKey: Value] = [:]
 
     var count: Int { v4.count + v6.count + v6Long.count }
-    var isEmpty: Bool { v4.isEmpty && v6.isEmpty && v6Long.isEmpty }
+    var isEmpty: Bool { count == 0 }
     func count(_ family: IPPrefix.Family) -> Int { family == .ipv4 ? v4.count : v6.count + v6Long.count }
 
     @inline(__always) static func isLong(_ p: IPPrefix) -> Bool { p.family == .ipv6 && p.length > 120 }
@@ -79,11 +106,12 @@ struct PrefixMap<Value>: Sequence {
     }
 
     /// One hash lookup: `body` sees the slot (nil when absent) and may fill, change or empty it.
+    /// `body` must not touch this map.
     @inline(__always)
     mutating func modify<R>(_ p: IPPrefix, _ body: (inout Value?) -> R) -> R {
-        if p.family == .ipv4 { return body(&v4[V4Key(p)]) }
+        if p.family == .ipv4 { return v4.modify(V4Key(p), body) }
         if PrefixMap.isLong(p) { return body(&v6Long[PKey(p)]) }
-        return body(&v6[V6Key(p)])
+        return v6.modify(V6Key(p), body)
     }
 
     @discardableResult
@@ -94,25 +122,28 @@ struct PrefixMap<Value>: Sequence {
 
     @discardableResult
     mutating func updateValue(_ v: Value, forKey p: IPPrefix) -> Value? {
-        if p.family == .ipv4 { return v4.updateValue(v, forKey: V4Key(p)) }
-        return PrefixMap.isLong(p) ? v6Long.updateValue(v, forKey: PKey(p)) : v6.updateValue(v, forKey: V6Key(p))
+        modify(p) { slot in
+            let old = slot
+            slot = v
+            return old
+        }
     }
 
-    mutating func removeAll() { v4 = [:]; v6 = [:]; v6Long = [:] }
+    mutating func removeAll() { v4 = PrefixTable(); v6 = PrefixTable(); v6Long = [:] }
 
     /// The prefixes (a copy: callers change the map while walking them).
     var keys: [IPPrefix] {
         var out: [IPPrefix] = []
         out.reserveCapacity(count)
-        for k in v4.keys { out.append(k.prefix) }
-        for k in v6.keys { out.append(k.prefix) }
+        for (k, _) in v4 { out.append(k.prefix) }
+        for (k, _) in v6 { out.append(k.prefix) }
         for k in v6Long.keys { out.append(k.p) }
         return out
     }
 
     struct Iterator: IteratorProtocol {
-        var a: Dictionary<V4Key, Value>.Iterator
-        var b: Dictionary<V6Key, Value>.Iterator
+        var a: PrefixTable<V4Key, Value>.Iterator
+        var b: PrefixTable<V6Key, Value>.Iterator
         var c: Dictionary<PKey, Value>.Iterator
         mutating func next() -> (prefix: IPPrefix, value: Value)? {
             if let (k, v) = a.next() { return (k.prefix, v) }

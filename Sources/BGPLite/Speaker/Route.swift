@@ -133,6 +133,9 @@ final class AttrTable {
     /// A table slot now holds `a`.
     @inline(__always) func retain(_ a: AttrSet) { a.refs += 1 }
 
+    /// `count` more table slots hold `a` (a run of routes counted at once).
+    @inline(__always) func retain(_ a: AttrSet, count: Int) { if count > 0 { a.refs += count } }
+
     /// A table slot let go of `a`; the last one takes it out of the intern table.
     @inline(__always) func release(_ a: AttrSet) {
         a.refs -= 1

@@ -30,7 +30,11 @@ final class Session {
     var since: Double
     var conns: [Connection] = []
     var established: Connection?
-    var negotiatedFamilies: Set<AFISAFI> = []
+    var negotiatedFamilies: Set<AFISAFI> = [] {
+        didSet { negotiatedUnicast = [negotiatedFamilies.contains(.ipv4Unicast), negotiatedFamilies.contains(.ipv6Unicast)] }
+    }
+    /// `negotiatedFamilies` has IPv4 / IPv6 unicast: the export path asks per route, a Set lookup hashes.
+    private(set) var negotiatedUnicast = [false, false]
     var options = CodecOptions()
     var peerOpen: OpenMessage?
     var localAddress: IPPrefix?
@@ -90,6 +94,8 @@ final class Session {
     var famImport: [Policy] = [.none, .none]
     var famImportLimit: [Limit?] = [nil, nil]
     var famReceiveLimit: [Limit?] = [nil, nil]
+    /// Export policy per family (`exportPolicy`; finding the channel copied a ChannelConfig per route).
+    var famExport: [Policy] = [.none, .none]
     var batchSince: UInt32 = 0
 
     init(speaker: BGPSpeaker, config: BGPProtocolConfig, source: RouteSource, dynamic: Bool) {
@@ -117,9 +123,19 @@ final class Session {
         source.isInternal = config.isInternal
         source.neighborAS = config.neighborAS
         source.neighborAddress = config.neighborAddress
-        for ch in chs {
+        takeFamilyPolicies()
+    }
+
+    /// Precomputes the per-family policies and limits from `channels` (none for a family without one).
+    func takeFamilyPolicies() {
+        famImport = [.none, .none]
+        famExport = [.none, .none]
+        famImportLimit = [nil, nil]
+        famReceiveLimit = [nil, nil]
+        for ch in channels {
             let i = ch.family == .ipv4 ? 0 : 1
             famImport[i] = ch.bgpImportPolicy(isInternal: config.isInternal)
+            famExport[i] = ch.bgpExportPolicy(isInternal: config.isInternal)
             famImportLimit[i] = ch.importLimit
             famReceiveLimit[i] = ch.receiveLimit
         }
@@ -773,9 +789,11 @@ final class Session {
             let gw = a.nextHop.map { IPPrefix(ipv4: $0, length: 32) }
             let attrs = attrTable.intern(a, gateway: gw)
             let policy = famImport[0]
-            for p in u.nlri {
-                importRoute(p, attrs, policy)
-                if abortUpdate { return }
+            if !importRun(u.nlri, attrs, policy, 0) {
+                for p in u.nlri {
+                    importRoute(p, attrs, policy)
+                    if abortUpdate { return }
+                }
             }
         }
         if let r = mpr, !r.nlri.isEmpty, negotiatedFamilies.contains(r.afiSafi) {
@@ -785,12 +803,34 @@ final class Session {
             let gw: IPPrefix? = r.afiSafi.afi == 2 ? r.ipv6NextHops.global
                 : (r.nextHop.count >= 4 ? IPPrefix(family: .ipv4, bytes: r.nextHop[0..<4], length: 32) : nil)
             let attrs = attrTable.intern(b, gateway: gw)
-            let policy = famImport[r.afiSafi.afi == 2 ? 1 : 0]
-            for p in r.nlri {
-                importRoute(p, attrs, policy)
-                if abortUpdate { return }
+            let fi = r.afiSafi.afi == 2 ? 1 : 0
+            let policy = famImport[fi]
+            if !importRun(r.nlri, attrs, policy, fi) {
+                for p in r.nlri {
+                    importRoute(p, attrs, policy)
+                    if abortUpdate { return }
+                }
             }
         }
+    }
+
+    /// An UPDATE's routes of family index `fi` at once, when `import all` takes them as they are and
+    /// nothing needs a look at each route first (no limits, nothing filtered or kept filtered, no
+    /// route refresh in progress): the RIB imports the run, then the changes fan out together.
+    /// Same outcome as `importRoute` per prefix. Returns false (nothing done) otherwise.
+    private func importRun(_ prefixes: [IPPrefix], _ attrs: AttrSet, _ policy: Policy, _ fi: Int) -> Bool {
+        guard policy.isAll, famReceiveLimit[fi] == nil, famImportLimit[fi] == nil, filteredIn.isEmpty,
+              keptFiltered.isEmpty, refreshStale.isEmpty else { return false }
+        var changes: [BestChange] = []
+        changes.reserveCapacity(prefixes.count)
+        let r = rib.importRun(prefixes, attrs: attrs, src: source.id, since: batchSince, changes: &changes)
+        stats.importUpdatesReceived += prefixes.count
+        stats.importUpdatesAccepted += r.accepted
+        stats.importUpdatesIgnored += r.ignored
+        imported[fi] += r.fresh
+        staleRoutes[fi] -= r.staleRenewed
+        speaker.bestChanged(changes)
+        return true
     }
 
     @inline(__always)

@@ -17,6 +17,7 @@ public enum DaemonCommand {
         if arguments.first == "bench-crypto" { return CryptoBenchmark.main(Array(arguments.dropFirst())) }
         if arguments.first == "bench-graph" { return GraphBenchmark.main(Array(arguments.dropFirst())) }
         if arguments.first == "bench-frames" { return FrameWorkload.main(Array(arguments.dropFirst())) }
+        if arguments.first == "bench-routes" { return RouteTransferBenchmark.main(Array(arguments.dropFirst())) }
         let options: CommandLineOptions
         do { options = try CommandLineOptions.parse(arguments) } catch {
             writeStandardError("tincd-swift: \(error)\nTry `tincd-swift --help' for more information.\n")

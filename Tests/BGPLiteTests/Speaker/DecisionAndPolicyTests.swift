@@ -29,6 +29,74 @@ final class DecisionAndPolicyTests: XCTestCase {
         return winner
     }
 
+    /// `RIB.importRun` (a whole UPDATE at once) ends where importing its prefixes one by one with
+    /// `update` ends: same table, candidates, counts, attribute references and best changes, for
+    /// prefixes that are new, held by the same source (identical, changed, stale) and held by
+    /// several sources (the general path), also when one set replaces itself on a stale route.
+    func testImportRunMatchesRouteByRoute() {
+        func build() -> (RIB, AttrSet, AttrSet, [IPPrefix]) {
+            let t = AttrTable()
+            let rib = RIB(attrTable: t)
+            let x = bgpSource(rib, "x"), y = bgpSource(rib, "y", routerID: 2, addr: "10.0.0.2")
+            let old = attrs(t, path: [1, 2]), new = attrs(t, path: [1])
+            let ps = (0..<40).map { IPPrefix(ipv4: 0x0A00_0000 | UInt32($0) << 8, length: 24) }
+                + [IPPrefix("2001:db8::/48")!, IPPrefix("2001:db8::1/128")!]
+            for (i, p) in ps.enumerated() {
+                switch i % 5 {
+                case 0: break                                                                  // new
+                case 1: rib.update(p, RouteEntry(attrs: new, src: x.id, since: 1))              // identical
+                case 2: rib.update(p, RouteEntry(attrs: old, src: x.id, since: 1))              // changed
+                case 3: rib.update(p, RouteEntry(attrs: new, src: x.id, since: 1, stale: true)) // stale, same set
+                default:                                                                       // two sources
+                    rib.update(p, RouteEntry(attrs: old, src: y.id, since: 1))
+                    if i % 10 == 4 { rib.update(p, RouteEntry(attrs: old, src: x.id, since: 1)) }
+                }
+            }
+            return (rib, old, new, ps)
+        }
+        let (a, oldA, newA, ps) = build()
+        var changesA: [BestChange] = []
+        let res = a.importRun(ps, attrs: newA, src: 0, since: 5, changes: &changesA)
+
+        let (b, oldB, newB, _) = build()
+        var changesB: [BestChange] = []
+        var accepted = 0, ignored = 0, fresh = 0, renewed = 0
+        for p in ps {
+            var previous: RouteEntry? = nil
+            let c = b.update(p, RouteEntry(attrs: newB, src: 0, since: 5), previous: &previous) { prev in
+                guard let prev, !prev.stale, prev.attrs === newB else { return true }
+                return false
+            }
+            if let prev = previous, !prev.stale, prev.attrs === newB { ignored += 1; continue }
+            accepted += 1
+            if let prev = previous {
+                if prev.stale { fresh += 1; renewed += 1 }
+            } else {
+                fresh += 1
+            }
+            if let c { changesB.append(c) }
+        }
+        XCTAssertEqual(res.accepted, accepted)
+        XCTAssertEqual(res.ignored, ignored)
+        XCTAssertEqual(res.fresh, fresh)
+        XCTAssertEqual(res.staleRenewed, renewed)
+        XCTAssertEqual(renewed, 8)
+        func describe(_ rib: RIB, _ old: AttrSet, _ new: AttrSet) -> [String] {
+            func name(_ e: RouteEntry) -> String {
+                "\(e.src)\(e.stale ? "s" : "")\(e.attrs === new ? "n" : e.attrs === old ? "o" : "?")@\(e.since)"
+            }
+            return ps.map { p in "\(p) " + rib.candidates(p).map(name).joined(separator: ",") }
+                + ["count \(rib.routeCount) preferred \(rib.sources.map { $0.preferred })",
+                   "refs old \(old.refs) new \(new.refs) interned \(rib.attrTable.count)"]
+        }
+        XCTAssertEqual(describe(a, oldA, newA), describe(b, oldB, newB))
+        func describe(_ cs: [BestChange], _ new: AttrSet) -> [String] {
+            cs.map { "\($0.prefix) \($0.old.map { "\($0.src)\($0.stale)" } ?? "-") -> \($0.new.map { "\($0.src)\($0.attrs === new)" } ?? "-")" }
+        }
+        XCTAssertEqual(describe(changesA, newA), describe(changesB, newB))
+        XCTAssertFalse(changesA.isEmpty)
+    }
+
     func testDecisionSteps() {
         let t = AttrTable()
         var rib = RIB()

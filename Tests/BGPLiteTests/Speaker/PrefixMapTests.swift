@@ -31,4 +31,50 @@ final class PrefixMapTests: XCTestCase {
         m.removeAll()
         XCTAssertTrue(m.isEmpty)
     }
+
+    /// The open-addressing tables against Dictionary under a random mix of inserts, changes and
+    /// removals (removal shifts later keys of a probe run back, so runs must stay findable), with
+    /// clustered keys (consecutive /24s share 8-slot groups) and a copy taken midway that must
+    /// not see later changes (copy-on-write).
+    func testRandomOperationsMatchDictionary() {
+        var rng = SystemRandomNumberGenerator()
+        var m = PrefixMap<Int>()
+        var d: [IPPrefix: Int] = [:]
+        var snapshot: PrefixMap<Int>? = nil
+        var snapshotDict: [IPPrefix: Int] = [:]
+        func randomPrefix() -> IPPrefix {
+            switch Int.random(in: 0..<4, using: &rng) {
+            case 0: return IPPrefix(ipv4: 0x0A00_0000 | UInt32.random(in: 0..<4096, using: &rng) << 8, length: 24)
+            case 1: return IPPrefix(ipv4: UInt32.random(in: .min ... .max, using: &rng), length: Int.random(in: 0...32, using: &rng))
+            case 2: return IPPrefix(family: .ipv6, hi: 0x2a02_0000_0000_0000 | UInt64.random(in: 0..<2048, using: &rng) << 16, lo: 0, length: 48)
+            default: return IPPrefix(family: .ipv6, hi: .random(in: .min ... .max, using: &rng), lo: .random(in: .min ... .max, using: &rng),
+                                     length: Int.random(in: 0...128, using: &rng))
+            }
+        }
+        for step in 0..<60_000 {
+            let p = randomPrefix()
+            switch Int.random(in: 0..<10, using: &rng) {
+            case 0..<5:
+                XCTAssertEqual(m.updateValue(step, forKey: p), d.updateValue(step, forKey: p), "\(p)")
+            case 5..<8:
+                XCTAssertEqual(m.removeValue(forKey: p), d.removeValue(forKey: p), "\(p)")
+            default:
+                m.modify(p) { $0 = $0.map { $0 + 1 } }
+                if let v = d[p] { d[p] = v + 1 }
+            }
+            if step == 30_000 { snapshot = m; snapshotDict = d }
+        }
+        XCTAssertEqual(m.count, d.count)
+        XCTAssertEqual(m.count(.ipv4), d.keys.filter { $0.family == .ipv4 }.count)
+        for (p, v) in d { XCTAssertEqual(m[p], v, "\(p)") }
+        var seen: [IPPrefix: Int] = [:]
+        for (p, v) in m { XCTAssertNil(seen.updateValue(v, forKey: p), "\(p) twice") }
+        XCTAssertEqual(seen, d)
+        let snap = snapshot.map { Dictionary(uniqueKeysWithValues: $0.map { ($0.prefix, $0.value) }) }
+        XCTAssertEqual(snap, snapshotDict)
+        // Emptying it key by key leaves nothing behind.
+        for p in d.keys { XCTAssertNotNil(m.removeValue(forKey: p)) }
+        XCTAssertTrue(m.isEmpty)
+        XCTAssertEqual(Array(m.keys), [])
+    }
 }
