@@ -331,6 +331,81 @@ final class DataPlaneSafetyTests: XCTestCase {
 
     // MARK: forgetting and id reuse
 
+    // MARK: key changes and packets in flight
+
+    func setKey(_ rx: RxWorker, _ key: PacketCipher?) {
+        rx.mailbox.postLatest(.setKey(1, key, compression: 0), key: MailboxKey.key(1))
+        rx.handleMailbox()
+    }
+
+    /// A new inbound key (the peer asked again, or a stale key was healed) does not throw away the
+    /// packets the peer sealed with the old one before it had the new: they open with the old key,
+    /// under the old key's own replay window, for the grace, and fail afterwards.
+    func testReplacedKeyStillOpensPacketsInFlightForTheGrace() throws {
+        let rx = makeRX(makeGraph(), sink: Sink())
+        let b = try XCTUnwrap(SocketAddress(numericHost: "198.51.100.7", port: 655))
+        let (oldTX, oldRX) = try keyPair()
+        let (newTX, newRX) = try keyPair()
+        rx.stampBatch()
+        setKey(rx, oldRX)
+        feed(rx, packet(oldTX, seq: 1), from: b)
+        setKey(rx, newRX)
+        feed(rx, packet(oldTX, seq: 2), from: b)    // in flight: sealed before the peer had the new key
+        feed(rx, packet(newTX, seq: 1), from: b)    // the new key's own sequence starts again
+        feed(rx, packet(oldTX, seq: 3), from: b)
+        XCTAssertEqual(rx.outbox.stats.droppedBadMAC, 0)
+        feed(rx, packet(oldTX, seq: 2), from: b)    // a replay under the old key's window
+        feed(rx, packet(newTX, seq: 1), from: b)    // and under the new one's
+        XCTAssertEqual(rx.outbox.stats.droppedReplay, 2)
+        // After the grace the old key opens nothing; the current one still does.
+        rx.keyGraceMillis = 30
+        let (newerTX, newerRX) = try keyPair()
+        setKey(rx, newerRX)                         // `new` becomes the previous key, for 30 ms
+        feed(rx, packet(newTX, seq: 2), from: b)
+        XCTAssertEqual(rx.outbox.stats.droppedBadMAC, 0)
+        usleep(80_000)
+        rx.stampBatch()
+        feed(rx, packet(newTX, seq: 3), from: b)
+        feed(rx, packet(oldTX, seq: 4), from: b)    // two keys back: never kept
+        XCTAssertEqual(rx.outbox.stats.droppedBadMAC, 2)
+        feed(rx, packet(newerTX, seq: 1), from: b)
+        XCTAssertEqual(rx.outbox.stats.droppedBadMAC, 2)
+        XCTAssertEqual(rx.outbox.stats.droppedNoKey, 0)
+    }
+
+    /// KeyExpire retires the key: packets sealed with it still open for the grace, then the node has
+    /// no key (and the control thread hears so); a node that became unreachable has no grace.
+    func testRetiredKeyOpensForTheGraceOnlyAndUnreachableHasNone() throws {
+        let sink = Sink()
+        let rx = makeRX(makeGraph(), sink: sink)
+        let b = try XCTUnwrap(SocketAddress(numericHost: "198.51.100.7", port: 655))
+        let (tx, key) = try keyPair()
+        rx.keyGraceMillis = 50
+        rx.stampBatch()
+        setKey(rx, key)
+        rx.mailbox.postLatest(.retireKey(1), key: MailboxKey.key(1))
+        rx.handleMailbox()
+        feed(rx, packet(tx, seq: 1), from: b)
+        XCTAssertEqual(rx.outbox.stats.droppedNoKey, 0)
+        XCTAssertEqual(rx.outbox.stats.droppedBadMAC, 0)
+        usleep(120_000)
+        rx.stampBatch()
+        feed(rx, packet(tx, seq: 2), from: b)
+        XCTAssertEqual(rx.outbox.stats.droppedNoKey, 1)
+        XCTAssertTrue(rx.outbox.events.contains { if case .noInboundKey(1) = $0 { return true } else { return false } })
+        // A new key after the retired one expired: nothing of the old one is kept.
+        let (tx2, key2) = try keyPair()
+        setKey(rx, key2)
+        feed(rx, packet(tx, seq: 3), from: b)
+        XCTAssertEqual(rx.outbox.stats.droppedBadMAC, 1)
+        feed(rx, packet(tx2, seq: 1), from: b)
+        XCTAssertEqual(rx.outbox.stats.droppedBadMAC, 1)
+        // Unreachable (setKey nil): no grace at all.
+        setKey(rx, nil)
+        feed(rx, packet(tx2, seq: 2), from: b)
+        XCTAssertEqual(rx.outbox.stats.droppedNoKey, 2)
+    }
+
     func testForgetDropsTheKeyAndAcknowledges() throws {
         let sink = Sink()
         let rx = makeRX(makeGraph(), sink: sink)

@@ -255,12 +255,14 @@ extension MeshDaemon {
         k.keyCheckTimer = loop.schedule(after: 1) { [weak self] in self?.keyCheckRound(n) }
     }
 
-    /// KeyExpire: drop every inbound key, tell everyone, hand fresh keys to direct neighbours.
+    /// KeyExpire: retire every inbound key, tell everyone, hand fresh keys to direct neighbours.
+    /// tinc 1.0 frees the keys at once and loses the packets in flight; ours open for a few seconds
+    /// more (RxWorker.keyGraceMillis) or until the node's new key replaces them.
     func regenerateKeys() {
         keys.lastExpiry = loop.now
         Log.info(Log.status, "Expiring symmetric keys")
         for n in graph.nodesByName where n !== myself {
-            dataPlane?.setInboundKey(n.id, nil, compression: 0)
+            dataPlane?.retireInboundKey(n.id)
             keys[n.name]?.hasInboundKey = false
         }
         broadcast(.keyChanged(nonce: nonce(), origin: myself.name), except: nil)

@@ -132,6 +132,13 @@ final class DataPlane {
         rx.mailbox.postLatest(.setKey(i, cipher, compression: compression), key: MailboxKey.key(i))
     }
 
+    /// KeyExpire: the node's inbound key opens packets for a few seconds more (those in flight),
+    /// then none until a new one is set.
+    func retireInboundKey(_ id: Int) {
+        guard let i = Int32(exactly: id) else { return }
+        rx.mailbox.postLatest(.retireKey(i), key: MailboxKey.key(i))
+    }
+
     /// Drops both keys of a node (it became unreachable); no acknowledgement.
     func forgetKeys(_ id: Int) {
         setOutboundKey(id, nil, compression: 0)

@@ -60,7 +60,12 @@ enum TxCommand {
 }
 
 enum RxCommand {
+    /// A new inbound key (the one it replaces stays usable for `RxWorker.keyGraceMillis`), or nil:
+    /// no key at all from now on (the node became unreachable).
     case setKey(Int32, PacketCipher?, compression: Int)
+    /// KeyExpire: the node's key goes, but packets sealed with it may still be in flight; it opens
+    /// packets for `RxWorker.keyGraceMillis` more, or until a new key replaces it.
+    case retireKey(Int32)
     case forget(Int32)
     case stop
 }

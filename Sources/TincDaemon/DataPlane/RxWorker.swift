@@ -30,6 +30,14 @@ final class RxWorker {
         var failedInARow = 0
         /// When staleKey was last reported for this key (seconds, EventLoop.now()).
         var staleReportedAt = 0.0
+        /// The key this one replaced, for packets sealed with it that were in flight (or sent before
+        /// the peer had our new key): it opens them, under its own replay window, until
+        /// `previousUntil` (batch milliseconds). tinc 1.0 drops them; keys with a MAC only, since
+        /// without one a wrong key cannot be told from a right one.
+        var previous: Peer?
+        var previousUntil: UInt64 = 0
+        /// A retired key (KeyExpire) opens packets until then, a current one forever.
+        var retiredUntil = UInt64.max
         init(cipher: PacketCipher, compression: Int, window: Int, lanes: Int = 1) {
             self.cipher = cipher
             var copies = [cipher]
@@ -165,8 +173,19 @@ final class RxWorker {
             switch cmd {
             case let .setKey(id, cipher, compression):
                 guard id >= 0 else { continue }
-                peers.set(Int(id), cipher.map { Peer(cipher: $0, compression: compression, window: replayWindow, lanes: crew?.lanes ?? 1) })
+                let new = cipher.map { Peer(cipher: $0, compression: compression, window: replayWindow, lanes: crew?.lanes ?? 1) }
+                let now = RxWorker.clockMillis()
+                if let new, let old = peer(id), old.retiredUntil >= now, old.cipher.macLength > 0, new.cipher.macLength > 0 {
+                    old.previous = nil
+                    new.previous = old
+                    new.previousUntil = min(old.retiredUntil, now &+ keyGraceMillis)
+                }
+                peers.set(Int(id), new)
                 reportedNoKey[id] = nil
+            case .retireKey(let id):
+                guard let p = peer(id) else { continue }
+                p.retiredUntil = min(p.retiredUntil, RxWorker.clockMillis() &+ keyGraceMillis)
+                p.previous = nil
             case .forget(let id):
                 if id >= 0 && Int(id) < peers.count { peers[Int(id)] = nil }
                 counters.reset(id)
@@ -240,8 +259,21 @@ final class RxWorker {
         }
     }
 
-    /// Last-seen stamps use one clock read per batch, not one per packet.
-    func stampBatch() { batchMillis = max(1, UInt64(EventLoop.now() * 1000)) }
+    /// Last-seen stamps and key retirement use one clock read per batch, not one per packet.
+    func stampBatch() { batchMillis = RxWorker.clockMillis() }
+    static func clockMillis() -> UInt64 { max(1, UInt64(EventLoop.now() * 1000)) }
+
+    /// How long a replaced or retired inbound key still opens packets: longer than a REQ_KEY/ANS_KEY
+    /// round trip across the mesh, short enough that a key we announced as gone soon is.
+    var keyGraceMillis: UInt64 = 5000
+
+    /// The key a packet that failed `p`'s MAC may have been sealed with (see `Peer.previous`).
+    @inline(__always)
+    private func previousKey(of p: Peer) -> Peer? {
+        guard let q = p.previous else { return nil }
+        guard p.previousUntil >= batchMillis else { p.previous = nil; return nil }
+        return q
+    }
 
     /// One received datagram: handled at once without a crew, else queued for the crew (a known
     /// sender with a key) or for this thread (no key, unknown sender), both in arrival order.
@@ -275,6 +307,12 @@ final class RxWorker {
             guard let held = it.peer else { handle(pkt, Int(it.length), from); continue }
             let p = held.takeUnretainedValue()
             guard it.result >= 0 else {
+                // A failed MAC leaves the datagram as it came (encrypt-then-MAC): try the key before.
+                if let q = previousKey(of: p), let n = q.cipher.open(UnsafeRawBufferPointer(start: pkt, count: Int(it.length)),
+                                                                     into: UnsafeMutableRawBufferPointer(start: pkt, count: Int(it.length))) {
+                    deliver(pkt, n, id: it.id, q, from: from, newAddress: false)
+                    continue
+                }
                 outbox.stats.droppedBadMAC &+= 1
                 counters.add(it.id, .dropBadMAC)
                 reportFailedMAC(it.id, p)
@@ -302,6 +340,10 @@ final class RxWorker {
                 return
             }
             guard let n = p.cipher.open(input, into: out) else {
+                if let q = previousKey(of: p), let n = q.cipher.open(input, into: out) {
+                    deliver(plain, n, id: id, q, from: from, newAddress: false)
+                    return
+                }
                 outbox.stats.droppedBadMAC &+= 1
                 counters.add(id, .dropBadMAC)
                 reportFailedMAC(id, p)
@@ -317,7 +359,7 @@ final class RxWorker {
                 return
             }
             for i in peers.indices {
-                guard let p = peers[i], let n = p.cipher.open(input, into: out) else { continue }
+                guard let p = peer(Int32(truncatingIfNeeded: i)), let n = p.cipher.open(input, into: out) else { continue }
                 id = Int32(i)
                 opened = n
                 newAddress = true
@@ -426,10 +468,12 @@ final class RxWorker {
         outbox.events.append(.staleKey(id))
     }
 
+    /// The node's inbound key, unless it was retired longer than the grace ago.
     @inline(__always)
     private func peer(_ id: Int32) -> Peer? {
         let i = Int(id)
-        return i >= 0 && i < peers.count ? peers[i] : nil
+        guard i >= 0 && i < peers.count, let p = peers[i] else { return nil }
+        return p.retiredUntil >= batchMillis ? p : nil
     }
 
     private func flushCoalesced() {
