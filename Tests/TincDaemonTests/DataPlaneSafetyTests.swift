@@ -340,36 +340,42 @@ final class DataPlaneSafetyTests: XCTestCase {
 
     /// A new inbound key (the peer asked again, or a stale key was healed) does not throw away the
     /// packets the peer sealed with the old one before it had the new: they open with the old key,
-    /// under the old key's own replay window, for the grace, and fail afterwards.
-    func testReplacedKeyStillOpensPacketsInFlightForTheGrace() throws {
+    /// under the old key's own replay window, for the grace, and fail afterwards. Two earlier keys
+    /// are kept (a KeyExpire and the answer to a REQ_KEY right after it), not three.
+    func testReplacedKeysStillOpenPacketsInFlightForTheGrace() throws {
         let rx = makeRX(makeGraph(), sink: Sink())
         let b = try XCTUnwrap(SocketAddress(numericHost: "198.51.100.7", port: 655))
-        let (oldTX, oldRX) = try keyPair()
-        let (newTX, newRX) = try keyPair()
+        let keys = try (0..<4).map { _ in try keyPair() }
+        rx.keyGraceMillis = 60
         rx.stampBatch()
-        setKey(rx, oldRX)
-        feed(rx, packet(oldTX, seq: 1), from: b)
-        setKey(rx, newRX)
-        feed(rx, packet(oldTX, seq: 2), from: b)    // in flight: sealed before the peer had the new key
-        feed(rx, packet(newTX, seq: 1), from: b)    // the new key's own sequence starts again
-        feed(rx, packet(oldTX, seq: 3), from: b)
+        setKey(rx, keys[0].1)
+        feed(rx, packet(keys[0].0, seq: 1), from: b)
+        setKey(rx, keys[1].1)
+        feed(rx, packet(keys[0].0, seq: 2), from: b)    // in flight: sealed before the peer had the new key
+        feed(rx, packet(keys[1].0, seq: 1), from: b)    // the new key's own sequence starts again
+        feed(rx, packet(keys[0].0, seq: 3), from: b)
         XCTAssertEqual(rx.outbox.stats.droppedBadMAC, 0)
-        feed(rx, packet(oldTX, seq: 2), from: b)    // a replay under the old key's window
-        feed(rx, packet(newTX, seq: 1), from: b)    // and under the new one's
+        feed(rx, packet(keys[0].0, seq: 2), from: b)    // a replay under the old key's window
+        feed(rx, packet(keys[1].0, seq: 1), from: b)    // and under the new one's
         XCTAssertEqual(rx.outbox.stats.droppedReplay, 2)
-        // After the grace the old key opens nothing; the current one still does.
-        rx.keyGraceMillis = 30
-        let (newerTX, newerRX) = try keyPair()
-        setKey(rx, newerRX)                         // `new` becomes the previous key, for 30 ms
-        feed(rx, packet(newTX, seq: 2), from: b)
+        setKey(rx, keys[2].1)                           // keys 1 and 0 are both still in their grace
+        feed(rx, packet(keys[0].0, seq: 4), from: b)
+        feed(rx, packet(keys[1].0, seq: 2), from: b)
         XCTAssertEqual(rx.outbox.stats.droppedBadMAC, 0)
-        usleep(80_000)
+        setKey(rx, keys[3].1)                           // three replacements: key 0 is no longer kept
+        feed(rx, packet(keys[0].0, seq: 5), from: b)
+        XCTAssertEqual(rx.outbox.stats.droppedBadMAC, 1)
+        feed(rx, packet(keys[1].0, seq: 3), from: b)
+        feed(rx, packet(keys[2].0, seq: 1), from: b)
+        XCTAssertEqual(rx.outbox.stats.droppedBadMAC, 1)
+        // After the grace the earlier keys open nothing; the current one still does.
+        usleep(120_000)
         rx.stampBatch()
-        feed(rx, packet(newTX, seq: 3), from: b)
-        feed(rx, packet(oldTX, seq: 4), from: b)    // two keys back: never kept
-        XCTAssertEqual(rx.outbox.stats.droppedBadMAC, 2)
-        feed(rx, packet(newerTX, seq: 1), from: b)
-        XCTAssertEqual(rx.outbox.stats.droppedBadMAC, 2)
+        feed(rx, packet(keys[1].0, seq: 4), from: b)
+        feed(rx, packet(keys[2].0, seq: 2), from: b)
+        XCTAssertEqual(rx.outbox.stats.droppedBadMAC, 3)
+        feed(rx, packet(keys[3].0, seq: 1), from: b)
+        XCTAssertEqual(rx.outbox.stats.droppedBadMAC, 3)
         XCTAssertEqual(rx.outbox.stats.droppedNoKey, 0)
     }
 

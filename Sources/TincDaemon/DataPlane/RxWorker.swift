@@ -31,12 +31,12 @@ final class RxWorker {
         /// When staleKey was last reported for this key (seconds, EventLoop.now()).
         var staleReportedAt = 0.0
         /// The key this one replaced, for packets sealed with it that were in flight (or sent before
-        /// the peer had our new key): it opens them, under its own replay window, until
-        /// `previousUntil` (batch milliseconds). tinc 1.0 drops them; keys with a MAC only, since
-        /// without one a wrong key cannot be told from a right one.
+        /// the peer had our new key): it opens them, under its own replay window, until its
+        /// `retiredUntil`. At most two earlier keys are kept (a KeyExpire and the answer to the
+        /// peer's REQ_KEY right after it replace a key twice within a millisecond). tinc 1.0 drops
+        /// such packets. Keys with a MAC only: without one a wrong key cannot be told from a right one.
         var previous: Peer?
-        var previousUntil: UInt64 = 0
-        /// A retired key (KeyExpire) opens packets until then, a current one forever.
+        /// A replaced or retired key opens packets until then (batch milliseconds), a current one forever.
         var retiredUntil = UInt64.max
         init(cipher: PacketCipher, compression: Int, window: Int, lanes: Int = 1) {
             self.cipher = cipher
@@ -176,16 +176,15 @@ final class RxWorker {
                 let new = cipher.map { Peer(cipher: $0, compression: compression, window: replayWindow, lanes: crew?.lanes ?? 1) }
                 let now = RxWorker.clockMillis()
                 if let new, let old = peer(id), old.retiredUntil >= now, old.cipher.macLength > 0, new.cipher.macLength > 0 {
-                    old.previous = nil
+                    old.retiredUntil = min(old.retiredUntil, now &+ keyGraceMillis)
+                    old.previous?.previous = nil
                     new.previous = old
-                    new.previousUntil = min(old.retiredUntil, now &+ keyGraceMillis)
                 }
                 peers.set(Int(id), new)
                 reportedNoKey[id] = nil
             case .retireKey(let id):
                 guard let p = peer(id) else { continue }
                 p.retiredUntil = min(p.retiredUntil, RxWorker.clockMillis() &+ keyGraceMillis)
-                p.previous = nil
             case .forget(let id):
                 if id >= 0 && Int(id) < peers.count { peers[Int(id)] = nil }
                 counters.reset(id)
@@ -267,12 +266,16 @@ final class RxWorker {
     /// round trip across the mesh, short enough that a key we announced as gone soon is.
     var keyGraceMillis: UInt64 = 5000
 
-    /// The key a packet that failed `p`'s MAC may have been sealed with (see `Peer.previous`).
-    @inline(__always)
-    private func previousKey(of p: Peer) -> Peer? {
-        guard let q = p.previous else { return nil }
-        guard p.previousUntil >= batchMillis else { p.previous = nil; return nil }
-        return q
+    /// Opens a packet that failed `p`'s MAC with an earlier key still in its grace (see
+    /// `Peer.previous`); returns that key and the plaintext length. A failed MAC leaves the input as
+    /// it came (encrypt-then-MAC), so the same in-place buffer can be tried again.
+    private func openWithEarlierKey(_ p: Peer, _ input: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> (Peer, Int)? {
+        var q = p.previous
+        while let k = q {
+            if k.retiredUntil >= batchMillis, let n = k.cipher.open(input, into: out) { return (k, n) }
+            q = k.previous
+        }
+        return nil
     }
 
     /// One received datagram: handled at once without a crew, else queued for the crew (a known
@@ -307,9 +310,8 @@ final class RxWorker {
             guard let held = it.peer else { handle(pkt, Int(it.length), from); continue }
             let p = held.takeUnretainedValue()
             guard it.result >= 0 else {
-                // A failed MAC leaves the datagram as it came (encrypt-then-MAC): try the key before.
-                if let q = previousKey(of: p), let n = q.cipher.open(UnsafeRawBufferPointer(start: pkt, count: Int(it.length)),
-                                                                     into: UnsafeMutableRawBufferPointer(start: pkt, count: Int(it.length))) {
+                if let (q, n) = openWithEarlierKey(p, UnsafeRawBufferPointer(start: pkt, count: Int(it.length)),
+                                                   into: UnsafeMutableRawBufferPointer(start: pkt, count: Int(it.length))) {
                     deliver(pkt, n, id: it.id, q, from: from, newAddress: false)
                     continue
                 }
@@ -340,7 +342,7 @@ final class RxWorker {
                 return
             }
             guard let n = p.cipher.open(input, into: out) else {
-                if let q = previousKey(of: p), let n = q.cipher.open(input, into: out) {
+                if let (q, n) = openWithEarlierKey(p, input, into: out) {
                     deliver(plain, n, id: id, q, from: from, newAddress: false)
                     return
                 }
