@@ -83,21 +83,19 @@ public enum ControlClient {
     /// Sends `line` and its newline. MSG_NOSIGNAL: a daemon that refuses us (uid check) may close
     /// before our line is written; its ERROR answer is still there to read.
     private static func sendLine(_ fd: Int32, _ line: String) {
-        let bytes = Array((line + "\n").utf8)
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { b in b.baseAddress.map { send(fd, $0 + sent, b.count - sent, Int32(MSG_NOSIGNAL)) } ?? -1 }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
-            sent += n
-        }
+        writeAll(Array((line + "\n").utf8)) { send(fd, $0, $1, Int32(MSG_NOSIGNAL)) }
     }
 
     /// Writes all of `bytes` (stdout of `ctl log` may be a slow pipe); gives up on a closed one.
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+        writeAll(bytes) { Glibc.write(fd, $0, $1) }
+    }
+
+    /// The loop both share: `op` writes up to n bytes from a pointer and returns what write(2) would.
+    private static func writeAll(_ bytes: [UInt8], _ op: (UnsafeRawPointer, Int) -> Int) {
         var off = 0
         while off < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress.map { $0 + off }, bytes.count - off) }
+            let n = bytes.withUnsafeBytes { b in b.baseAddress.map { op($0 + off, b.count - off) } ?? -1 }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return }
             off += n
