@@ -22,6 +22,7 @@ public final class DaemonHarness {
         var s = DaemonSettings(name: name, confDir: "/nonexistent-tincd-swift-test")
         s.limits = limits
         daemon = try MeshDaemon(settings: s, loadPeer: { PeerSettings(name: $0) })
+        // Scripts run to their end before the call returns, so tests see their effects at once.
         daemon.scripts = ScriptRunner(confDir: "/nonexistent-tincd-swift-test", interpreter: nil, baseEnvironment: [:])
     }
 

@@ -1043,8 +1043,8 @@ struct ConfigParser {
     func bgpPostconfig(_ b: inout BGPProtocolConfig, end: Token, checkLink: Bool?, disableAfterError: Bool) throws(BGPConfigError) {
         if b.neighborAS == 0 && b.forcedPeerType == true { b.neighborAS = b.localAS }
         let isIBGP = b.localAS == b.neighborAS
-        if b.multihop == nil { b.multihop = isIBGP ? 64 : 0 }
-        let mh = b.multihop!
+        let mh = b.multihop ?? (isIBGP ? 64 : 0)
+        b.multihop = mh
         let link = checkLink ?? (mh == 0)
         if b.localAS == 0 { throw err(end, "Local AS number must be set") }
         if b.neighborAddress == nil { throw err(end, "Neighbor must be configured") }

@@ -15,10 +15,14 @@ public final class MeshDaemon {
     public var settings: DaemonSettings
     public let loop: EventLoop
     public let graph: MeshGraph
-    var device: NetworkDevice!
+    /// A dummy until `start()` opens the configured device, so nothing read before then traps.
+    var device: NetworkDevice = DummyDevice()
     /// Queues 2…N of a multi-queue TAP/TUN device, one per extra TX worker (DataPlaneThreads).
     var moreQueues: [NetworkDevice] = []
-    var scripts: ScriptRunner!
+    /// Made in init so operator views (stats, /metrics, control) work on a daemon that has not
+    /// started; `start()` adds the device's names to the environment. Tests swap in one without a
+    /// loop, which runs each script to its end before returning.
+    var scripts: ScriptRunner
     let loadPeer: (String) throws -> PeerSettings
 
     var listeners: [(tcp: Int32, udp: Int32, address: SocketAddress)] = []
@@ -47,6 +51,8 @@ public final class MeshDaemon {
         self.graph = MeshGraph(myName: settings.name)
         self.loadPeer = loadPeer
         self.publisher = DataPlanePublisher(loop: loop)
+        self.scripts = ScriptRunner(confDir: settings.confDir, interpreter: settings.scriptsInterpreter,
+                                    baseEnvironment: ["NETNAME": settings.netName ?? "", "NAME": settings.name], loop: loop)
         publisher.buildTable = { [weak self] in self?.buildTable() }
     }
 
@@ -88,9 +94,8 @@ public final class MeshDaemon {
         let offloadNote = (device as? TunTapDevice)?.offload == true ? ", TSO offload on" : ""
         let queueNote = moreQueues.isEmpty ? "" : ", \(moreQueues.count + 1) queues"
         Log.notice("\(device.type == .tap ? "Tap" : device.type == .tun ? "Tun" : "Dummy") device (\(device.path)) is a \(device.type.rawValue) device, interface \(device.interface)\(offloadNote)\(queueNote)")
-        scripts = ScriptRunner(confDir: s.confDir, interpreter: s.scriptsInterpreter, baseEnvironment: [
-            "NETNAME": s.netName ?? "", "DEVICE": device.path, "INTERFACE": device.interface, "NAME": s.name,
-        ], loop: loop)
+        scripts.baseEnvironment["DEVICE"] = device.path
+        scripts.baseEnvironment["INTERFACE"] = device.interface
         scripts.runAndWait("tinc-up")   // the interface is configured before we go on; event scripts are queued
 
         for subnet in s.subnets { graph.addSubnet(subnet, owner: myself) }
@@ -327,10 +332,10 @@ public final class MeshDaemon {
         listeners.removeAll()
         conns.tarpit.closeAll()
         for subnet in graph.myself.subnets { runSubnetScript(up: false, owner: myself, subnet: subnet) }
-        scripts?.runAndWait("tinc-down")   // after the queued subnet-down scripts
+        scripts.runAndWait("tinc-down")   // after the queued subnet-down scripts
         for q in moreQueues { q.close() }
         moreQueues.removeAll()
-        device?.close()
+        device.close()
         Log.notice("Terminating")
     }
 
