@@ -247,12 +247,30 @@ final class TincNode: CustomStringConvertible {
         waitUntil(timeout: timeout, poll: 0.1) { self.events(kind, node: node, subnet: subnet).count >= count }
     }
 
-    /// Diagnostics for failure messages: events and the log tail.
+    /// Diagnostics for failure messages: events and the log tail; for a running tincd-swift also
+    /// its node table (keys, PMTU) and counters (frames dropped, and why), which say where frames
+    /// stopped when the log at the test's debug level does not.
     func diagnostics(logLines: Int = 30) -> String {
         let ev = (try? String(contentsOf: eventsURL, encoding: .utf8)) ?? "<none>"
         let out = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
-        return "---- \(self) running=\(isRunning) events:\n\(ev)---- log tail (\(logURL.path)):\n\(log.tail(logLines))\n"
+        var s = "---- \(self) running=\(isRunning) events:\n\(ev)---- log tail (\(logURL.path)):\n\(log.tail(logLines))\n"
             + (out.isEmpty ? "" : "---- stdout/stderr:\n\(String(out.suffix(2000)))\n")
+        if impl == .swift && isRunning {
+            let socket = pidFile.path.replacingOccurrences(of: ".pid", with: "") + ".socket"
+            func ctl(_ args: [String]) -> String {
+                let r = try? Shell.run([binaryOverride ?? impl.binary, "ctl", "--socket", socket] + args, timeout: 5)
+                return r.map { $0.stdout + $0.stderr } ?? "ctl did not run\n"
+            }
+            let nodes = ctl(["dump", "nodes"])
+            s += "---- ctl dump nodes:\n\(nodes)---- ctl stats:\n\(ctl(["stats"]))"
+            // Per peer: frames in and out by UDP and TCP, and the drops by reason.
+            for line in nodes.split(separator: "\n").dropFirst() {
+                let cols = line.split(separator: " ")
+                guard cols.count > 1, cols[1] != "myself" else { continue }
+                s += "---- ctl info \(cols[0]):\n" + ctl(["info", String(cols[0])])
+            }
+        }
+        return s
     }
 }
 
