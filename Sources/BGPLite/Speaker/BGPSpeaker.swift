@@ -316,11 +316,19 @@ public final class BGPSpeaker {
         if !statusScheduled && onStatusChange != nil { statusChanged() }
     }
 
-    /// `bestChanged` for a run of changes (one UPDATE's), session by session.
-    func bestChanged(_ changes: [BestChange]) {
-        guard !changes.isEmpty else { return }
-        for s in establishedSessions { s.queueRun(changes) }
-        if fib != nil && !kernels.isEmpty { for c in changes { kernelExport(c) } }
+    /// `bestChanged` for one imported run (RIB.importRun), session by session: the prefixes in
+    /// `selected` now have `new` as their route; `changes` are the run's other changes (prefixes
+    /// with several candidates). No prefix is in both.
+    func bestChanged(selected: [IPPrefix], new: RouteEntry, changes: [BestChange]) {
+        guard !selected.isEmpty || !changes.isEmpty else { return }
+        for s in establishedSessions {
+            if !selected.isEmpty { s.queueRun(selected, new: new) }
+            if !changes.isEmpty { s.queueRun(changes) }
+        }
+        if fib != nil && !kernels.isEmpty {
+            for p in selected { kernelExport(BestChange(prefix: p, old: nil, new: new)) }
+            for c in changes { kernelExport(c) }
+        }
         if !statusScheduled && onStatusChange != nil { statusChanged() }
     }
 
@@ -567,64 +575,73 @@ extension Session {
         }
     }
 
-    /// `queue` for each of a run of changes, in order. The Adj-RIB-Out and the pending groups are
-    /// taken into locals for the run (exportRoute touches neither), so the per-route work needs no
-    /// dynamic exclusivity checks on this class's properties; counts are added once.
+    /// `queue` for each of a run of changes, in order.
     func queueRun(_ changes: [BestChange]) {
-        var out = PrefixMap<AttrSet>()
-        swap(&out, &adjOut)
-        var groups: [(AttrSet, [IPPrefix])] = []
-        swap(&groups, &pendingGroups)
-        var index: [ObjectIdentifier: Int] = [:]
-        swap(&index, &pendingIndex)
-        var withdraw: [IPPrefix] = []
-        swap(&withdraw, &pendingWithdraw)
-        var superseded = false, updates = 0, withdraws = 0
+        var batch = takeExportBatch()
         var run = ExportRun(self)
-        // References to add to `held` (a run of routes shares one set), beyond the one counted at
-        // once when it became `held` (so an intern-table sweep in exportRoute keeps it); added
-        // before any release, which could otherwise see a set at zero that is still held.
-        var held: AttrSet? = nil, heldCount = 0
         for c in changes {
             let p = c.prefix
-            if let e = c.new, let o = exportRoute(p, e, &run) {
-                guard case .changed(let replaced) = Session.place(o, at: p, in: &out) else { continue }
-                if held === o {
-                    heldCount += 1
-                } else {
-                    if let h = held { attrTable.retain(h, count: heldCount) }
-                    attrTable.retain(o)
-                    held = o
-                    heldCount = 0
-                }
-                if let r = replaced {
-                    attrTable.retain(o, count: heldCount)
-                    heldCount = 0
-                    attrTable.release(r)
-                    superseded = true
-                }
-                updates += 1
-                Session.group(p, under: o, &groups, &index)
-            } else {
-                guard let old = out.removeValue(forKey: p) else { continue }
-                if let h = held { attrTable.retain(h, count: heldCount) }
-                heldCount = 0
-                attrTable.release(old)
-                superseded = true
-                withdraws += 1
-                withdraw.append(p)
-            }
+            if let e = c.new, let o = exportRoute(p, e, &run) { batch.place(p, o) } else { batch.withdraw(p) }
         }
-        if let h = held { attrTable.retain(h, count: heldCount) }
         finish(run)
-        swap(&out, &adjOut)
-        swap(&groups, &pendingGroups)
-        swap(&index, &pendingIndex)
-        swap(&withdraw, &pendingWithdraw)
-        if superseded { pendingSuperseded = true }
-        stats.exportUpdates += updates
-        stats.exportWithdraws += withdraws
-        if updates + withdraws > 0 && !flushScheduled { speaker.scheduleFlush(self) }
+        putBack(&batch)
+    }
+
+    /// `queue` for the prefixes of one imported run that all selected `new` (RIB.importRun). The
+    /// export decision reads the prefix only through a filter: without one it is made for the
+    /// first prefix and reused for the others of its family, its counts added once per prefix.
+    func queueRun(_ selected: [IPPrefix], new e: RouteEntry) {
+        guard let first = selected.first else { return }
+        var batch = takeExportBatch()
+        var run = ExportRun(self)
+        let fam = first.family
+        let fi = fam == .ipv4 ? 0 : 1
+        var perPrefix = true, out: AttrSet? = nil, rejected = 0, filtered = 0
+        if case .filter = run.policies[fi] {} else {
+            perPrefix = false
+            let r0 = run.rejected, f0 = run.filtered
+            out = exportRoute(first, e, &run)
+            rejected = run.rejected - r0
+            filtered = run.filtered - f0
+            run.rejected = r0
+            run.filtered = f0
+        }
+        for p in selected {
+            if perPrefix || p.family != fam {
+                if let o = exportRoute(p, e, &run) { batch.place(p, o) } else { batch.withdraw(p) }
+                continue
+            }
+            run.rejected += rejected
+            run.filtered += filtered
+            if let o = out { batch.place(p, o) } else { batch.withdraw(p) }
+        }
+        finish(run)
+        putBack(&batch)
+    }
+
+    /// The Adj-RIB-Out and the pending output, taken into a local for a run (exportRoute touches
+    /// neither), so the per-route work needs no dynamic exclusivity checks on this class's
+    /// properties.
+    private func takeExportBatch() -> ExportBatch {
+        var b = ExportBatch(attrTable: attrTable)
+        swap(&b.out, &adjOut)
+        swap(&b.groups, &pendingGroups)
+        swap(&b.index, &pendingIndex)
+        swap(&b.withdrawn, &pendingWithdraw)
+        return b
+    }
+
+    /// Puts a run's batch back and adds what it counted.
+    private func putBack(_ b: inout ExportBatch) {
+        b.settle()
+        swap(&b.out, &adjOut)
+        swap(&b.groups, &pendingGroups)
+        swap(&b.index, &pendingIndex)
+        swap(&b.withdrawn, &pendingWithdraw)
+        if b.superseded { pendingSuperseded = true }
+        stats.exportUpdates += b.updates
+        stats.exportWithdraws += b.withdraws
+        if b.updates + b.withdraws > 0 && !flushScheduled { speaker.scheduleFlush(self) }
     }
 
     func flushExports() {
@@ -661,5 +678,66 @@ extension Session {
         pendingEndOfRIB = []
         stats.updatesOut += msgs.count
         c.send(msgs)
+    }
+}
+
+/// A session's Adj-RIB-Out and pending UPDATE groups and withdrawals while a run of changes is
+/// queued (Session.queueRun): `place` and `withdraw` are `Session.queue` without the property
+/// accesses.
+struct ExportBatch {
+    var out = PrefixMap<AttrSet>()
+    var groups: [(AttrSet, [IPPrefix])] = []
+    var index: [ObjectIdentifier: Int] = [:]
+    var withdrawn: [IPPrefix] = []
+    var superseded = false
+    var updates = 0
+    var withdraws = 0
+    let attrTable: AttrTable
+    /// References to add to `held` (a run of routes shares one set), beyond the one counted at
+    /// once when it became `held` (so an intern-table sweep in exportRoute keeps it); added
+    /// before any release, which could otherwise see a set at zero that is still held.
+    private var held: AttrSet? = nil
+    private var heldCount = 0
+
+    init(attrTable: AttrTable) { self.attrTable = attrTable }
+
+    /// `o` is what the Adj-RIB-Out should hold for `p`.
+    @inline(__always)
+    mutating func place(_ p: IPPrefix, _ o: AttrSet) {
+        guard case .changed(let replaced) = Session.place(o, at: p, in: &out) else { return }
+        if held === o {
+            heldCount += 1
+        } else {
+            if let h = held { attrTable.retain(h, count: heldCount) }
+            attrTable.retain(o)
+            held = o
+            heldCount = 0
+        }
+        if let r = replaced {
+            attrTable.retain(o, count: heldCount)
+            heldCount = 0
+            attrTable.release(r)
+            superseded = true
+        }
+        updates += 1
+        Session.group(p, under: o, &groups, &index)
+    }
+
+    /// `p` is no longer exported.
+    @inline(__always)
+    mutating func withdraw(_ p: IPPrefix) {
+        guard let old = out.removeValue(forKey: p) else { return }
+        if let h = held { attrTable.retain(h, count: heldCount) }
+        heldCount = 0
+        attrTable.release(old)
+        superseded = true
+        withdraws += 1
+        withdrawn.append(p)
+    }
+
+    /// Adds the references still counted in `held`.
+    mutating func settle() {
+        if let h = held { attrTable.retain(h, count: heldCount) }
+        heldCount = 0
     }
 }

@@ -154,6 +154,8 @@ final class RIB {
 
     /// What `importRun` did, for the session's counters.
     struct RunResult {
+        /// The run's route, now selected for every prefix in `selected`.
+        var route: RouteEntry
         var accepted = 0
         var ignored = 0
         /// Routes of the source that are new, or were stale and are fresh again.
@@ -163,15 +165,17 @@ final class RIB {
 
     /// Imports a run of routes of source `src` with one attribute set (an UPDATE's NLRI, accepted
     /// as they are), exactly as `update(_:_:previous:decide:)` per prefix with a route identical
-    /// to the one held (same set, not stale) ignored. The changes of the selected route go to
-    /// `changes`, in prefix order, for the caller to fan out after the run. The table is taken into
+    /// to the one held (same set, not stale) ignored. Prefixes whose selected route is now this
+    /// run's route go to `selected` (a change record each would copy the route and retain its
+    /// set per prefix, twice the fan-out's own work); the selected-route changes the general path
+    /// makes go to `changes`. Both in prefix order, for the caller to fan out after the run. The table is taken into
     /// a local for the run: per-route work then needs no dynamic exclusivity checks on this class
     /// (a third of the instructions per route when it was done route by route). Prefixes that
     /// have several candidates take the general path.
     func importRun(_ prefixes: [IPPrefix], attrs: AttrSet, src: UInt32, since: UInt32,
-                   changes: inout [BestChange]) -> RunResult {
-        var res = RunResult()
+                   selected: inout [IPPrefix], changes: inout [BestChange]) -> RunResult {
         let r = RouteEntry(attrs: attrs, src: src, since: since)
+        var res = RunResult(route: r)
         var t = PrefixMap<RouteEntry>()
         swap(&t, &table)
         var simple = others.isEmpty
@@ -191,7 +195,7 @@ final class RIB {
                 stored += 1
                 res.accepted += 1
                 res.fresh += 1
-                changes.append(BestChange(prefix: p, old: nil, new: r))
+                selected.append(p)
             case .ignored:
                 res.ignored += 1
             case .replaced(let cur):
@@ -202,9 +206,7 @@ final class RIB {
                 attrTable.retain(attrs, count: stored)
                 stored = 0
                 attrTable.release(cur.attrs)
-                if !(cur.attrs === attrs && cur.srcBits == r.srcBits) {
-                    changes.append(BestChange(prefix: p, old: cur, new: r))
-                }
+                if !(cur.attrs === attrs && cur.srcBits == r.srcBits) { selected.append(p) }
             case .general:
                 attrTable.retain(attrs, count: stored)   // before `update` may release `attrs`
                 stored = 0

@@ -821,15 +821,16 @@ final class Session {
     private func importRun(_ prefixes: [IPPrefix], _ attrs: AttrSet, _ policy: Policy, _ fi: Int) -> Bool {
         guard policy.isAll, famReceiveLimit[fi] == nil, famImportLimit[fi] == nil, filteredIn.isEmpty,
               keptFiltered.isEmpty, refreshStale.isEmpty else { return false }
+        var selected: [IPPrefix] = []
+        selected.reserveCapacity(prefixes.count)
         var changes: [BestChange] = []
-        changes.reserveCapacity(prefixes.count)
-        let r = rib.importRun(prefixes, attrs: attrs, src: source.id, since: batchSince, changes: &changes)
+        let r = rib.importRun(prefixes, attrs: attrs, src: source.id, since: batchSince, selected: &selected, changes: &changes)
         stats.importUpdatesReceived += prefixes.count
         stats.importUpdatesAccepted += r.accepted
         stats.importUpdatesIgnored += r.ignored
         imported[fi] += r.fresh
         staleRoutes[fi] -= r.staleRenewed
-        speaker.bestChanged(changes)
+        speaker.bestChanged(selected: selected, new: r.route, changes: changes)
         return true
     }
 

@@ -55,8 +55,8 @@ final class DecisionAndPolicyTests: XCTestCase {
             return (rib, old, new, ps)
         }
         let (a, oldA, newA, ps) = build()
-        var changesA: [BestChange] = []
-        let res = a.importRun(ps, attrs: newA, src: 0, since: 5, changes: &changesA)
+        var selectedA: [IPPrefix] = [], changesA: [BestChange] = []
+        let res = a.importRun(ps, attrs: newA, src: 0, since: 5, selected: &selectedA, changes: &changesA)
 
         let (b, oldB, newB, _) = build()
         var changesB: [BestChange] = []
@@ -90,10 +90,16 @@ final class DecisionAndPolicyTests: XCTestCase {
                    "refs old \(old.refs) new \(new.refs) interned \(rib.attrTable.count)"]
         }
         XCTAssertEqual(describe(a, oldA, newA), describe(b, oldB, newB))
+        // What the fan-out sees: per changed prefix, its new selected route. The run reports the
+        // prefixes that selected its own route apart from the general path's changes.
         func describe(_ cs: [BestChange], _ new: AttrSet) -> [String] {
-            cs.map { "\($0.prefix) \($0.old.map { "\($0.src)\($0.stale)" } ?? "-") -> \($0.new.map { "\($0.src)\($0.attrs === new)" } ?? "-")" }
+            cs.map { "\($0.prefix) -> \($0.new.map { "\($0.src)\($0.stale)\($0.attrs === new)@\($0.since)" } ?? "-")" }
         }
-        XCTAssertEqual(describe(changesA, newA), describe(changesB, newB))
+        XCTAssertEqual(res.route.attrs === newA && res.route.src == 0 && res.route.since == 5 && !res.route.stale, true)
+        let runChanges = selectedA.map { BestChange(prefix: $0, old: nil, new: res.route) } + changesA
+        XCTAssertEqual(describe(runChanges, newA).sorted(), describe(changesB, newB).sorted())
+        XCTAssertEqual(Set(selectedA).intersection(changesA.map(\.prefix)), [], "a prefix reported twice")
+        XCTAssertFalse(selectedA.isEmpty)
         XCTAssertFalse(changesA.isEmpty)
     }
 
